@@ -1,0 +1,27 @@
+"""lookalike: metric learning and open-set recognition.
+
+Learn a distance so items of one class land close together, then enroll never-seen classes into a
+gallery without retraining and answer "who is this — or nobody we know?" and "are these two the same?".
+
+This module imports nothing heavy; the public API is re-exported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lookalike._version import __version__
+from lookalike.errors import LookalikeError
+
+# name -> module that defines it; imported on first attribute access (keeps `import lookalike` cheap).
+_LAZY: dict[str, str] = {}
+
+__all__ = ["LookalikeError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

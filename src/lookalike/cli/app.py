@@ -1,0 +1,78 @@
+"""Root Typer application. Sub-commands live in sibling modules and are attached in ``_attach``.
+
+Command modules import heavy libraries (torch, faiss) inside the command functions only, so
+``lookalike --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lookalike._version import __version__
+from lookalike.errors import LookalikeError
+
+app = typer.Typer(
+    name="lookalike",
+    help="Metric learning and open-set recognition: train, evaluate, enroll, identify, verify, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"lookalike {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """lookalike: learn a distance, then recognise what it was never trained on."""
+    from lookalike.logs import setup_logging
+
+    setup_logging(log_level)
+
+
+def _attach() -> None:
+    """Register every command module (each adds its commands to ``app``)."""
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"lookalike.cli.{name}")
+
+
+# Modules under lookalike/cli/ that define commands; each does `from lookalike.cli.app import app`.
+_COMMAND_MODULES: list[str] = []
+
+
+def main() -> None:
+    """Console entry point: any LookalikeError becomes one clear line on stderr and exit code 1."""
+    try:
+        rc = app(standalone_mode=False)
+    except LookalikeError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as err:  # click usage errors etc.
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+_attach()
