@@ -1,0 +1,1 @@
+"""Encoders, heads, distances and self-describing model folders."""
