@@ -2,14 +2,15 @@
 
 A :class:`LabeledDataset` is a list of items of one *kind* with integer labels and class names:
 
-- ``"image"``: items are file paths (``str``) or in-memory ``numpy`` uint8 arrays (H, W[, C]);
-  :meth:`load` returns an RGB ``PIL.Image``.
+- ``"image"``: items are file paths (``str``), in-memory ``numpy`` uint8 arrays (H, W[, C]), encoded
+  ``bytes`` or :class:`~lookalike.data.images.ZipMember` references; :meth:`load` returns an RGB ``PIL.Image``.
 - ``"text"``: items are strings; :meth:`load` returns the string.
 - ``"vector"``: items are rows of a float32 matrix; :meth:`load` returns a 1-D ``numpy`` array.
 
 Labels are ``int64`` indices into ``class_names``; label ``-1`` marks an item that belongs to no known class
 (e.g. CLINC150 out-of-scope utterances, FlickrLogos-27 ``none`` queries): it must come out "unknown".
-``metadata`` holds optional per-item dicts (``split``, ``is_query``, ``is_gallery``, box ...).
+``metadata`` holds optional per-item dicts (``split``, ``is_query``, ``is_gallery``, box ...); an image item
+whose metadata has ``box`` = (x1, y1, x2, y2) is cropped to it by :meth:`load`.
 """
 
 from __future__ import annotations
@@ -59,10 +60,21 @@ class LabeledDataset:
         if self.kind == "image":
             from lookalike.data.images import load_image
 
-            return load_image(item, max_pixels=self.max_pixels)
+            image = load_image(item, max_pixels=self.max_pixels)
+            box = self.metadata[i].get("box") if self.metadata is not None else None
+            return image.crop(tuple(int(v) for v in box)) if box is not None else image
         if self.kind == "vector":
             return np.asarray(item, dtype=np.float32)
         return str(item)
+
+    def describe(self) -> str:
+        """One line: name, kind, item and class counts (and unknown items, if any)."""
+        n_unknown = int((self.labels == UNKNOWN_LABEL).sum())
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
+        present = counts[counts > 0]
+        per_class = f", {int(present.min())}-{int(present.max())} per class" if len(present) else ""
+        unknown = f", {n_unknown} unknown" if n_unknown else ""
+        return f"{self.name}: {len(self)} {self.kind} items, {len(present)} classes{per_class}{unknown}"
 
     def label_name(self, i: int) -> str:
         lab = int(self.labels[i])
