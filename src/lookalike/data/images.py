@@ -123,8 +123,10 @@ def _open(item: Any, name: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(source)
-    except Image.DecompressionBombError as err:
-        raise ImageTooLargeError(f"{name}: {err}") from None
+    except Image.DecompressionBombError as err:  # PIL's own guard fires at twice its MAX_IMAGE_PIXELS
+        raise ImageTooLargeError(
+            f"{name}: the header announces too many pixels ({err}); refused as a possible decompression bomb"
+        ) from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: not an image (unknown format); remove it or fix its contents") from None
     except OSError as err:
@@ -157,14 +159,14 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
+        if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation tag; exif_transpose copies, so only when needed
             im = ImageOps.exif_transpose(im) or im
         return _to_rgb(im)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        im.close()
         if isinstance(err, DataError):
             raise
         raise DataError(f"{label}: corrupt or truncated image ({err}); remove or replace it") from None
-    finally:
-        im.close()
 
 
 def _jpeg_complete(item: Any) -> bool:

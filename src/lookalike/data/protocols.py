@@ -283,7 +283,9 @@ def load_spec(spec: str | Path, split: str = "test") -> LabeledDataset:
             if not idx:
                 present = sorted({str(m.get("split")) for m in meta})
                 raise DataError(f"{p}: no rows with split={split!r}; the manifest has splits {present}")
-            ds = ds.subset(idx, name=f"{ds.name}/{split}")
+            ds = ds.subset(idx)
+            present = [ds.class_names[i] for i in sorted({int(x) for x in ds.labels if x >= 0})]
+            ds = keep_classes(ds, present, keep_unknown=True, name=f"{ds.name}/{split}")
         return ds
     raise DataError(f"{str(p)!r}: expected a class folder, a .csv/.parquet manifest or a protocol .yaml")
 
