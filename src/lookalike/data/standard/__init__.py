@@ -66,7 +66,7 @@ def _basename(value: str, what: str) -> str:
 
 
 def prepare(
-    name: str,
+    dataset: str | StandardDataset,
     root: str | Path,
     *,
     archives: Sequence[str | Path] = (),
@@ -74,13 +74,13 @@ def prepare(
     progress: bool = True,
     timeout: float = 20.0,
 ) -> Prepared:
-    """Fetch (or take from ``archives``), verify, extract and convert dataset ``name`` into ``root``.
+    """Fetch (or take from ``archives``), verify, extract and convert ``dataset`` (a name) into ``root``.
 
     Files already in ``root/downloads`` are verified and reused; a broken transfer resumes. Archives are
     extracted once (a marker records it). Raises :class:`DownloadError` (offline: where to put the files)
     or :class:`ChecksumError` (naming the file and the expected checksum).
     """
-    spec = get(name)
+    spec = get(dataset) if isinstance(dataset, str) else dataset
     root = Path(root).expanduser()
     downloads = root / DOWNLOADS
     local = _assign([str(a) for a in archives], spec.files, "--archive")
