@@ -1,0 +1,403 @@
+"""``Gallery``: enroll identities without retraining, identify with "unknown", verify, calibrate.
+
+A gallery is one store (SQLite + faiss folder, or a pgvector table pair) plus a meta record saying which
+model built it (encoder, fingerprint, embedding size, distance), how identities are scored from their items,
+and the calibrated threshold. Opening it with another model raises :class:`ModelMismatchError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lookalike._version import __version__
+from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError
+from lookalike.gallery import scoring as sc
+from lookalike.gallery.calibration import calibrate_embeddings
+from lookalike.gallery.results import (
+    CalibrationReport,
+    GalleryInfo,
+    Identification,
+    ItemRecord,
+    Match,
+    Verification,
+)
+from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
+from lookalike.models.distances import Distance, get_distance
+
+if TYPE_CHECKING:
+    from lookalike.data.types import LabeledDataset
+    from lookalike.models.embedder import EmbeddingModel
+
+log = logging.getLogger(__name__)
+
+#: warn when the gallery holds this many times more identities than when it was calibrated
+GROWTH_WARNING_FACTOR = 2.0
+
+
+def _model_record(model: EmbeddingModel) -> dict[str, Any]:
+    return {
+        "encoder": model.card.encoder,
+        "kind": model.kind,
+        "fingerprint": model.fingerprint,
+        "embedding_size": int(model.embedding_size),
+        "distance": model.distance.to_dict(),
+    }
+
+
+def _describe(record: dict[str, Any]) -> str:
+    return f"encoder {record['encoder']!r}, fingerprint {str(record['fingerprint'])[:16]}"
+
+
+class Gallery:
+    """Enrolled identities for one model. Build with :meth:`create` or :meth:`open`; use as a context manager.
+
+    Identity scoring (``scoring``): ``"max"`` (best item; served by the store's nearest-neighbour index),
+    ``"mean"`` (average score over the identity's items) or ``"centroid"`` (score against the mean vector);
+    the latter two are exact over all stored vectors, cached until the gallery changes.
+    """
+
+    def __init__(self, *, store: VectorStore, model: EmbeddingModel | None) -> None:
+        self.store = store
+        self.model = model
+        self._lock = threading.RLock()
+        self._cache: tuple[int, Any] | None = None
+        meta = store.get_meta()
+        self._record: dict[str, Any] = meta["model"]
+        self.distance: Distance = get_distance(self._record["distance"])
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        location: str | Path,
+        model: EmbeddingModel,
+        *,
+        store: str | None = None,
+        scoring: str = "max",
+        threshold: float | None = None,
+        model_source: str | None = None,
+        **store_options: Any,
+    ) -> Gallery:
+        """A new, empty gallery for ``model`` at a folder (``store="sqlite"``) or DSN (``"pgvector"``).
+
+        ``model_source`` (a model folder or spec) is recorded so tools can reload the model by themselves.
+        ``store_options`` go to the store (sqlite: ``ann_threshold``, ``nlist``, ``nprobe``; pgvector:
+        ``name``, ``ef_search``, ``m``, ``ef_construction``).
+        """
+        kind = store or store_kind_for(str(location))
+        meta = {
+            "model": _model_record(model),
+            "model_source": model_source,
+            "scoring": sc.check_scoring(scoring),
+            "threshold": threshold,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "lookalike_version": __version__,
+        }
+        meta = {k: v for k, v in meta.items() if v is not None}
+        cls_ = STORES.create(kind)
+        st = cls_.create(str(location), dim=model.embedding_size, distance=model.distance, meta=meta, **store_options)  # type: ignore[attr-defined]
+        return cls(store=st, model=model)
+
+    @classmethod
+    def open(cls, location: str | Path, model: EmbeddingModel | None = None, **store_options: Any) -> Gallery:
+        """Open an existing gallery. With ``model``, refuse it unless it is the model that built the gallery.
+
+        Without a model the gallery can list, remove, report and search pre-embedded vectors, but not embed.
+        """
+        st = open_store(str(location), **store_options)
+        try:
+            gallery = cls(store=st, model=None)
+            if model is not None:
+                gallery.attach_model(model)
+        except BaseException:
+            st.close()
+            raise
+        return gallery
+
+    def attach_model(self, model: EmbeddingModel) -> None:
+        """Use ``model`` for embedding; :class:`ModelMismatchError` unless it built this gallery."""
+        if model.fingerprint != self._record["fingerprint"]:
+            source = self.store.get_meta().get("model_source")
+            raise ModelMismatchError(
+                f"the gallery at {self.store.location} was built with model {_describe(self._record)}"
+                f"{f' (from {source})' if source else ''}, {self._record['embedding_size']}-d "
+                f"{self._record['distance']['name']}; got model {_describe(_model_record(model))}. "
+                "Open it with the model that built it, or enroll into a new gallery."
+            )
+        self.model = model
+
+    @property
+    def model_source(self) -> str | None:
+        """The model folder/spec recorded at creation, if any."""
+        return self.store.get_meta().get("model_source")
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- embedding at the boundary ----------------------------------------------------------------------------
+    @property
+    def embedding_size(self) -> int:
+        return int(self._record["embedding_size"])
+
+    def _embed(self, items: Any) -> np.ndarray:
+        if self.model is None:
+            raise GalleryError(
+                f"this gallery was opened without its model; open it with the model {_describe(self._record)} "
+                "to embed items, or pass already-embedded vectors to the *_vectors methods"
+            )
+        if isinstance(items, (str, Path)) or type(items).__name__ == "Image" or isinstance(items, bytes):
+            items = [items]
+        items = [str(i) if isinstance(i, Path) else i for i in items] if not isinstance(items, np.ndarray) else items
+        if len(items) == 0:
+            raise DataError("no items given; pass at least one image, text or vector")
+        try:
+            return self.model.embed(items)
+        except EmbeddingSizeError as e:
+            raise EmbeddingSizeError(f"{e} (gallery model: {_describe(self._record)})") from e
+
+    def _check_vectors(self, vectors: Any, what: str) -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float32)
+        if v.ndim == 1:
+            v = v[None, :]
+        if v.ndim != 2 or v.shape[1] != self.embedding_size:
+            raise EmbeddingSizeError(
+                f"{what} must have {self.embedding_size} columns to match the gallery (built with model "
+                f"{_describe(self._record)}); got shape {tuple(v.shape)}. Were they embedded with another model?"
+            )
+        norms = np.linalg.norm(v, axis=1)
+        c = float(self.distance.params.get("c", 0.1))
+        if (self.distance.normalized and np.any(np.abs(norms - 1) > 1e-3)) or (
+            self.distance.name == "hyperbolic" and np.any(norms >= 1 / np.sqrt(c))
+        ):
+            raise DataError(
+                f"{what} do not lie in the gallery's {self.distance.name} space (norms {norms.min():.3g}-"
+                f"{norms.max():.3g}); pass vectors as the model's embed() returns them, or raw items to the "
+                "methods that embed"
+            )
+        return v
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def enroll(
+        self, identity: str, items: Any, metadata: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """Embed ``items`` with the gallery's model and store them under ``identity``; returns the item ids.
+
+        Items are image paths / PIL images / uint8 arrays, texts, or vectors, as the model takes them.
+        ``metadata`` is one dict for every item or a list with one dict per item; file items also get
+        ``{"source": path}``. Embedding happens before anything is written: a bad item stores nothing.
+        """
+        listed = [items] if isinstance(items, (str, Path)) else items
+        vectors = self._embed(listed)
+        metas = self._metadata(metadata, len(vectors))
+        if not isinstance(listed, np.ndarray):
+            for m, item in zip(metas, listed, strict=True):
+                if isinstance(item, (str, Path)) and self.model is not None and self.model.kind == "image":
+                    m.setdefault("source", str(item))
+        return self.enroll_vectors(identity, vectors, metas)
+
+    def enroll_vectors(
+        self, identity: str, vectors: Any, metadata: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """Store already-embedded ``vectors`` (in the model's distance space) under ``identity``."""
+        v = self._check_vectors(vectors, "vectors")
+        ids = self.store.add(identity, v, self._metadata(metadata, len(v)))
+        warning = self._size_warning()
+        if warning:
+            log.warning(warning)
+        return ids
+
+    @staticmethod
+    def _metadata(metadata: dict[str, Any] | list[dict[str, Any]] | None, n: int) -> list[dict[str, Any]]:
+        if metadata is None or isinstance(metadata, dict):
+            return [dict(metadata or {}) for _ in range(n)]
+        if len(metadata) != n:
+            raise DataError(f"got {len(metadata)} metadata dicts for {n} items; give one dict, or one per item")
+        return [dict(m) for m in metadata]
+
+    def remove(self, identity: str) -> list[int]:
+        """Remove an identity and all its items; returns the removed item ids (NotFoundError if unknown)."""
+        return self.store.remove_identity(identity)
+
+    def remove_item(self, item_id: int) -> None:
+        """Remove one item by id (NotFoundError if there is none)."""
+        self.store.remove_items([int(item_id)])
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def identities(self) -> dict[str, int]:
+        """Enrolled identity names with their number of items, sorted by name."""
+        return self.store.identities()
+
+    def items(self, identity: str | None = None) -> list[ItemRecord]:
+        """Stored items (of one identity, or all)."""
+        return self.store.items(identity)
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    @property
+    def scoring(self) -> str:
+        return str(self.store.get_meta().get("scoring", "max"))
+
+    @property
+    def threshold(self) -> float | None:
+        t = self.store.get_meta().get("threshold")
+        return None if t is None else float(t)
+
+    def identify(self, queries: Any, k: int = 5) -> list[Identification]:
+        """For each query item, the ``k`` best identities and a known/unknown decision.
+
+        An empty gallery answers every query with no matches and decision ``"unknown"`` ("nobody we know").
+        """
+        return self.identify_vectors(self._embed(queries), k=k)
+
+    def identify_vectors(self, vectors: Any, k: int = 5) -> list[Identification]:
+        """:meth:`identify` for already-embedded query vectors."""
+        if int(k) < 1:
+            raise DataError(f"k must be at least 1, got {k}")
+        q = self._check_vectors(vectors, "queries")
+        meta = self.store.get_meta()
+        threshold = meta.get("threshold")
+        scoring = meta.get("scoring", "max")
+        exact = scoring != "max"
+        per_query = self._exact_matches(q, int(k), scoring) if exact else self._max_matches(q, int(k))
+        return [self._decide(m, threshold) for m in per_query]
+
+    def _max_matches(self, q: np.ndarray, k: int) -> list[list[Match]]:
+        n = self.store.count()
+        fetch = min(n, max(4 * k, k + 16))
+        while True:
+            hits = self.store.search(q, fetch) if fetch else [[] for _ in range(len(q))]
+            out = [sc.top_identities_from_hits(h, k) for h in hits]
+            if fetch >= n or all(len(m) >= k for m in out):
+                return out
+            fetch = min(n, fetch * 4)  # too few distinct identities among the nearest items
+
+    def _exact_matches(self, q: np.ndarray, k: int, scoring: str) -> list[list[Match]]:
+        gen = self.store.generation()
+        with self._lock:
+            if self._cache is None or self._cache[0] != gen:
+                table = self.store.vectors()
+                names = sorted(set(table.identities))
+                index = {n: i for i, n in enumerate(names)}
+                codes = np.array([index[n] for n in table.identities], np.int64)
+                self._cache = (gen, (table.vectors, codes, names))
+            vectors, codes, names = self._cache[1]
+        scores = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, scoring)  # type: ignore[arg-type]
+        return sc.top_k(scores, names, k)
+
+    @staticmethod
+    def _decide(matches: list[Match], threshold: float | None) -> Identification:
+        if not matches:
+            return Identification([], "unknown", threshold)
+        known = threshold is None or matches[0].score >= threshold
+        return Identification(matches, "known" if known else "unknown", threshold)
+
+    def verify(self, a: Any, b: Any) -> Verification:
+        """Whether items ``a`` and ``b`` show the same identity, at the gallery's calibrated threshold."""
+        threshold = self.threshold
+        if threshold is None:
+            raise GalleryError("this gallery has no threshold yet; calibrate it (`lookalike calibrate`) first")
+        va, vb = self._embed([a, b])
+        return verify_vectors(va, vb, self.distance, threshold)
+
+    # -- calibration ------------------------------------------------------------------------------------------
+    def calibrate(
+        self,
+        data: LabeledDataset | np.ndarray,
+        labels: Sequence[int] | np.ndarray | None = None,
+        *,
+        target_far: float = 1e-3,
+        confidence: float = 0.95,
+        max_items: int = 5000,
+    ) -> CalibrationReport:
+        """Choose and store the threshold meeting ``target_far`` on held-out labelled data.
+
+        ``data`` is a :class:`LabeledDataset` (embedded with the gallery's model) or embeddings with
+        ``labels``. Use classes the gallery will never hold (validation classes carved from the training
+        classes), never the people you will identify.
+        """
+        if isinstance(data, np.ndarray):
+            if labels is None:
+                raise DataError("calibrate(embeddings, labels): labels are required with an embedding array")
+            emb, lab = self._check_vectors(data, "calibration embeddings"), np.asarray(labels)
+        else:
+            if self.model is None:
+                raise GalleryError("calibrating on a dataset needs the gallery's model; open the gallery with it")
+            emb, lab = self.model.embed_dataset(data), data.labels
+        report = calibrate_embeddings(
+            emb, lab, self.distance, target_far=target_far, confidence=confidence, max_items=max_items,
+            gallery_size=len(self.identities()),
+        )  # fmt: skip
+        self.store.set_meta(
+            {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
+        )
+        return report
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Set (or clear, with ``None``) the accept threshold by hand; forgets the calibration report."""
+        self.store.set_meta({"threshold": threshold, "calibration": None, "calibrated_at_size": None})
+
+    def _size_warning(self, n_identities: int | None = None) -> str | None:
+        meta = self.store.get_meta()
+        at = meta.get("calibrated_at_size")
+        if at is None or meta.get("threshold") is None:
+            return None
+        n = len(self.identities()) if n_identities is None else n_identities
+        if n > GROWTH_WARNING_FACTOR * max(int(at), 1):
+            return (
+                f"the gallery holds {n} identities but its threshold was calibrated when it held {at}; the chance "
+                f"that a stranger matches someone grows with the gallery - recalibrate (`lookalike calibrate`)"
+            )
+        return None
+
+    def info(self) -> GalleryInfo:
+        """The model, size, identities, threshold and store of this gallery."""
+        meta = self.store.get_meta()
+        n_ids = len(self.identities())
+        calib = meta.get("calibration")
+        return GalleryInfo(
+            model={**self._record, "source": meta.get("model_source")},
+            size=self.store.count(),
+            identities=n_ids,
+            threshold=meta.get("threshold"),
+            calibrated_at_size=meta.get("calibrated_at_size"),
+            distance=self._record["distance"],
+            store=self.store.kind,
+            location=self.store.location,
+            scoring=meta.get("scoring", "max"),
+            embedding_size=self.embedding_size,
+            calibration=CalibrationReport.from_dict(calib) if calib else None,
+            warning=self._size_warning(n_ids),
+        )
+
+
+def verify_vectors(a: np.ndarray, b: np.ndarray, distance: Distance, threshold: float) -> Verification:
+    """Verification of two embedded items at ``threshold`` (similarity; same when ``score >= threshold``)."""
+    import torch
+
+    ta = torch.from_numpy(np.asarray(a, np.float32).reshape(1, -1))
+    tb = torch.from_numpy(np.asarray(b, np.float32).reshape(1, -1))
+    score = float(distance.pair_scores(ta, tb)[0])
+    return Verification(score=score, same=score >= threshold, threshold=float(threshold))
+
+
+def verify_items(model: EmbeddingModel, a: Any, b: Any, threshold: float) -> Verification:
+    """Embed ``a`` and ``b`` with ``model`` and verify them at ``threshold`` (no gallery needed)."""
+    va, vb = model.embed([a, b])
+    return verify_vectors(va, vb, model.distance, threshold)
+
+
+__all__ = ["GROWTH_WARNING_FACTOR", "Gallery", "verify_items", "verify_vectors"]

@@ -1,0 +1,135 @@
+"""The contract every gallery store fulfils (tested once for all stores in ``tests/gallery/test_store_contract``).
+
+A store holds items — an id, an identity name, a metadata dict and one float32 vector each — plus a small
+key/value ``meta`` record (the model that built the gallery, the threshold, ...). It searches its vectors
+with the gallery's distance and answers with *similarities* (higher is closer). A store knows nothing about
+models or thresholds: the :class:`~lookalike.gallery.Gallery` on top does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lookalike.errors import EmbeddingSizeError, NotFoundError
+from lookalike.gallery.results import ItemRecord
+from lookalike.models.distances import Distance
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One nearest item of a query."""
+
+    id: int
+    identity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class VectorTable:
+    """Every stored vector with its id and identity (for exact identity scoring and rebuilds)."""
+
+    ids: np.ndarray
+    identities: list[str]
+    vectors: np.ndarray
+
+
+class VectorStore(ABC):
+    """Abstract store; see the module docstring. Implementations are thread-safe within a process."""
+
+    kind: ClassVar[str]
+    dim: int
+    distance: Distance
+
+    # -- meta -------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def get_meta(self) -> dict[str, Any]:
+        """The meta record (JSON-compatible values)."""
+
+    @abstractmethod
+    def set_meta(self, updates: dict[str, Any]) -> None:
+        """Durably merge ``updates`` into the meta record (a value of ``None`` deletes the key)."""
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
+        """Durably store ``vectors`` (n, dim) under ``identity``; returns the new item ids, in order."""
+
+    @abstractmethod
+    def remove_identity(self, identity: str) -> list[int]:
+        """Remove every item of ``identity``; returns their ids. :class:`NotFoundError` when it has none."""
+
+    @abstractmethod
+    def remove_items(self, ids: list[int]) -> None:
+        """Remove items by id, all or none. :class:`NotFoundError` names any id that does not exist."""
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        """The ``k`` most similar items of each query, best first (fewer when the store holds fewer)."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of stored items."""
+
+    @abstractmethod
+    def identities(self) -> dict[str, int]:
+        """Identity name → number of items, sorted by name."""
+
+    @abstractmethod
+    def items(self, identity: str | None = None) -> list[ItemRecord]:
+        """Item records (of one identity, or all), by id. :class:`NotFoundError` for an unknown identity."""
+
+    @abstractmethod
+    def vectors(self) -> VectorTable:
+        """Every vector with its id and identity."""
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A counter that changes with every committed write (for caches built on top)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and persist derived state; the store is unusable afterwards."""
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the store lives (a folder or a DSN without password)."""
+
+    # -- shared validation ------------------------------------------------------------------------------------
+    def _check_vectors(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float32)
+        if v.ndim == 1:
+            v = v[None, :]
+        if v.ndim != 2 or v.shape[1] != self.dim:
+            got = v.shape[-1] if v.ndim >= 1 else 0
+            raise EmbeddingSizeError(
+                f"{what} must have {self.dim} columns to match this gallery's embedding size; got {got} "
+                f"(shape {tuple(v.shape)}). Were they embedded with another model?"
+            )
+        if not np.isfinite(v).all():
+            from lookalike.errors import DataError
+
+            raise DataError(f"{what} contain NaN or infinite values; check the model's output")
+        return v
+
+    @staticmethod
+    def _check_identity(identity: str) -> str:
+        from lookalike.errors import DataError
+
+        if not isinstance(identity, str) or not identity.strip():
+            raise DataError(f"identity must be a non-empty string, got {identity!r}")
+        return identity
+
+    @staticmethod
+    def _missing(ids: list[int], present: set[int]) -> None:
+        missing = [i for i in ids if i not in present]
+        if missing:
+            raise NotFoundError(f"no item with id {missing[:10]} in this gallery; list items with `gallery list`")
+
+
+__all__ = ["Hit", "VectorStore", "VectorTable"]

@@ -1,0 +1,444 @@
+"""The embedded default store: SQLite (WAL) is the source of truth, a faiss index is derived from it.
+
+Durability: every write is one ``BEGIN IMMEDIATE`` transaction that also bumps a ``generation`` counter, and
+the call returns only after ``COMMIT``. ``journal_mode=WAL`` with ``synchronous=FULL`` fsyncs the WAL on every
+commit, so an acknowledged enroll survives a killed process *and* a power cut (``NORMAL`` would survive only
+the former and saves one fsync per *batch*, which enrolment in batches does not need to save).
+
+The search index is derived state: it is kept in step in memory, snapshotted to ``index.lkidx`` (with the
+generation and largest item id it reflects in its header) on close and after rebuilds, and on open it is
+loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
+generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
+SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` and caught up the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.errors import DataError, GalleryError, NotFoundError
+from lookalike.gallery.results import ItemRecord
+from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
+from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
+from lookalike.models.distances import Distance, get_distance
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (code INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, code INTEGER NOT NULL, metadata TEXT NOT NULL,
+  vector BLOB NOT NULL, gen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS items_code ON items(code);
+CREATE TABLE IF NOT EXISTS removed (id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
+"""
+
+
+class SQLiteStore(VectorStore):
+    """SQLite + faiss store in a folder. Use :meth:`create` / :meth:`open`, not the constructor.
+
+    Args:
+        ann_threshold: from this many items on, the exact flat index is replaced by an IVF index.
+        nlist: IVF lists (default ``4 * sqrt(n)``); nprobe: IVF lists searched per query.
+    """
+
+    kind = "sqlite"
+    DB_NAME = "gallery.sqlite"
+    INDEX_NAME = "index.lkidx"
+
+    def __init__(self, *, path: Path, ann_threshold: int = 200_000, nlist: int | None = None, nprobe: int = 32) -> None:
+        self.path = Path(path)
+        self.ann_threshold = ann_threshold
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: str | Path, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
+    ) -> SQLiteStore:
+        path = Path(path)
+        if (path / cls.DB_NAME).exists():
+            raise GalleryError(f"a gallery already exists at {path}; open it, or choose another folder")
+        if path.exists() and not path.is_dir():
+            raise GalleryError(f"{path} is a file; a SQLite gallery is a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        store = cls(path=path, **options)
+        conn = store._connect()
+        conn.executescript(_SCHEMA)
+        info = {"format": FORMAT, "dim": int(dim), "distance": distance.to_dict(), "uuid": uuid.uuid4().hex}
+        with conn:
+            rows = [("store", info), ("generation", 0), *meta.items()]
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in rows])
+        store._load()
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path, **options: Any) -> SQLiteStore:
+        path = Path(path)
+        if not (path / cls.DB_NAME).is_file():
+            raise NotFoundError(
+                f"no gallery at {path} (expected {path / cls.DB_NAME}); create one with `gallery create`"
+            )
+        store = cls(path=path, **options)
+        store._connect()
+        store._load()
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path / self.DB_NAME, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        self._conn = conn
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise GalleryError(f"the gallery at {self.path} is closed; open it again")
+        return self._conn
+
+    def _load(self) -> None:
+        try:
+            info = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='store'").fetchone()[0])
+        except (sqlite3.DatabaseError, TypeError) as e:
+            raise GalleryError(f"{self.path / self.DB_NAME} is not a lookalike gallery ({e})") from e
+        if info.get("format") != FORMAT:
+            raise GalleryError(f"gallery format {info.get('format')} is not supported (this version reads {FORMAT})")
+        self.dim, self.distance, self._uuid = int(info["dim"]), get_distance(info["distance"]), info["uuid"]
+        self._meta: dict[str, Any] = {}
+        with self._lock:
+            self._reset_state()
+            snap, loaded = read_snapshot(self.path / self.INDEX_NAME), False
+            if snap is not None and self._snapshot_usable(snap[0]):
+                header, payload = snap
+                try:
+                    self._index = self._deserialize(header, payload)
+                    self._gen, self._max_id, loaded = int(header["generation"]), int(header["max_id"]), True
+                except Exception as e:  # a damaged snapshot is rebuilt, never trusted
+                    log.warning("index snapshot of %s unreadable (%s); rebuilding from SQLite", self.path, e)
+                    self._reset_state()
+            self._load_codes()
+            self._catch_up()
+            if loaded and not self._consistent():
+                log.warning("index snapshot of %s disagrees with SQLite; rebuilding", self.path)
+                self._reset_state()
+                self._load_codes()
+                self._catch_up()
+                loaded = False
+            if self._maybe_switch_to_ivf() or not loaded:
+                self.save_index()
+
+    def _reset_state(self) -> None:
+        self._index: SearchIndex = self._new_index()
+        self._gen, self._max_id, self._max_code = 0, 0, 0
+        self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
+        self._names: dict[int, str] = {}
+        self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _new_index(self) -> SearchIndex:
+        metric = self.distance.faiss_metric
+        if metric is None:
+            return TorchExactIndex(dim=self.dim, distance=self.distance)
+        return FaissIndex(dim=self.dim, metric=metric, nprobe=self.nprobe)
+
+    def _snapshot_usable(self, header: dict[str, Any]) -> bool:
+        gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return (
+            header.get("uuid") == self._uuid
+            and header.get("dim") == self.dim
+            and header.get("distance") == self.distance.to_dict()
+            and 0 <= int(header.get("generation", -1)) <= gen
+        )
+
+    def _deserialize(self, header: dict[str, Any], payload: bytes) -> SearchIndex:
+        if header["index_kind"] == "torch-exact":
+            return TorchExactIndex.deserialize(payload, dim=self.dim, distance=self.distance, count=header["count"])
+        metric = self.distance.faiss_metric or "ip"
+        index = FaissIndex.deserialize(payload, dim=self.dim, metric=metric, nprobe=self.nprobe)
+        if index.ntotal != header["count"]:
+            raise GalleryError("snapshot count mismatch")
+        return index
+
+    def _load_codes(self) -> None:
+        rows = np.array(self.conn.execute("SELECT id, code FROM items").fetchall(), dtype=np.int64).reshape(-1, 2)
+        top = int(rows[:, 0].max(initial=0))
+        self._codes = np.full(top + 1, -1, np.int64)
+        self._codes[rows[:, 0]] = rows[:, 1]
+        self._names = dict(self.conn.execute("SELECT code, name FROM identities").fetchall())
+        self._max_code = max(self._names, default=0)
+
+    def _consistent(self) -> bool:
+        sql_ids = np.nonzero(self._codes >= 0)[0]
+        return bool(np.array_equal(np.sort(self._index.ids()), sql_ids))
+
+    def save_index(self) -> None:
+        """Snapshot the search index to disk (done on close and after rebuilds)."""
+        with self._lock:
+            payload = self._index.serialize()
+            header = {
+                "uuid": self._uuid, "dim": self.dim, "distance": self.distance.to_dict(), "generation": self._gen,
+                "max_id": self._max_id, "count": self._index.ntotal, "index_kind": self._index.kind,
+                "payload_bytes": len(payload),
+            }  # fmt: skip
+            write_snapshot(self.path / self.INDEX_NAME, header, payload)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                self._sync()
+                self.save_index()
+            finally:
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def index_kind(self) -> str:
+        """``"flat"``, ``"ivf"`` or ``"torch-exact"``."""
+        return self._index.kind
+
+    # -- keeping the index in step ----------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Catch up with commits made by other connections (cheap when there are none)."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._meta = {}
+            self.conn.execute("BEGIN")
+            try:
+                self._catch_up()
+            finally:
+                self.conn.execute("COMMIT")
+
+    def _catch_up(self) -> None:
+        gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        if gen == self._gen:
+            return
+        c = self.conn
+        for code, name in c.execute("SELECT code, name FROM identities WHERE code > ?", (self._max_code,)):
+            self._names[code] = name
+            self._max_code = max(self._max_code, code)
+        gone = np.array([r[0] for r in c.execute("SELECT id FROM removed WHERE gen > ?", (self._gen,))], np.int64)
+        rows = c.execute("SELECT id, code, vector FROM items WHERE id > ? ORDER BY id", (self._max_id,)).fetchall()
+        self._index.remove(gone[gone < len(self._codes)])
+        self._codes[gone[gone < len(self._codes)]] = -1
+        if rows:
+            ids = np.array([r[0] for r in rows], np.int64)
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), self.dim)
+            self._index.add(ids, vectors)
+            self._set_codes(ids, np.array([r[1] for r in rows], np.int64))
+            self._max_id = int(ids[-1])
+        self._gen = gen
+
+    def _set_codes(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        top = int(ids.max()) + 1
+        if top > len(self._codes):
+            grown = np.full(max(top, 2 * len(self._codes)), -1, np.int64)
+            grown[: len(self._codes)] = self._codes
+            self._codes = grown
+        self._codes[ids] = codes
+
+    def _maybe_switch_to_ivf(self) -> bool:
+        if not isinstance(self._index, FaissIndex) or self._index.kind != "flat":
+            return False
+        if self._index.ntotal < self.ann_threshold:
+            return False
+        table = self.vectors()
+        log.info("gallery %s reached %d items: building an IVF index", self.path, len(table.ids))
+        self._index = FaissIndex.build_ivf(
+            dim=self.dim, metric=self._index.metric, ids=table.ids, vectors=table.vectors, nlist=self.nlist,
+            nprobe=self.nprobe,
+        )  # fmt: skip
+        return True
+
+    def _write(self, fn: Any) -> Any:
+        """Run ``fn(new_generation)`` inside one IMMEDIATE transaction after catching up; commit; return."""
+        with self._lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._catch_up()
+                gen = self._gen + 1
+                result = fn(gen)
+                c.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(gen),))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            self._data_version = c.execute("PRAGMA data_version").fetchone()[0]
+            return gen, result
+
+    # -- meta -------------------------------------------------------------------------------------------------
+    def get_meta(self) -> dict[str, Any]:
+        with self._lock:
+            self._sync()
+            if not self._meta:
+                rows = self.conn.execute("SELECT key, value FROM meta").fetchall()
+                self._meta = {k: json.loads(v) for k, v in rows if k not in ("store", "generation")}
+            return dict(self._meta)
+
+    def set_meta(self, updates: dict[str, Any]) -> None:
+        def apply(gen: int) -> None:
+            for key, value in updates.items():
+                if key in ("store", "generation"):
+                    raise GalleryError(f"meta key {key!r} is reserved")
+                if value is None:
+                    self.conn.execute("DELETE FROM meta WHERE key=?", (key,))
+                else:
+                    self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+        with self._lock:
+            self._gen, _ = self._write(apply)
+            self._meta = {}
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
+        identity = self._check_identity(identity)
+        v = self._check_vectors(vectors)
+        if len(metadata) != len(v):
+            raise DataError(f"got {len(metadata)} metadata dicts for {len(v)} vectors; give one per item")
+        try:
+            meta_json = [json.dumps(m or {}) for m in metadata]
+        except TypeError as e:
+            raise DataError(f"item metadata must be JSON-serialisable: {e}") from e
+        if len(v) == 0:
+            return []
+
+        def apply(gen: int) -> tuple[int, np.ndarray]:
+            c = self.conn
+            c.execute("INSERT OR IGNORE INTO identities(name) VALUES (?)", (identity,))
+            code = c.execute("SELECT code FROM identities WHERE name=?", (identity,)).fetchone()[0]
+            seq = c.execute("SELECT seq FROM sqlite_sequence WHERE name='items'").fetchone()
+            base = int(seq[0]) if seq else 0
+            blobs = np.ascontiguousarray(v)
+            c.executemany(
+                "INSERT INTO items(id, code, metadata, vector, gen) VALUES (?, ?, ?, ?, ?)",
+                ((base + 1 + i, code, meta_json[i], blobs[i].tobytes(), gen) for i in range(len(v))),
+            )
+            return code, np.arange(base + 1, base + 1 + len(v), dtype=np.int64)
+
+        with self._lock:
+            gen, (code, ids) = self._write(apply)
+            self._names[code] = identity
+            self._max_code = max(self._max_code, code)
+            self._index.add(ids, v)
+            self._set_codes(ids, np.full(len(ids), code, np.int64))
+            self._gen, self._max_id = gen, int(ids[-1])
+            if self._maybe_switch_to_ivf():
+                self.save_index()
+            return [int(i) for i in ids]
+
+    def _remove(self, ids: np.ndarray, gen: int) -> None:
+        c = self.conn
+        codes = {int(x) for x in self._codes[ids]}
+        c.executemany("DELETE FROM items WHERE id=?", ((int(i),) for i in ids))
+        c.executemany("INSERT OR REPLACE INTO removed(id, gen) VALUES (?, ?)", ((int(i), gen) for i in ids))
+        for code in codes:  # an identity without items is gone
+            c.execute(
+                "DELETE FROM identities WHERE code=? AND NOT EXISTS (SELECT 1 FROM items WHERE code=?)", (code, code)
+            )
+
+    def _apply_removal(self, gen: int, ids: np.ndarray) -> None:
+        self._index.remove(ids)
+        self._codes[ids] = -1
+        self._gen = gen
+
+    def remove_identity(self, identity: str) -> list[int]:
+        def apply(gen: int) -> np.ndarray:
+            row = self.conn.execute("SELECT code FROM identities WHERE name=?", (identity,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no identity {identity!r} in this gallery; list them with `gallery list`")
+            ids = np.array([r[0] for r in self.conn.execute("SELECT id FROM items WHERE code=?", row)], np.int64)
+            self._remove(ids, gen)
+            return ids
+
+        with self._lock:
+            gen, ids = self._write(apply)
+            self._apply_removal(gen, ids)
+            return [int(i) for i in ids]
+
+    def remove_items(self, ids: list[int]) -> None:
+        wanted = np.array(sorted({int(i) for i in ids}), np.int64)
+
+        def apply(gen: int) -> None:
+            present: set[int] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = [int(i) for i in wanted[start : start + 500]]
+                q = f"SELECT id FROM items WHERE id IN ({','.join('?' * len(chunk))})"
+                present.update(r[0] for r in self.conn.execute(q, chunk))
+            self._missing([int(i) for i in wanted], present)
+            self._remove(wanted, gen)
+
+        if len(wanted) == 0:
+            return
+        with self._lock:
+            gen, _ = self._write(apply)
+            self._apply_removal(gen, wanted)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        q = self._check_vectors(queries, "queries")
+        with self._lock:
+            self._sync()
+            scores, ids = self._index.search(q, k)
+            codes = self._codes[np.maximum(ids, 0)]
+            names = self._names
+            return [
+                [Hit(int(i), names[int(c)], float(s)) for i, c, s in zip(ri, rc, rs, strict=True) if i >= 0]
+                for ri, rc, rs in zip(ids, codes, scores, strict=True)
+            ]
+
+    def count(self) -> int:
+        with self._lock:
+            self._sync()
+            return self._index.ntotal
+
+    def identities(self) -> dict[str, int]:
+        with self._lock:
+            q = "SELECT name, count(*) FROM items JOIN identities USING(code) GROUP BY code ORDER BY name"
+            return dict(self.conn.execute(q).fetchall())
+
+    def items(self, identity: str | None = None) -> list[ItemRecord]:
+        q = "SELECT id, name, metadata FROM items JOIN identities USING(code)"
+        with self._lock:
+            if identity is None:
+                rows = self.conn.execute(q + " ORDER BY id").fetchall()
+            else:
+                rows = self.conn.execute(q + " WHERE name=? ORDER BY id", (identity,)).fetchall()
+                if not rows:
+                    raise NotFoundError(f"no identity {identity!r} in this gallery; list them with `gallery list`")
+        return [ItemRecord(int(i), n, json.loads(m)) for i, n, m in rows]
+
+    def vectors(self) -> VectorTable:
+        with self._lock:
+            q = "SELECT id, name, vector FROM items JOIN identities USING(code) ORDER BY id"
+            rows = self.conn.execute(q).fetchall()
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), self.dim)
+        return VectorTable(np.array([r[0] for r in rows], np.int64), [r[1] for r in rows], vectors)
+
+    def generation(self) -> int:
+        with self._lock:
+            self._sync()
+            return self._gen
+
+
+__all__ = ["SQLiteStore"]
