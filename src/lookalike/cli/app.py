@@ -50,7 +50,7 @@ def _attach() -> None:
 
 
 # Modules under lookalike/cli/ that define commands; each does `from lookalike.cli.app import app`.
-_COMMAND_MODULES: list[str] = ["data_download"]
+_COMMAND_MODULES: list[str] = ["data_download", "serve"]
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""``lookalike serve GALLERY --model MODEL``: the HTTP service (FastAPI + uvicorn) with its web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lookalike.cli.app import app
+
+
+@app.command(
+    "serve",
+    epilog=(
+        "Examples:\n\n"
+        "  lookalike serve gallery/ --model runs/best --write-key $WRITE_KEY --api-key $READ_KEY\n\n"
+        "  LOOKALIKE_SERVICE_WRITE_KEYS=k1 lookalike serve gallery/ --model runs/best --port 9000\n\n"
+        "  lookalike serve gallery/ --model runs/best --no-auth   # trusted host only\n\n"
+        "Then open http://127.0.0.1:8000/ (web page) or /docs (API)."
+    ),
+)
+def serve(
+    gallery: str = typer.Argument(..., help="Gallery folder (or PostgreSQL DSN) to serve."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="The model folder (or encoder spec) the gallery was built with."
+    ),
+    host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port to bind (default 8000)."),
+    api_key: list[str] = typer.Option(
+        [], "--api-key", help="Read-scope key (repeatable); prefer LOOKALIKE_SERVICE_API_KEYS, flags show in `ps`."
+    ),
+    write_key: list[str] = typer.Option(
+        [], "--write-key", help="Write-scope key (repeatable): may also enroll/remove."
+    ),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without keys (trusted hosts only)."),
+    config: Path = typer.Option(None, "--config", help="YAML file of service settings (limits, batching, keys)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting, e.g. --set max_upload_bytes=5000000."),
+    log_level: str = typer.Option("info", "--uvicorn-log-level", help="uvicorn's log level."),
+) -> None:
+    """Serve GALLERY over HTTP: /v1 API (enroll, identify, verify, remove, list), web page at /, docs at /docs."""
+    import uvicorn
+
+    from lookalike.service import create_app, load_settings
+
+    settings = load_settings(
+        config,
+        overrides={
+            "gallery": gallery,
+            "model": model,
+            "host": host,
+            "port": port,
+            "read_keys": api_key,
+            "write_keys": write_key,
+            "no_auth": no_auth or None,
+        },
+        dotted=set_,
+    )
+    application = create_app(settings)
+    typer.echo(f"lookalike: serving {gallery} on http://{settings.host}:{settings.port}/ (API docs at /docs)")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)

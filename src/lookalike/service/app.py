@@ -1,0 +1,143 @@
+"""``create_app(settings, *, gallery=None)``: the FastAPI application factory (no module-level app).
+
+Middleware, outermost first: request id + metrics (pure ASGI), then the body-size limit; inside, FastAPI's
+routers with one error shape for everything (see :mod:`lookalike.service.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lookalike._version import __version__
+from lookalike.errors import ConfigError
+from lookalike.service.auth import KeyRing
+from lookalike.service.errors import install_error_handlers
+from lookalike.service.limits import BodyLimitMiddleware
+from lookalike.service.metrics import ServiceMetrics
+from lookalike.service.schemas import ErrorResponse
+from lookalike.service.settings import ServiceSettings
+from lookalike.service.state import ServiceState
+from lookalike.service.thumbnails import ThumbnailStore, default_location
+
+log = logging.getLogger("lookalike.service")
+
+_DESCRIPTION = """Enroll identities without retraining, then identify (top matches + known/unknown) or verify.
+
+Send an API key as `X-API-Key: KEY` or `Authorization: Bearer KEY`. Read keys identify, verify and list;
+write keys also enroll and remove. Every error answers `{"error": {"type", "message", "status", "request_id"}}`.
+Image galleries take multipart/form-data uploads; text and vector galleries take JSON."""
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (``X-Request-ID`` in and out) and records its metrics under the route template."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+
+
+def _open_gallery(settings: ServiceSettings) -> Any:
+    """Open the gallery named in ``settings`` with its model."""
+    if not settings.gallery or not settings.model:
+        raise ConfigError(
+            "give a gallery and its model (settings 'gallery' and 'model', or pass gallery= to create_app)"
+        )
+    from lookalike.gallery import Gallery
+    from lookalike.models import load_model
+
+    model = load_model(settings.model)
+    return Gallery.open(settings.gallery, model)
+
+
+def _gallery_location(gallery: Any, settings: ServiceSettings) -> str | None:
+    location = getattr(gallery, "location", None) or getattr(gallery, "path", None)
+    return str(location) if location is not None else settings.gallery
+
+
+def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
+    """Build the service around ``gallery`` (or the one ``settings`` names, opened here and closed on shutdown)."""
+    settings.check_auth()
+    owns = gallery is None
+    if gallery is None:
+        gallery = _open_gallery(settings)
+    thumbs_path = settings.thumbnails or default_location(_gallery_location(gallery, settings))
+    metrics = ServiceMetrics()
+    state = ServiceState(
+        settings=settings,
+        gallery=gallery,
+        keys=KeyRing.from_settings(settings),
+        metrics=metrics,
+        thumbnails=ThumbnailStore(path=thumbs_path),
+        owns_gallery=owns,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("serving gallery %s (%s model)", _gallery_location(gallery, settings), state.model_kind)
+        yield
+        await state.close()
+
+    app = FastAPI(
+        title="lookalike",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+            422: {"model": ErrorResponse, "description": "invalid request"},
+        },
+    )
+    app.state.service = state
+    app.state.keys = state.keys
+    install_error_handlers(app)
+
+    from lookalike.service.routes import catalog, enroll, query, system
+
+    for module in (system, query, enroll, catalog):
+        app.include_router(module.router)
+    from importlib import resources
+
+    static_dir = resources.files("lookalike.service").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+__all__ = ["create_app"]

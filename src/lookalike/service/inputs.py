@@ -1,0 +1,182 @@
+"""Turning request bodies into gallery inputs, with the checks that make bad uploads clear 4xx answers.
+
+A route accepts ``multipart/form-data`` (image files) or ``application/json`` (texts or vectors); which of
+them fits depends on the kind of model the gallery was built with, and a mismatch says what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from lookalike.errors import DataError, EmbeddingSizeError
+from lookalike.service.errors import ServiceError
+from lookalike.service.limits import decode_image
+from lookalike.service.settings import ServiceSettings
+
+B = TypeVar("B", bound=BaseModel)
+
+_HOW = {
+    "image": "send multipart/form-data with image files in the field {field!r}",
+    "text": 'send application/json with "texts": ["..."]',
+    "vector": 'send application/json with "vectors": [[...], ...]',
+}
+
+
+def how_to_send(kind: str, field: str = "images") -> str:
+    """What a client must send to a gallery whose model embeds ``kind`` items."""
+    return _HOW.get(kind, "see /docs").format(field=field)
+
+
+def body_kind(request: Request, model_kind: str, field: str = "images") -> str:
+    """``"json"`` or ``"multipart"`` from the Content-Type; anything else is 415 with the fix."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        return "json"
+    if ctype == "multipart/form-data":
+        return "multipart"
+    shown = ctype or "none"
+    raise ServiceError(
+        f"unsupported content type {shown!r}: this gallery's model embeds {model_kind} items; "
+        + how_to_send(model_kind, field),
+        status=415,
+    )
+
+
+async def read_json(request: Request, schema: type[B]) -> B:
+    """Parse and validate a JSON body as ``schema`` (422 naming each bad field)."""
+    raw = await request.body()
+    if not raw:
+        raise ServiceError("the JSON body is empty; see /docs for the request format", status=422, type="validation")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ServiceError(f"the body is not valid JSON ({err})", status=422, type="validation") from None
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()[:10]]
+        raise ServiceError("invalid request: " + "; ".join(problems), status=422, type="validation") from None
+
+
+async def read_form(request: Request, settings: ServiceSettings) -> FormData:
+    """Parse a multipart body (the byte limit is enforced by the middleware while it streams)."""
+    return await request.form(max_files=settings.max_items_per_request, max_fields=16)
+
+
+async def read_uploads(
+    form: FormData, field: str, settings: ServiceSettings, *, required: bool = True
+) -> list[tuple[str, bytes]]:
+    """``(filename, bytes)`` of every file sent under ``field``."""
+    entries = form.getlist(field)
+    strays = [k for k, v in form.multi_items() if isinstance(v, UploadFile) and k != field]
+    if strays and not entries:
+        raise ServiceError(
+            f"image files must be sent in the field {field!r}; got field {strays[0]!r}", status=422, type="validation"
+        )
+    files: list[tuple[str, bytes]] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, UploadFile):
+            raise ServiceError(
+                f"field {field!r} must hold files (multipart file parts), but part {i} is a plain text value",
+                status=422,
+                type="validation",
+            )
+        files.append((entry.filename or f"{field}[{i}]", await entry.read()))
+    if required and not files:
+        raise ServiceError(
+            f"no image sent: add one or more files in the field {field!r}", status=422, type="validation"
+        )
+    if len(files) > settings.max_items_per_request:
+        raise ServiceError(
+            f"{len(files)} files in one request; the limit is {settings.max_items_per_request}",
+            status=413,
+            type="payload_too_large",
+        )
+    return files
+
+
+async def decode_uploads(files: list[tuple[str, bytes]], settings: ServiceSettings) -> list[Any]:
+    """Decode uploads into RGB images in a worker thread (pixel limit checked before decoding)."""
+
+    def work() -> list[Any]:
+        return [decode_image(data, name=name, max_pixels=settings.max_image_pixels) for name, data in files]
+
+    return await anyio.to_thread.run_sync(work)
+
+
+def form_int(form: FormData, name: str, default: int, *, lo: int, hi: int) -> int:
+    """An integer form field in [lo, hi] (422 otherwise)."""
+    raw = form.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ServiceError(
+            f"form field {name!r} must be an integer, got {str(raw)[:40]!r}", status=422, type="validation"
+        ) from None
+    if not lo <= value <= hi:
+        raise ServiceError(f"form field {name!r} must lie in [{lo}, {hi}], got {value}", status=422, type="validation")
+    return value
+
+
+def json_items(
+    *,
+    texts: list[str] | None,
+    vectors: list[list[float]] | None,
+    model_kind: str,
+    input_dim: int | None,
+    settings: ServiceSettings,
+) -> list[Any]:
+    """The texts or vectors of a JSON body, checked against the gallery's model kind and input width."""
+    if (texts is None) == (vectors is None):
+        raise ServiceError(
+            'give exactly one of "texts" or "vectors"; ' + how_to_send(model_kind), status=422, type="validation"
+        )
+    items: list[Any] = list(texts if texts is not None else vectors or [])
+    given = "text" if texts is not None else "vector"
+    if given != model_kind:
+        raise ServiceError(
+            f"this gallery's model embeds {model_kind} items, not {given}s; " + how_to_send(model_kind),
+            status=422,
+            type="validation",
+        )
+    if len(items) > settings.max_items_per_request:
+        raise ServiceError(
+            f"{len(items)} {given}s in one request; the limit is {settings.max_items_per_request}",
+            status=413,
+            type="payload_too_large",
+        )
+    if texts is not None:
+        long = [i for i, t in enumerate(texts) if len(t) > settings.max_text_chars]
+        if long:
+            raise DataError(f"text {long[0]} is longer than {settings.max_text_chars} characters; shorten it")
+        if any(not t.strip() for t in texts):
+            raise DataError("texts must not be empty or blank")
+    elif input_dim is not None:
+        bad = [(i, len(v)) for i, v in enumerate(items) if len(v) != input_dim]
+        if bad:
+            i, n = bad[0]
+            raise EmbeddingSizeError(
+                f"vector {i} has {n} numbers but this gallery's model takes {input_dim}-dimensional vectors; "
+                "send vectors of that size (were they made by another model?)"
+            )
+    return items
+
+
+__all__ = [
+    "body_kind",
+    "decode_uploads",
+    "form_int",
+    "how_to_send",
+    "json_items",
+    "read_form",
+    "read_json",
+    "read_uploads",
+]

@@ -1,0 +1,39 @@
+"""HTTP routes, one module per area; each exposes ``router``. Routes parse, call the gallery, format."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from lookalike.service.state import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState` (a FastAPI dependency)."""
+    return request.app.state.service
+
+
+def thumbnail_url(identity: str) -> str:
+    """Where the page fetches an identity's thumbnail."""
+    from urllib.parse import quote
+
+    return f"/v1/identities/{quote(identity, safe='')}/thumbnail"
+
+
+def body_doc(
+    *, json_schema: type[BaseModel], multipart: dict[str, dict[str, object]], summary: str
+) -> dict[str, object]:
+    """``openapi_extra`` documenting a body that is either multipart (files) or JSON."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": summary,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "properties": multipart}},
+                "application/json": {"schema": json_schema.model_json_schema()},
+            },
+        }
+    }
+
+
+__all__ = ["body_doc", "get_state", "thumbnail_url"]

@@ -1,0 +1,129 @@
+"""``POST /v1/enroll``, ``DELETE /v1/identities/{identity}``, ``DELETE /v1/items/{item_id}`` (write scope)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from lookalike.service.auth import Scope, require
+from lookalike.service.errors import ServiceError
+from lookalike.service.inputs import (
+    body_kind,
+    decode_uploads,
+    how_to_send,
+    json_items,
+    read_form,
+    read_json,
+    read_uploads,
+)
+from lookalike.service.limits import make_thumbnail
+from lookalike.service.routes import body_doc, get_state
+from lookalike.service.schemas import EnrollJSON, EnrollResponse, RemoveResponse
+from lookalike.service.state import ServiceState
+
+router = APIRouter(prefix="/v1", tags=["enrolment"], dependencies=[Depends(require(Scope.write))])
+
+
+def _identity(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ServiceError(
+            "form field 'identity' is required: the name to enroll the images under", status=422, type="validation"
+        )
+    if len(raw) > 200:
+        raise ServiceError("identity names are at most 200 characters long", status=422, type="validation")
+    return raw.strip()
+
+
+def _metadata(raw: Any) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = json.loads(str(raw))
+    except json.JSONDecodeError as err:
+        raise ServiceError(
+            f"form field 'metadata' must be a JSON object ({err})", status=422, type="validation"
+        ) from None
+    if not isinstance(value, dict):
+        raise ServiceError(
+            'form field \'metadata\' must be a JSON object, e.g. {"source": "camera 3"}', status=422, type="validation"
+        )
+    return value
+
+
+@router.post(
+    "/enroll",
+    response_model=EnrollResponse,
+    summary="Enroll items under an identity (no retraining)",
+    openapi_extra=body_doc(
+        json_schema=EnrollJSON,
+        multipart={
+            "identity": {"type": "string"},
+            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "metadata": {"type": "string", "description": "optional JSON object stored with each item"},
+        },
+        summary="multipart 'identity' + image files in 'images', or JSON {identity, texts|vectors, metadata}",
+    ),
+)
+async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> EnrollResponse:
+    """Embed the items and add them to the gallery; images also get a thumbnail for the web page."""
+    settings = state.settings
+    thumbs: list[bytes] = []
+    if body_kind(request, state.model_kind) == "json":
+        body = await read_json(request, EnrollJSON)
+        identity, metadata = _identity(body.identity), body.metadata
+        items = json_items(
+            texts=body.texts,
+            vectors=body.vectors,
+            model_kind=state.model_kind,
+            input_dim=state.input_dim,
+            settings=settings,
+        )
+    else:
+        if state.model_kind != "image":
+            raise ServiceError(
+                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
+                status=422,
+                type="validation",
+            )
+        form = await read_form(request, settings)
+        identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
+        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
+        thumbs = [make_thumbnail(im, size=settings.thumbnail_size) for im in items]
+
+    def write() -> tuple[list[int], int]:
+        ids = [int(i) for i in state.gallery.enroll(identity, items, metadata=metadata)]
+        if thumbs:
+            state.thumbnails.put(identity, list(zip(ids, thumbs, strict=True)))
+        return ids, state.refresh_gauges()
+
+    ids, size = await state.call(write, write=True)
+    state.metrics.enrolled.inc(len(ids))
+    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size)
+
+
+@router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")
+async def remove_identity(identity: str, state: ServiceState = Depends(get_state)) -> RemoveResponse:
+    """404 when the gallery has no such identity."""
+
+    def write() -> tuple[list[int], int]:
+        removed = state.gallery.remove(identity)
+        state.thumbnails.remove_identity(identity)
+        return [int(i) for i in (removed or [])], state.refresh_gauges()
+
+    ids, size = await state.call(write, write=True)
+    return RemoveResponse(removed_item_ids=ids, gallery_size=size)
+
+
+@router.delete("/items/{item_id}", response_model=RemoveResponse, summary="Remove one enrolled item")
+async def remove_item(item_id: int, state: ServiceState = Depends(get_state)) -> RemoveResponse:
+    """404 when the gallery has no item with this id."""
+
+    def write() -> int:
+        state.gallery.remove_item(item_id)
+        state.thumbnails.remove_item(item_id)
+        return state.refresh_gauges()
+
+    size = await state.call(write, write=True)
+    return RemoveResponse(removed_item_ids=[item_id], gallery_size=size)

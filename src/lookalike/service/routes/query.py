@@ -1,0 +1,131 @@
+"""``POST /v1/identify`` and ``POST /v1/verify`` (read scope). Identify goes through the batcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from lookalike.service.auth import Scope, require
+from lookalike.service.errors import ServiceError
+from lookalike.service.inputs import (
+    body_kind,
+    decode_uploads,
+    form_int,
+    how_to_send,
+    json_items,
+    read_form,
+    read_json,
+    read_uploads,
+)
+from lookalike.service.routes import body_doc, get_state, thumbnail_url
+from lookalike.service.schemas import (
+    IdentificationOut,
+    IdentifyResponse,
+    MatchOut,
+    QueryJSON,
+    VerifyJSON,
+    VerifyResponse,
+)
+from lookalike.service.state import ServiceState
+
+router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require(Scope.read))])
+
+_FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
+_FILE = {"type": "string", "format": "binary"}
+
+
+def _format(result: Any, k: int, state: ServiceState) -> IdentificationOut:
+    matches = []
+    for m in list(result.matches)[:k]:
+        thumb = thumbnail_url(m.identity) if state.thumbnails.has_identity(m.identity) else None
+        matches.append(MatchOut(identity=m.identity, score=float(m.score), thumbnail=thumb))
+    state.metrics.decisions.labels(result.decision).inc()
+    return IdentificationOut(
+        decision=result.decision,
+        identity=result.identity,
+        score=None if result.score is None else float(result.score),
+        threshold=None if result.threshold is None else float(result.threshold),
+        matches=matches,
+    )
+
+
+@router.post(
+    "/identify",
+    response_model=IdentifyResponse,
+    summary="Who is this? Top matches per query, with a known/unknown decision",
+    openapi_extra=body_doc(
+        json_schema=QueryJSON,
+        multipart={"images": _FILES, "k": {"type": "integer", "default": 5}},
+        summary="image files (multipart field 'images') or JSON texts/vectors",
+    ),
+)
+async def identify(request: Request, state: ServiceState = Depends(get_state)) -> IdentifyResponse:
+    """Identify one or more queries; concurrent requests share one model forward (micro-batching)."""
+    settings = state.settings
+    if body_kind(request, state.model_kind) == "json":
+        body = await read_json(request, QueryJSON)
+        items = json_items(
+            texts=body.texts,
+            vectors=body.vectors,
+            model_kind=state.model_kind,
+            input_dim=state.input_dim,
+            settings=settings,
+        )
+        k = body.k
+        if k > settings.max_k:
+            raise ServiceError(f"k must be at most {settings.max_k}, got {k}", status=422, type="validation")
+    else:
+        if state.model_kind != "image":
+            raise ServiceError(
+                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
+                status=422,
+                type="validation",
+            )
+        form = await read_form(request, settings)
+        k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
+        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
+    assert state.batcher is not None
+    results = await state.batcher.submit(items, k)
+    return IdentifyResponse(results=[_format(r, k, state) for r in results])
+
+
+@router.post(
+    "/verify",
+    response_model=VerifyResponse,
+    summary="Are these two the same identity?",
+    openapi_extra=body_doc(
+        json_schema=VerifyJSON,
+        multipart={"a": _FILE, "b": _FILE},
+        summary="two image files (multipart fields 'a' and 'b') or JSON {a, b} texts/vectors",
+    ),
+)
+async def verify(request: Request, state: ServiceState = Depends(get_state)) -> VerifyResponse:
+    """Compare two items under the gallery's threshold."""
+    settings = state.settings
+    if body_kind(request, state.model_kind, field="a' and 'b") == "json":
+        body = await read_json(request, VerifyJSON)
+        pair: list[Any] = []
+        for value in (body.a, body.b):
+            is_text = isinstance(value, str)
+            pair.extend(
+                json_items(
+                    texts=[value] if is_text else None,
+                    vectors=None if is_text else [value],
+                    model_kind=state.model_kind,
+                    input_dim=state.input_dim,
+                    settings=settings,
+                )
+            )
+    else:
+        if state.model_kind != "image":
+            raise ServiceError(
+                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
+                status=422,
+                type="validation",
+            )
+        form = await read_form(request, settings)
+        files = [(await read_uploads(form, name, settings))[0] for name in ("a", "b")]
+        pair = await decode_uploads(files, settings)
+    result = await state.call(state.gallery.verify, pair[0], pair[1])
+    return VerifyResponse(same=bool(result.same), score=float(result.score), threshold=float(result.threshold))

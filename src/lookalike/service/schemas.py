@@ -1,0 +1,142 @@
+"""Request and response bodies of the HTTP API (pydantic; they also make the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Body(BaseModel):
+    """Request bodies reject unknown keys, so a typo ('vector' for 'vectors') is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _finite(rows: list[list[float]] | None) -> list[list[float]] | None:
+    if rows is None:
+        return rows
+    for i, row in enumerate(rows):
+        if not row:
+            raise ValueError(f"vector {i} is empty")
+        if not all(math.isfinite(x) for x in row):
+            raise ValueError(f"vector {i} holds NaN or infinite values")
+    return rows
+
+
+class EnrollJSON(_Body):
+    """Enroll texts or vectors (images go as multipart/form-data: fields 'identity' and 'images')."""
+
+    identity: str = Field(min_length=1, max_length=200, examples=["alice"])
+    texts: list[str] | None = Field(None, min_length=1, description="for galleries built with a text model")
+    vectors: list[list[float]] | None = Field(None, min_length=1, description="for vector galleries")
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("vectors")
+    @classmethod
+    def _vectors_finite(cls, v: list[list[float]] | None) -> list[list[float]] | None:
+        return _finite(v)
+
+
+class QueryJSON(_Body):
+    """Identify texts or vectors (images go as multipart/form-data: field 'images', optional 'k')."""
+
+    texts: list[str] | None = Field(None, min_length=1)
+    vectors: list[list[float]] | None = Field(None, min_length=1)
+    k: int = Field(5, ge=1, description="matches to return per query")
+
+    @field_validator("vectors")
+    @classmethod
+    def _vectors_finite(cls, v: list[list[float]] | None) -> list[list[float]] | None:
+        return _finite(v)
+
+
+class VerifyJSON(_Body):
+    """Two texts or two vectors to compare (images go as multipart/form-data: fields 'a' and 'b')."""
+
+    a: str | list[float]
+    b: str | list[float]
+
+
+class MatchOut(BaseModel):
+    identity: str
+    score: float
+    thumbnail: str | None = Field(None, description="URL of a thumbnail of this identity, when one was enrolled")
+
+
+class IdentificationOut(BaseModel):
+    decision: Literal["known", "unknown"]
+    identity: str | None = Field(description="the recognised identity; null when the decision is 'unknown'")
+    score: float | None
+    threshold: float | None
+    matches: list[MatchOut]
+
+
+class IdentifyResponse(BaseModel):
+    results: list[IdentificationOut]
+
+
+class VerifyResponse(BaseModel):
+    same: bool
+    score: float
+    threshold: float
+
+
+class EnrollResponse(BaseModel):
+    identity: str
+    item_ids: list[int]
+    gallery_size: int
+
+
+class RemoveResponse(BaseModel):
+    removed_item_ids: list[int]
+    gallery_size: int
+
+
+class IdentityOut(BaseModel):
+    identity: str
+    items: int
+    thumbnail: str | None = None
+
+
+class IdentitiesResponse(BaseModel):
+    identities: list[IdentityOut]
+    total: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    version: str
+    model_kind: str
+    gallery_items: int
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    status: int
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every non-2xx answer."""
+
+    error: ErrorDetail
+
+
+__all__ = [
+    "EnrollJSON",
+    "EnrollResponse",
+    "ErrorResponse",
+    "HealthResponse",
+    "IdentificationOut",
+    "IdentifyResponse",
+    "IdentitiesResponse",
+    "IdentityOut",
+    "MatchOut",
+    "QueryJSON",
+    "RemoveResponse",
+    "VerifyJSON",
+    "VerifyResponse",
+]
