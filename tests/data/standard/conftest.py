@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from std_archives import with_checksums
 
-from lookalike.data.standard import Prepared, StandardDataset, get, prepare
+from lookalike.data.protocols import DATA_ROOT_ENV, Protocol, load_protocol
+from lookalike.data.standard import Prepared, get, prepare
 from lookalike.errors import ChecksumError, DownloadError
 
 
@@ -102,20 +103,6 @@ def jpeg() -> bytes:
     return buf.getvalue()
 
 
-def with_checksums(spec: StandardDataset, files: dict[str, bytes]) -> StandardDataset:
-    """``spec`` with each published checksum replaced by the sha256 of the mini file standing in for it.
-
-    Files without a published checksum keep none, so their first-use recording is exercised as it is.
-    """
-    return replace(
-        spec,
-        files=tuple(
-            replace(f, md5=None, sha256=hashlib.sha256(files[f.filename]).hexdigest()) if f.md5 or f.sha256 else f
-            for f in spec.files
-        ),
-    )
-
-
 @pytest.fixture
 def download_drill(http_server: LocalServer, tmp_path: Path) -> Callable[[str, dict[str, bytes]], Prepared]:
     """Serve mini files for dataset ``name`` and run the drill every dataset test shares.
@@ -152,3 +139,17 @@ def download_drill(http_server: LocalServer, tmp_path: Path) -> Callable[[str, d
         return result
 
     return drill
+
+
+PROTOCOLS = Path(__file__).resolve().parents[3] / "configs" / "protocols"
+
+
+@pytest.fixture
+def std_protocol(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], Protocol]:
+    """``configs/protocols/<name>.yaml`` resolving its data against the drill's ``tmp_path/<name>``."""
+
+    def load(name: str) -> Protocol:
+        monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
+        return load_protocol(PROTOCOLS / f"{name}.yaml")
+
+    return load

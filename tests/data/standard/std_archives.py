@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import zipfile
+from dataclasses import replace
+
+from lookalike.data.standard import StandardDataset
 
 
 def make_tgz(files: dict[str, bytes]) -> bytes:
@@ -83,4 +87,18 @@ def mini_flickr_logos_27(jpeg: bytes) -> bytes:
             f"{base}/flickr_logos_27_dataset_query_set_annotation.txt": queries.encode(),
             f"{base}/flickr_logos_27_dataset_distractor_set_urls.txt": b"http://example.invalid/1.jpg\n",
         }
+    )
+
+
+def with_checksums(spec: StandardDataset, files: dict[str, bytes]) -> StandardDataset:
+    """``spec`` with each published checksum replaced by the sha256 of the mini file standing in for it.
+
+    Files without a published checksum keep none, so their first-use recording is exercised as it is.
+    """
+    return replace(
+        spec,
+        files=tuple(
+            replace(f, md5=None, sha256=hashlib.sha256(files[f.filename]).hexdigest()) if f.md5 or f.sha256 else f
+            for f in spec.files
+        ),
     )

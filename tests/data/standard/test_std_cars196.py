@@ -37,7 +37,7 @@ def mini_cars(jpeg: bytes) -> dict[str, bytes]:
     return {"car_ims.tgz": make_tgz(images), "cars_annos.mat": buf.getvalue()}
 
 
-def test_cars196_download_resume_verify_extract_convert(download_drill, jpeg) -> None:
+def test_cars196_download_resume_verify_extract_convert(download_drill, std_protocol, jpeg) -> None:
     result = download_drill("cars196", mini_cars(jpeg))
     conv = result.conversion
     assert (conv.classes, conv.images) == (5, 9)
@@ -47,3 +47,7 @@ def test_cars196_download_resume_verify_extract_convert(download_drill, jpeg) ->
     assert ds.class_names == ["001.Make1 Model/1 2012", "002.Make2 Model/2 2012", "098.Make98 Model/98 2012",
                               "099.Make99 Model/99 2012", "196.Make196 Model/196 2012"]  # fmt: skip
     assert ds.class_counts()["098.Make98 Model/98 2012"] == 3
+
+    protocol = std_protocol("cars196")
+    assert protocol.classes("test") == ["099.Make99 Model/99 2012", "196.Make196 Model/196 2012"]
+    assert len(protocol.classes("train") + protocol.classes("val")) == 3

@@ -39,7 +39,7 @@ def mini_cub(jpeg: bytes) -> bytes:
     return make_tgz(files)
 
 
-def test_cub200_download_resume_verify_extract_convert(download_drill, jpeg) -> None:
+def test_cub200_download_resume_verify_extract_convert(download_drill, std_protocol, jpeg) -> None:
     result = download_drill("cub200", {"CUB_200_2011.tgz": mini_cub(jpeg)})
     conv = result.conversion
     assert (conv.classes, conv.images) == (5, 12)
@@ -52,3 +52,8 @@ def test_cub200_download_resume_verify_extract_convert(download_drill, jpeg) -> 
         ds.class_names[int(lab)] for lab, m in zip(ds.labels, ds.metadata, strict=True) if m["split"] == "test"
     }
     assert test_classes == {_class_name(101), _class_name(200)}
+
+    protocol = std_protocol("cub200")
+    assert protocol.classes("test") == [_class_name(101), _class_name(200)]
+    assert sorted(protocol.classes("train") + protocol.classes("val")) == [_class_name(c) for c in (1, 2, 100)]
+    assert len(protocol.dataset("test")) == 6

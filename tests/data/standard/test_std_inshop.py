@@ -31,7 +31,9 @@ def mini_inshop(jpeg: bytes) -> dict[str, bytes]:
     return {"img.zip": make_zip(images), "list_eval_partition.txt": partition.encode()}
 
 
-def test_inshop_manual_only_download_resume_recorded_checksum_and_query_gallery(download_drill, jpeg, tmp_path) -> None:
+def test_inshop_manual_only_download_resume_recorded_checksum_and_query_gallery(
+    download_drill, std_protocol, jpeg, tmp_path
+) -> None:
     with pytest.raises(DownloadError, match=r"img\.zip, list_eval_partition\.txt.*downloads"):
         prepare("inshop", tmp_path / "offline", progress=False)
 
@@ -43,6 +45,11 @@ def test_inshop_manual_only_download_resume_recorded_checksum_and_query_gallery(
     ds = from_manifest(conv.manifest)
     assert sum(m["is_query"] for m in ds.metadata) == 3
     assert sum(m["is_gallery"] for m in ds.metadata) == 3
+
+    protocol = std_protocol("inshop")
+    assert protocol.classes("test") == ["id_00000003", "id_00000004"]
+    test = protocol.dataset("test")
+    assert [m["is_query"] for m in test.metadata].count(True) == 3
 
     # no checksum is published: the first verified copy's sha256 was recorded and is enforced from then on
     downloads = result.root / "downloads"

@@ -30,7 +30,7 @@ def mini_lfw(jpeg: bytes) -> dict[str, bytes]:
     return {"lfw.tgz": make_tgz(images), "pairs.txt": PAIRS.encode()}
 
 
-def test_lfw_download_resume_verify_extract_convert_pairs(download_drill, jpeg) -> None:
+def test_lfw_download_resume_verify_extract_convert_pairs(download_drill, std_protocol, jpeg) -> None:
     result = download_drill("lfw", mini_lfw(jpeg))
     conv = result.conversion
     assert (conv.classes, conv.images, conv.pairs) == (4, 8, 8)
@@ -42,3 +42,7 @@ def test_lfw_download_resume_verify_extract_convert_pairs(download_drill, jpeg) 
     assert pairs[3] == {"path_a": "lfw/Bob_Jones/Bob_Jones_0002.jpg", "path_b": "lfw/Dan_Brown/Dan_Brown_0001.jpg",
                         "same": "0", "fold": "1"}  # fmt: skip
     assert all((result.root / p[k]).is_file() for p in pairs for k in ("path_a", "path_b"))
+
+    protocol = std_protocol("lfw")
+    assert protocol.classes("train") == [] and protocol.classes("test") == sorted(PEOPLE)
+    assert len(protocol.dataset("test")) == 8

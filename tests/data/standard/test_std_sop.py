@@ -29,7 +29,7 @@ def mini_sop(jpeg: bytes) -> bytes:
     return make_zip(files)
 
 
-def test_sop_download_resume_verify_extract_convert(download_drill, jpeg) -> None:
+def test_sop_download_resume_verify_extract_convert(download_drill, std_protocol, jpeg) -> None:
     result = download_drill("sop", {"Stanford_Online_Products.zip": mini_sop(jpeg)})
     conv = result.conversion
     assert (conv.classes, conv.images) == (5, 10)
@@ -38,3 +38,7 @@ def test_sop_download_resume_verify_extract_convert(download_drill, jpeg) -> Non
     ds = from_manifest(conv.manifest)
     assert ds.class_names == ["00001", "00002", "11318", "11319", "22634"]
     assert {m["super_class"] for m in ds.metadata} == {"1", "2"}
+
+    protocol = std_protocol("sop")
+    assert protocol.classes("test") == ["11319", "22634"]
+    assert sorted(protocol.classes("train") + protocol.classes("val")) == ["00001", "00002", "11318"]
