@@ -1,0 +1,128 @@
+"""The one place a :class:`TrainConfig` becomes objects: data, network, loss, miner, LightningModule."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from torch import nn
+
+from lookalike.data.protocols import load_protocol
+from lookalike.data.types import LabeledDataset
+from lookalike.errors import ConfigError
+from lookalike.models.distances import get_distance
+from lookalike.models.encoders import Encoder, HFTextEncoder, build_encoder
+from lookalike.models.heads import Head
+from lookalike.models.network import EmbeddingNet
+from lookalike.training.config import TrainConfig
+from lookalike.training.losses import build_loss, build_miner
+from lookalike.training.module import EmbeddingModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Splits:
+    train: LabeledDataset
+    val: LabeledDataset | None
+
+
+@dataclass
+class Built:
+    """Everything a run needs, built from the config."""
+
+    config: TrainConfig
+    splits: Splits
+    network: EmbeddingNet
+    module: EmbeddingModule
+
+
+def build_splits(cfg: TrainConfig) -> Splits:
+    """Training and validation datasets; validation classes are always carved from training classes."""
+    from lookalike.data.protocols import ValSpec
+
+    protocol = load_protocol(cfg.data.protocol)
+    if cfg.data.val is not None:
+        v = cfg.data.val
+        protocol.val = ValSpec(fraction=v.fraction, names=v.names, seed=v.seed)
+    if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
+        protocol.val = None
+        return Splits(train=protocol.dataset("train"), val=None)
+    if protocol.val is None:
+        raise ConfigError(f"protocol {protocol.name!r} has no val section; set data.val.fraction (e.g. 0.2)")
+    return Splits(train=protocol.dataset("train"), val=protocol.dataset("val"))
+
+
+def freeze_all_but_last_blocks(encoder: Encoder, k: int) -> None:
+    """Train only the last ``k`` blocks (+ the layers after them) of a timm backbone; freeze the rest."""
+    backbone = getattr(encoder, "backbone", None)
+    if backbone is None:
+        raise ConfigError(f"trainable_blocks applies to timm backbones, not {encoder.spec!r}")
+    seq_name = next(
+        (n for n in ("blocks", "stages", "layers") if isinstance(getattr(backbone, n, None), nn.Sequential)), None
+    )
+    if seq_name is None:
+        raise ConfigError(f"{encoder.spec}: cannot find its blocks (blocks/stages/layers) for trainable_blocks")
+    backbone.requires_grad_(False)
+    names = [n for n, _ in backbone.named_children()]
+    blocks = getattr(backbone, seq_name)
+    for block in list(blocks)[len(blocks) - k :] if k else []:
+        block.requires_grad_(True)
+    for later in names[names.index(seq_name) + 1 :]:  # conv_head, bn2, norms after the blocks
+        getattr(backbone, later).requires_grad_(True)
+
+
+def build_network(cfg: TrainConfig, num_classes: int) -> EmbeddingNet:
+    m = cfg.model
+    kwargs = dict(m.encoder_kwargs)
+    if m.encoder.lower().startswith("timm:"):
+        kwargs.setdefault("pretrained", True)
+    encoder = build_encoder(m.encoder, **kwargs)
+    h = m.head
+    head = Head(
+        in_dim=encoder.feature_dim,
+        type=h.type,
+        out_dim=h.embedding_size,
+        hidden=h.hidden,
+        bn=h.bn,
+        dropout=h.dropout,
+        init=h.init,
+    )
+    net = EmbeddingNet(encoder=encoder, head=head, distance=get_distance(m.distance))
+    if m.backbone == "finetune" and m.trainable_blocks is not None:
+        freeze_all_but_last_blocks(encoder, m.trainable_blocks)
+    return net
+
+
+def build(cfg: TrainConfig) -> Built:
+    """Datasets, network, loss, miner and the LightningModule for ``cfg``."""
+    splits = build_splits(cfg)
+    num_classes = len(splits.train.class_names)
+    network = build_network(cfg, num_classes)
+    if splits.train.kind != network.encoder.kind:
+        raise ConfigError(
+            f"the data holds {splits.train.kind} items but encoder {cfg.model.encoder!r} takes {network.encoder.kind}"
+        )
+    loss = build_loss(
+        cfg.loss.name,
+        distance=network.distance,
+        num_classes=num_classes,
+        embedding_size=network.embedding_size,
+        **cfg.loss.params,
+    )
+    miner = build_miner(cfg.loss.miner, distance=network.distance, **cfg.loss.miner_params)
+    module = EmbeddingModule(
+        network=network,
+        loss=loss,
+        miner=miner,
+        optim=cfg.optim,
+        frozen_backbone=cfg.model.backbone == "frozen",
+        freeze_bn=cfg.model.freeze_bn,
+        channels_last=cfg.trainer.channels_last,
+    )
+    if isinstance(network.encoder, HFTextEncoder) and cfg.trainer.channels_last:
+        raise ConfigError("trainer.channels_last applies to image models only")
+    return Built(config=cfg, splits=splits, network=network, module=module)
+
+
+__all__ = ["Built", "Splits", "build", "build_network", "build_splits", "freeze_all_but_last_blocks"]

@@ -1,0 +1,153 @@
+"""The training configuration: one validated pydantic tree, loaded from YAML with ``--set`` overrides.
+
+Nothing below this module reads raw config dicts: :mod:`lookalike.training.builder` turns a
+:class:`TrainConfig` into built objects (network, loss, miner, data) in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from lookalike.config import StrictModel, load_config
+
+
+class ValOverride(StrictModel):
+    """Replace the protocol's validation carve-out (classes are always taken from the training classes)."""
+
+    fraction: float | None = Field(default=None, gt=0, lt=1)
+    names: list[str] | None = None
+    seed: int = 0
+
+
+class AugmentConfig(StrictModel):
+    """Training-time image augmentation (applied to training batches only)."""
+
+    random_resized_crop: float = Field(default=0.0, ge=0, lt=1, description="min area scale; 0 = off")
+    hflip: bool = False
+    color_jitter: float = Field(default=0.0, ge=0)
+    grayscale: float = Field(default=0.0, ge=0, le=1, description="probability")
+    rotation: float = Field(default=0.0, ge=0, description="max degrees")
+
+
+class DataConfig(StrictModel):
+    protocol: str = Field(description="protocol YAML (configs/protocols/fl27.yaml) or a bare name (fl27)")
+    val: ValOverride | None = None
+    #: 'carve' trains on protocol train classes minus validation ones and selects the best epoch on validation;
+    #: 'all' trains on every training class (validation included) for a fixed number of epochs (the final fit)
+    train_classes: Literal["carve", "all"] = "carve"
+    batch_size: int = Field(default=32, ge=2)
+    m_per_class: int = Field(default=4, ge=1)
+    num_workers: int = Field(default=0, ge=0)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    #: frozen-backbone mode: cached feature views per training item (view 0 clean, the others augmented)
+    feature_views: int = Field(default=1, ge=1)
+    cache_dir: str = Field(default="~/.cache/lookalike/features", description="frozen-backbone feature cache")
+
+
+class HeadConfig(StrictModel):
+    type: Literal["linear", "mlp", "none"] = "linear"
+    embedding_size: int | None = Field(default=None, gt=0, description="None: keep the feature size")
+    hidden: int = Field(default=512, gt=0)
+    bn: bool = False
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    init: Literal["default", "identity"] = "default"
+
+
+class ModelConfig(StrictModel):
+    encoder: str = Field(description="'timm:<model>', 'hf:<folder>', 'mlp', ...")
+    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    distance: str | dict[str, Any] = "cosine"
+    #: 'frozen': backbone features computed once and cached on disk, only the head trains;
+    #: 'finetune': end to end (``trainable_blocks`` limits it to the last blocks of a timm backbone)
+    backbone: Literal["frozen", "finetune"] = "frozen"
+    trainable_blocks: int | None = Field(default=None, ge=0, description="None = all; timm EfficientNet blocks")
+    freeze_bn: bool = True
+
+
+class LossConfig(StrictModel):
+    name: str = "multi_similarity"
+    params: dict[str, Any] = Field(default_factory=dict)
+    miner: str = "none"
+    miner_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimConfig(StrictModel):
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr_backbone: float = Field(default=1e-5, ge=0)
+    lr_head: float = Field(default=1e-3, gt=0)
+    lr_loss: float = Field(default=1e-2, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    warmup_epochs: float = Field(default=1.0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip: float | None = Field(default=1.0, gt=0)
+
+
+class TrainerConfig(StrictModel):
+    max_epochs: int = Field(default=20, ge=1)
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    channels_last: bool = False
+    compile: bool = False
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    val_every_n_epochs: int = Field(default=1, ge=1)
+    progress_bar: bool = True
+    limit_train_batches: int | float | None = None
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
+
+
+class TrainConfig(StrictModel):
+    """A whole training run: ``lookalike train CONFIG.yaml --set optim.lr_head=3e-4``."""
+
+    name: str = "run"
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    output_dir: str = Field(default="runs/{name}", description="logs, checkpoints and the exported model/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.data.batch_size % self.data.m_per_class:
+            raise ValueError(
+                f"data.batch_size ({self.data.batch_size}) must be a multiple of data.m_per_class "
+                f"({self.data.m_per_class}) so every batch holds whole classes"
+            )
+        if self.data.train_classes == "all" and self.trainer.early_stopping_patience:
+            raise ValueError("early stopping needs validation classes; use train_classes: carve or drop the patience")
+        return self
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.output_dir.format(name=self.name)).expanduser()
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read, override and validate a training YAML (errors name the bad keys)."""
+    cfg = load_config(TrainConfig, path, overrides)
+    base = Path(path).resolve().parent
+    proto = Path(cfg.data.protocol)
+    if proto.suffix in (".yaml", ".yml") and not proto.is_absolute() and not proto.exists():
+        candidate = base / proto
+        if candidate.exists():
+            cfg.data.protocol = str(candidate)
+    return cfg
+
+
+__all__ = [
+    "DataConfig",
+    "HeadConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainerConfig",
+    "load_train_config",
+]

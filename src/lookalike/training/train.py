@@ -1,0 +1,131 @@
+"""``train(cfg)``: build, fit with Lightning, pick the best validation epoch, export a model folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from lookalike.models.embedder import EmbeddingModel
+from lookalike.models.export import save_model
+from lookalike.training.builder import build
+from lookalike.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+MONITOR = "val/map_at_r"
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    model_dir: Path | None
+    output_dir: Path
+    best_val_map_at_r: float | None
+    best_epoch: int | None
+    epochs_run: int
+    wall_seconds: float
+    resumed_from: Path | None
+
+
+def _callbacks(cfg: TrainConfig, ckpt_dir: Path, has_val: bool) -> list:
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    if has_val:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            monitor=MONITOR,
+            mode="max",
+            save_last=True,
+            filename="best-{epoch:03d}",
+            save_top_k=1,
+            auto_insert_metric_name=False,
+        )
+    else:
+        best = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
+    cbs = [best, LearningRateMonitor(logging_interval="epoch")]
+    if has_val and cfg.trainer.early_stopping_patience:
+        cbs.append(EarlyStopping(monitor=MONITOR, mode="max", patience=cfg.trainer.early_stopping_patience))
+    return cbs
+
+
+def train(cfg: TrainConfig, *, resume: bool = True) -> TrainResult:
+    """Run ``cfg``; with ``resume`` a run killed earlier continues from ``<output>/checkpoints/last.ckpt``."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from lookalike.training.datamodule import EmbeddingDataModule
+
+    start = time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    out = cfg.out_path
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    built = build(cfg)
+    frozen = cfg.model.backbone == "frozen"
+    dm = EmbeddingDataModule(splits=built.splits, network=built.network, data=cfg.data, frozen=frozen, seed=cfg.seed)
+    if cfg.trainer.channels_last:
+        built.network.to(memory_format=torch.channels_last)
+    if cfg.trainer.compile:
+        target = built.network.head if frozen else built.network.encoder
+        target.forward = torch.compile(target.forward)  # type: ignore[method-assign]
+    ckpt_dir = out / "checkpoints"
+    has_val = built.splits.val is not None
+    callbacks = _callbacks(cfg, ckpt_dir, has_val)
+    trainer = L.Trainer(
+        max_epochs=cfg.trainer.max_epochs,
+        precision=cfg.trainer.precision,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        use_distributed_sampler=False,  # the m-per-class samplers are DDP-aware themselves
+        callbacks=callbacks,
+        logger=[CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="tb", version="")],
+        gradient_clip_val=cfg.optim.grad_clip,
+        check_val_every_n_epoch=cfg.trainer.val_every_n_epochs,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        limit_train_batches=cfg.trainer.limit_train_batches,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        default_root_dir=out,
+    )
+    last = ckpt_dir / "last.ckpt"
+    resumed = last if resume and last.is_file() else None
+    if resumed:
+        log.info("resuming from %s", resumed)
+    trainer.fit(built.module, datamodule=dm, ckpt_path=str(resumed) if resumed else None)
+    best_cb = callbacks[0]
+    best_score = float(best_cb.best_model_score) if has_val and best_cb.best_model_score is not None else None
+    best_epoch = None
+    if has_val and best_cb.best_model_path:
+        state = torch.load(best_cb.best_model_path, map_location="cpu", weights_only=False)
+        built.module.load_state_dict(state["state_dict"])
+        best_epoch = int(state["epoch"])
+    model_dir = None
+    if trainer.is_global_zero:
+        network = built.network.cpu().float().eval()
+        if cfg.trainer.channels_last:
+            network.to(memory_format=torch.contiguous_format)
+        extra = {
+            "run": cfg.name,
+            "best_val_map_at_r": best_score,
+            "best_epoch": best_epoch,
+            "train_config": json.loads(cfg.model_dump_json()),
+        }
+        model = EmbeddingModel.from_network(network, label_names=built.splits.train.class_names, extra=extra)
+        model_dir = save_model(model, out / "model")
+    result = TrainResult(
+        model_dir, out, best_score, best_epoch, int(trainer.current_epoch), time.perf_counter() - start, resumed
+    )
+    if trainer.is_global_zero:
+        (out / "result.json").write_text(json.dumps(asdict(result), default=str, indent=2), encoding="utf-8")
+    return result
+
+
+__all__ = ["TrainResult", "train"]
