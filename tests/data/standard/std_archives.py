@@ -70,7 +70,7 @@ def mini_flickr_logos_27(jpeg: bytes) -> bytes:
     plus one empty box; three query images, one of them ``none``.
     """
     images: dict[str, bytes] = {}
-    lines = []
+    lines = ["filename , logo,x1,y1,x2,y2"]  # the header line some copies have
     for i, brand in enumerate(FL27_BRANDS):
         name = f"{1000 + i}.jpg"
         images[f"flickr_logos_27_dataset_images/{name}"] = jpeg

@@ -44,11 +44,14 @@ ARCHIVE = RemoteFile(
 
 
 def _training_boxes(path: Path) -> list[tuple[str, str, int, int, int, int]]:
-    rows = read_columns(path, min_fields=6)
+    rows = read_columns(path, min_fields=1)
     if rows and not rows[0][0].lower().endswith((".jpg", ".jpeg", ".png")):
-        rows = rows[1:]  # a header line (present in some copies)
+        rows = rows[1:]  # a header line ("filename , logo,x1,y1,x2,y2"), present in some copies
     boxes = []
-    for file, brand, _subset, *coords in rows:
+    for parts in rows:
+        if len(parts) < 6:
+            raise DataError(f"{path}: expected 'file brand subset x1 y1 x2 y2', got {' '.join(parts)!r}")
+        file, brand, _subset, *coords = parts
         try:
             x1, y1, x2, y2 = (int(float(c)) for c in coords[:4])
         except ValueError as err:
