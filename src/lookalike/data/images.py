@@ -143,9 +143,14 @@ def _check_pixels(im: Image.Image, max_pixels: int, name: str) -> None:
 
 
 def load_image(
-    item: str | Path | np.ndarray | bytes | ZipMember, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+    item: str | Path | np.ndarray | bytes | ZipMember,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+    apply_exif: bool = True,
 ) -> Image.Image:
-    """Decode ``item`` into an RGB image, EXIF orientation applied.
+    """Decode ``item`` into an RGB image, EXIF orientation applied (unless ``apply_exif=False``: raw pixel
+    order, e.g. when boxes were annotated on the stored pixels).
 
     Raises :class:`ImageTooLargeError` when the header announces more than ``max_pixels`` pixels (before
     decoding them) and :class:`DataError` naming the file when it is missing, empty, truncated or not an image.
@@ -159,7 +164,9 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
-        if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation tag; exif_transpose copies, so only when needed
+        if (
+            apply_exif and im.getexif().get(0x0112, 1) != 1
+        ):  # EXIF orientation tag; exif_transpose copies, so only when needed
             im = ImageOps.exif_transpose(im) or im
         return _to_rgb(im)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
