@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from lookalike.data.download import RemoteFile, extract, fetch, place
 from lookalike.data.standard import cars196, cub200, flickr_logos_27, inshop, lfw, sop
 from lookalike.data.standard._base import DATASETS, MANIFEST, Conversion, SplitCount, StandardDataset
-from lookalike.errors import ChecksumError, DownloadError
+from lookalike.errors import ChecksumError, DataError, DownloadError
 
 DOWNLOADS = "downloads"
 #: the modules register themselves in DATASETS on import
@@ -127,7 +127,16 @@ def prepare(
                 marker.write_text(stamp)
         else:
             place(path, root)
-    return Prepared(dataset=spec, root=root, files=paths, conversion=spec.convert(root))
+    try:
+        conversion = spec.convert(root)
+    except DataError:
+        raise
+    except (KeyError, IndexError, ValueError) as err:
+        raise DataError(
+            f"{spec.title}: the files extracted into {root} do not have the published layout ({err!r}); "
+            f"check that the downloads are the ones from {spec.page}"
+        ) from err
+    return Prepared(dataset=spec, root=root, files=paths, conversion=conversion)
 
 
 __all__ = [

@@ -90,7 +90,7 @@ def convert(root: Path) -> Conversion:
         {"path": f"{IMAGES}/{file}", "label": "" if brand.lower() == "none" else brand}
         for file, brand, *_ in read_columns(base / "flickr_logos_27_dataset_query_set_annotation.txt", min_fields=2)
     ]
-    check_files(root, {r["path"] for r in rows + queries}, dataset="flickr_logos_27")
+    check_files(root, {str(r["path"]) for r in rows} | {q["path"] for q in queries}, dataset="flickr_logos_27")
     queries_csv = write_csv(root / QUERIES_CSV, queries, ["path", "label"])
     return finish(root, rows, ["path", "label", "split", "x1", "y1", "x2", "y2"], extra={"queries": queries_csv})
 
