@@ -17,8 +17,8 @@ def _size(n: int | None) -> str:
         return "unknown"
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+            return f"≈{n / scale:.3g} {unit}"  # the published sizes, rounded
+    return f"≈{n} B"
 
 
 @data.command("list")

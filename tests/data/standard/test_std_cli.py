@@ -20,7 +20,7 @@ def test_data_list_shows_every_dataset_with_size_licence_and_split() -> None:
     assert lines[0].split()[:3] == ["name", "size", "classes/images"]
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert sorted(by_name) == ["cars196", "cub200", "flickr_logos_27", "inshop", "lfw", "sop"]
-    assert "200/11,788" in by_name["cub200"] and "1.1 GB" in by_name["cub200"]
+    assert "200/11,788" in by_name["cub200"] and "≈1.15 GB" in by_name["cub200"]
     assert "22,634/120,053" in by_name["sop"] and "11,318" in by_name["sop"]
     assert "(manual)" in by_name["inshop"] and "non-commercial" in by_name["inshop"]
 
