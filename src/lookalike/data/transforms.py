@@ -137,7 +137,11 @@ class BatchNormalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (_to_unit_float(x) - self.mean.to(x.device)) / self.std.to(x.device)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise DataError(f"expected a batch (B, 3, H, W); got shape {tuple(x.shape)}")
+        std = self.std.to(x.device)
+        scale = 1.0 / (std * 255.0) if x.dtype == torch.uint8 else 1.0 / std
+        return torch.addcmul(-self.mean.to(x.device) / std, x.float(), scale)  # one fused pass: x * scale + shift
 
 
 class BatchAugment(nn.Module):
