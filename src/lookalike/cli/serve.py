@@ -1,4 +1,4 @@
-"""``lookalike serve GALLERY --model MODEL``: the HTTP service (FastAPI + uvicorn) with its web page."""
+"""``lookalike serve GALLERY [--model MODEL]``: the HTTP service (FastAPI + uvicorn) with its web page."""
 
 from __future__ import annotations
 

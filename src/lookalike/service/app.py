@@ -58,8 +58,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", rid.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -72,20 +74,30 @@ class RequestContextMiddleware:
 
 
 def _open_gallery(settings: ServiceSettings) -> Any:
-    """Open the gallery named in ``settings`` with its model."""
-    if not settings.gallery or not settings.model:
-        raise ConfigError(
-            "give a gallery and its model (settings 'gallery' and 'model', or pass gallery= to create_app)"
-        )
+    """Open the gallery named in ``settings`` with its model (default: the model recorded in the gallery)."""
+    if not settings.gallery:
+        raise ConfigError("give the gallery to serve (setting 'gallery', or pass gallery= to create_app)")
     from lookalike.gallery import Gallery
     from lookalike.models import load_model
 
-    model = load_model(settings.model)
-    return Gallery.open(settings.gallery, model)
+    if settings.model:
+        return Gallery.open(settings.gallery, load_model(settings.model))
+    gallery = Gallery.open(settings.gallery)
+    try:
+        if not gallery.model_source:
+            raise ConfigError(
+                f"the gallery {settings.gallery} does not record which model built it; pass it with --model"
+            )
+        gallery.attach_model(load_model(gallery.model_source))
+    except BaseException:
+        gallery.close()
+        raise
+    return gallery
 
 
 def _gallery_location(gallery: Any, settings: ServiceSettings) -> str | None:
-    location = getattr(gallery, "location", None) or getattr(gallery, "path", None)
+    store = getattr(gallery, "store", None)
+    location = getattr(store, "location", None) or getattr(gallery, "location", None)
     return str(location) if location is not None else settings.gallery
 
 

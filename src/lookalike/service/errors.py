@@ -66,8 +66,9 @@ def error_response(
     request: Request, status: int, message: str, type_: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """Build the one error shape."""
-    body = {"error": {"type": type_, "message": message, "status": status, "request_id": request_id(request)}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    rid = request_id(request)
+    body = {"error": {"type": type_, "message": message, "status": status, "request_id": rid}}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -2,8 +2,8 @@
 
 Built once by ``create_app`` and kept on ``app.state.service`` — no module-level globals. Blocking gallery
 calls go through :meth:`ServiceState.call` (a worker thread). Writes (enroll, remove) are serialised by one
-lock so the gallery and the thumbnail table change together; identify batches run beside them, as the
-gallery's stores are thread-safe.
+lock so the gallery and the thumbnail table change together; embedding happens before taking it, and
+identify batches run beside writes, as the gallery's stores are thread-safe.
 """
 
 from __future__ import annotations
@@ -61,9 +61,13 @@ class ServiceState:
             return None
         return int(self.model.card.preprocessing.get("input_dim", self.model.embedding_size))
 
+    def embed(self, items: list[Any]) -> Any:
+        """Embed items with the gallery's model (one forward per ``max_batch_size`` items)."""
+        return self.model.embed(items, batch_size=max(self.settings.max_batch_size, len(items)))
+
     def _identify_batch(self, queries: list[Any], k: int) -> list[Any]:
-        """One ``gallery.identify`` over the whole batch: the model embeds all queries in one call."""
-        return list(self.gallery.identify(queries, k=k))
+        """One ``model.embed`` call for the whole batch, then one gallery search for all of its vectors."""
+        return list(self.gallery.identify_vectors(self.embed(queries), k=k))
 
     async def call(self, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
         """Run a blocking gallery call in a worker thread (under the write lock when ``write``)."""

@@ -92,8 +92,10 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
         thumbs = [make_thumbnail(im, size=settings.thumbnail_size) for im in items]
 
+    vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
+
     def write() -> tuple[list[int], int]:
-        ids = [int(i) for i in state.gallery.enroll(identity, items, metadata=metadata)]
+        ids = [int(i) for i in state.gallery.enroll_vectors(identity, vectors, metadata=metadata)]
         if thumbs:
             state.thumbnails.put(identity, list(zip(ids, thumbs, strict=True)))
         return ids, state.refresh_gauges()
