@@ -7,10 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from service_helpers import READ_KEY, WRITE_KEY, Server, start_server, stop_server
-
-#: lines added by the hardening tests, shown at the end of the pytest run (CI logs keep them)
-SUMMARY: list[str] = []
+from service_helpers import READ_KEY, SUMMARY, WRITE_KEY, Server, start_server, stop_server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -19,6 +19,9 @@ WRITE_KEY = "write-key-0001"
 READ = {"X-API-Key": READ_KEY}
 WRITE = {"X-API-Key": WRITE_KEY}
 
+#: lines added by the hardening tests; conftest prints them in pytest's terminal summary (kept in CI logs)
+SUMMARY: list[str] = []
+
 
 def pattern_image(seed: int, size: int = 96, noise: int = 0) -> np.ndarray:
     """A blocky colour pattern (distinct per seed); ``noise`` adds a perturbation of that amplitude."""

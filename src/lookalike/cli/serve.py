@@ -22,7 +22,7 @@ from lookalike.cli.app import app
 def serve(
     gallery: str = typer.Argument(..., help="Gallery folder (or PostgreSQL DSN) to serve."),
     model: str = typer.Option(
-        ..., "--model", "-m", help="The model folder (or encoder spec) the gallery was built with."
+        None, "--model", "-m", help="Model folder/spec the gallery was built with (default: the one it records)."
     ),
     host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
     port: int = typer.Option(None, "--port", help="Port to bind (default 8000)."),
