@@ -136,7 +136,7 @@ async function renderResult(result) {
     score.textContent = m.score.toFixed(3);
     const bar = document.createElement("span");
     bar.className = "bar";
-    bar.style.setProperty("--w", `${Math.max(0, Math.min(1, (m.score + 1) / 2)) * 100}%`);
+    bar.style.setProperty("--w", `${Math.max(0, Math.min(1, m.score)) * 100}%`); // similarity, clipped to [0, 1]
     li.append(name, bar, score);
     list.appendChild(li);
   }

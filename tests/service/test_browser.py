@@ -1,0 +1,104 @@
+"""The web page in headless Chromium (Debian's ``chromium``, driven by Playwright; no browser download).
+
+Against a real server process: type the keys, enroll two identities through the page's form, drop a probe
+on the identify box, read the verdict and matches from the page, and save a screenshot for review
+(under pytest's tmp dir and at /tmp/lookalike-screenshot.png).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from service_helpers import READ_KEY, WRITE_KEY, encode, pattern_image
+
+pytestmark = pytest.mark.server
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(tmp_path: Path):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) drives the browser")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/system-deps installs it: apt-get install chromium)")
+    with playwright_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh --user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1200, "height": 860},
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def _enroll(page, name: str, image: Path) -> None:
+    page.fill("#enroll-identity", name)
+    page.set_input_files("#enroll-files", str(image))
+    page.fill("#write-key", WRITE_KEY)
+    page.click("#enroll-submit")
+    page.wait_for_selector(f"#enroll-result:has-text('as \"{name}\"')", timeout=30_000)
+
+
+def test_enroll_and_identify_through_the_page(page, image_server, tmp_path: Path):
+    images = {}
+    for name, seed in (("alice", 11), ("bob", 12)):
+        images[name] = tmp_path / f"{name}.png"
+        images[name].write_bytes(encode(pattern_image(seed, size=160)))
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(encode(pattern_image(11, size=160, noise=12), "JPEG"))
+
+    page.goto(image_server.url + "/")
+    page.wait_for_selector("#status.up", timeout=30_000)
+    page.fill("#api-key", READ_KEY)
+    page.dispatch_event("#api-key", "change")
+    for name, path in images.items():
+        _enroll(page, name, path)
+    page.wait_for_selector("#identities li:has-text('bob (1)')", timeout=30_000)
+
+    page.set_input_files("#probe-file", str(probe))
+    page.wait_for_selector("#result:not([hidden]) .match", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#matches .match img.thumb').length >= 2", timeout=30_000)
+    verdict = page.inner_text("#verdict")
+    decision = page.get_attribute("#verdict", "data-decision")
+    matches = page.eval_on_selector_all("#matches .match", "els => els.map(e => e.dataset.identity)")
+    scores = page.eval_on_selector_all("#matches .match .score", "els => els.map(e => parseFloat(e.textContent))")
+
+    shot = tmp_path / "lookalike-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copyfile(shot, "/tmp/lookalike-screenshot.png")
+
+    assert decision == "known" and verdict.startswith("Known: alice"), verdict
+    assert matches == ["alice", "bob"]
+    assert scores[0] > 0.9 > scores[1]
+    assert page.is_hidden("#identify-error")
+
+    # a stranger comes out unknown
+    stranger = tmp_path / "stranger.png"
+    stranger.write_bytes(encode(pattern_image(99, size=160)))
+    page.set_input_files("#probe-file", str(stranger))
+    page.wait_for_selector("#verdict[data-decision='unknown']", timeout=30_000)
+    assert page.inner_text("#verdict").startswith("Unknown")
+
+    # enrolling with a read key shows the service's 403 message on the page
+    page.fill("#enroll-identity", "mallory")
+    page.set_input_files("#enroll-files", str(stranger))
+    page.fill("#write-key", "")
+    page.click("#enroll-submit")
+    page.wait_for_selector("#enroll-error:not([hidden])", timeout=30_000)
+    assert "write scope" in page.inner_text("#enroll-error")
