@@ -17,7 +17,7 @@ import numpy as np
 
 from lookalike.data.images import DEFAULT_MAX_PIXELS
 from lookalike.data.scan import OnBad, check_on_bad, scan_images
-from lookalike.data.types import UNKNOWN_LABEL, LabeledDataset
+from lookalike.data.types import UNKNOWN_LABEL, Kind, LabeledDataset
 from lookalike.errors import DataError
 
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
@@ -125,7 +125,7 @@ def from_manifest(
     )
 
 
-def _kind(columns: set[str], manifest: Path) -> str:
+def _kind(columns: set[str], manifest: Path) -> Kind:
     if "label" not in columns:
         raise DataError(f"{manifest}: a manifest needs a 'label' column; found columns {sorted(columns)}")
     if ("path" in columns) == ("text" in columns):

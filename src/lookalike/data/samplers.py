@@ -156,7 +156,7 @@ def m_per_class_loader_kwargs(
     ``epoch_length`` (default: number of items) items per epoch. Several ranks: ``{"batch_sampler": ...}``.
     """
     if world_size > 1:
-        sampler = DistributedMPerClassSampler(
+        batch_sampler = DistributedMPerClassSampler(
             labels,
             m=m,
             batch_size=batch_size,
@@ -165,7 +165,7 @@ def m_per_class_loader_kwargs(
             seed=seed,
             small_classes=small_classes,
         )
-        return {"batch_sampler": sampler}
+        return {"batch_sampler": batch_sampler}
     from pytorch_metric_learning.samplers import MPerClassSampler
 
     y = check_m_per_class(labels, m=m, batch_size=batch_size, small_classes=small_classes)

@@ -83,7 +83,7 @@ def from_vectors(
         raise DataError(f"{name}: X must be a 2-D array (items x features); got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise DataError(f"{name}: X contains NaN or infinite values; clean them before building a dataset")
-    return LabeledDataset("vector", arr, np.asarray(y, dtype=np.int64), list(class_names), None, name)
+    return LabeledDataset("vector", arr, np.asarray(y, dtype=np.int64), list(class_names), None, name)  # type: ignore[arg-type]
 
 
 def from_digits(*, scale: int = 4, name: str = "digits") -> LabeledDataset:

@@ -131,6 +131,9 @@ def _to_unit_float(x: torch.Tensor) -> torch.Tensor:
 class BatchNormalize(nn.Module):
     """uint8 (or [0, 1] float) batch → ``(x - mean) / std`` on the batch's device."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, *, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -139,9 +142,9 @@ class BatchNormalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise DataError(f"expected a batch (B, 3, H, W); got shape {tuple(x.shape)}")
-        std = self.std.to(x.device)
+        mean, std = self.mean.to(x.device), self.std.to(x.device)
         scale = 1.0 / (std * 255.0) if x.dtype == torch.uint8 else 1.0 / std
-        return torch.addcmul(-self.mean.to(x.device) / std, x.float(), scale)  # one fused pass: x * scale + shift
+        return torch.addcmul(-mean / std, x.float(), scale)  # one fused pass: x * scale + shift
 
 
 class BatchAugment(nn.Module):

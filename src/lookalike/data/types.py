@@ -62,7 +62,7 @@ class LabeledDataset:
 
             image = load_image(item, max_pixels=self.max_pixels)
             box = self.metadata[i].get("box") if self.metadata is not None else None
-            return image.crop(tuple(int(v) for v in box)) if box is not None else image
+            return image.crop((int(box[0]), int(box[1]), int(box[2]), int(box[3]))) if box is not None else image
         if self.kind == "vector":
             return np.asarray(item, dtype=np.float32)
         return str(item)
