@@ -1,0 +1,162 @@
+"""One contract for every gallery store: SQLite + faiss (embedded) and PostgreSQL + pgvector (server)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _gallery_helpers import clustered
+
+from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, NotFoundError
+from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
+from lookalike.models.distances import get_distance
+
+
+def make(location: str, options: dict, *, dim: int = 8, distance: str = "cosine") -> VectorStore:
+    cls = STORES.create(store_kind_for(location))
+    return cls.create(location, dim=dim, distance=get_distance(distance), meta={"note": "hi"}, **options)
+
+
+def test_add_returns_new_increasing_ids_and_counts(location: str, store_options: dict) -> None:
+    x, _ = clustered(3, 4)
+    store = make(location, store_options)
+    a = store.add("alice", x[:4], [{"k": i} for i in range(4)])
+    b = store.add("bob", x[4:6], [{}, {}])
+    assert len(a) == 4 and len(b) == 2 and a == sorted(a) and min(b) > max(a)
+    assert store.count() == 6
+    assert store.identities() == {"alice": 4, "bob": 2}
+    assert [r.metadata for r in store.items("alice")] == [{"k": i} for i in range(4)]
+    assert [r.id for r in store.items()] == a + b
+    store.close()
+
+
+def test_search_is_exact_on_small_galleries_and_sorted(location: str, store_options: dict) -> None:
+    x, y = clustered(5, 4)
+    store = make(location, store_options)
+    ids = []
+    for c in range(5):
+        ids += store.add(f"id{c}", x[y == c], [{}] * 4)
+    hits = store.search(x[:3], k=6)
+    expected = torch.from_numpy(x[:3]) @ torch.from_numpy(x).T
+    for q, row in enumerate(hits):
+        assert row[0].id == ids[q] and row[0].identity == "id0"
+        assert [h.score for h in row] == sorted((h.score for h in row), reverse=True)
+        top = expected[q].topk(6).values.numpy()
+        np.testing.assert_allclose([h.score for h in row], top, atol=1e-5)
+    assert len(store.search(x[:1], k=100)[0]) == 20  # fewer items than k: all of them
+    store.close()
+
+
+def test_euclidean_scores_are_minus_l2_distance(location: str, store_options: dict) -> None:
+    x, _ = clustered(2, 3)
+    store = make(location, store_options, distance="euclidean")
+    store.add("a", x, [{}] * 6)
+    hit = store.search(x[:1], k=2)[0][1]
+    assert hit.score == pytest.approx(
+        -float(np.linalg.norm(x[0] - x[hit.id - min(r.id for r in store.items())])), abs=1e-5
+    )
+    assert hit.score < 0
+    store.close()
+
+
+def test_remove_identity_and_items(location: str, store_options: dict) -> None:
+    x, _ = clustered(2, 3)
+    store = make(location, store_options)
+    a = store.add("alice", x[:3], [{}] * 3)
+    b = store.add("bob", x[3:], [{}] * 3)
+    assert store.remove_identity("alice") == a
+    assert store.identities() == {"bob": 3}
+    assert all(h.identity == "bob" for h in store.search(x[:1], k=10)[0])
+    with pytest.raises(NotFoundError, match="alice"):
+        store.remove_identity("alice")
+    with pytest.raises(NotFoundError):
+        store.items("alice")
+    store.remove_items([b[0]])
+    assert [r.id for r in store.items()] == b[1:]
+    with pytest.raises(NotFoundError, match=str(a[0])):
+        store.remove_items([b[1], a[0]])  # all or none: b[1] stays
+    assert [r.id for r in store.items()] == b[1:]
+    store.remove_items(b[1:])
+    assert store.identities() == {} and store.count() == 0
+    assert store.search(x[:2], k=3) == [[], []]
+    store.close()
+
+
+def test_bad_input_is_refused_and_stores_nothing(location: str, store_options: dict) -> None:
+    x, _ = clustered(1, 2)
+    store = make(location, store_options)
+    with pytest.raises(EmbeddingSizeError, match="8 columns"):
+        store.add("a", np.ones((2, 5), np.float32), [{}, {}])
+    bad = x.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        store.add("a", bad, [{}, {}])
+    with pytest.raises(DataError, match="JSON"):
+        store.add("a", x, [{"f": object()}, {}])
+    with pytest.raises(DataError, match="identity"):
+        store.add("", x, [{}, {}])
+    with pytest.raises(EmbeddingSizeError):
+        store.search(np.ones((1, 3), np.float32), k=1)
+    assert store.count() == 0 and store.identities() == {}
+    store.close()
+
+
+def test_meta_round_trip_and_reserved_keys(location: str, store_options: dict) -> None:
+    store = make(location, store_options)
+    assert store.get_meta() == {"note": "hi"}
+    g0 = store.generation()
+    store.set_meta({"threshold": 0.5, "calibration": {"far": 0.001}})
+    assert store.get_meta()["threshold"] == 0.5 and store.get_meta()["calibration"] == {"far": 0.001}
+    store.set_meta({"note": None})
+    assert "note" not in store.get_meta()
+    assert store.generation() > g0
+    with pytest.raises(GalleryError, match="reserved"):
+        store.set_meta({"generation": 3})
+    store.close()
+
+
+def test_reopen_keeps_everything(location: str, store_options: dict) -> None:
+    x, y = clustered(3, 3)
+    store = make(location, store_options)
+    ids = [store.add(f"p{c}", x[y == c], [{"c": int(c)}] * 3) for c in range(3)]
+    store.set_meta({"threshold": 0.25})
+    before = store.search(x, k=4)
+    store.close()
+    with pytest.raises(GalleryError, match="closed"):
+        store.count()
+    again = open_store(location, **store_options)
+    assert again.dim == 8 and again.distance.name == "cosine"
+    assert again.identities() == {"p0": 3, "p1": 3, "p2": 3}
+    assert again.get_meta()["threshold"] == 0.25
+    assert again.search(x, k=4) == before
+    table = again.vectors()
+    assert table.ids.tolist() == [i for group in ids for i in group]
+    np.testing.assert_allclose(table.vectors, x, atol=1e-6)  # float32 exactly for sqlite; text round trip for pg
+    again.close()
+
+
+def test_two_handles_see_each_others_writes(location: str, store_options: dict) -> None:
+    x, _ = clustered(2, 2)
+    one = make(location, store_options)
+    two = open_store(location, **store_options)
+    ids = one.add("a", x[:2], [{}, {}])
+    assert [h.id for h in two.search(x[:1], k=1)[0]] == ids[:1]
+    two.add("b", x[2:], [{}, {}])
+    assert one.identities() == {"a": 2, "b": 2}
+    assert one.search(x[2:3], k=1)[0][0].identity == "b"
+    two.remove_identity("a")
+    assert {h.identity for h in one.search(x[:1], k=4)[0]} == {"b"}
+    one.close()
+    two.close()
+
+
+def test_missing_store_is_not_found(location: str, store_options: dict, tmp_path) -> None:
+    where = str(tmp_path / "nothing") if store_kind_for(location) == "sqlite" else location
+    with pytest.raises(NotFoundError, match="no gallery"):
+        open_store(where, **store_options)
+
+
+def test_creating_twice_is_refused(location: str, store_options: dict) -> None:
+    make(location, store_options).close()
+    with pytest.raises(GalleryError, match="already exists"):
+        make(location, store_options)
