@@ -88,7 +88,7 @@ class FaissIndex:
         import faiss
 
         n = len(vectors)
-        nlist = nlist or max(16, int(4 * math.sqrt(n)))
+        nlist = nlist or max(1, min(int(4 * math.sqrt(n)), n // 40))  # faiss wants >= 39 points per list
         mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
         quantizer = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
@@ -98,8 +98,9 @@ class FaissIndex:
             sample = vectors[rng.choice(n, 64 * nlist, replace=False)]
         index.cp.seed = seed
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        quantizer.this.disown()  # the IVF index owns (and frees) its quantizer
+        index.own_fields = True
         out = cls(dim=dim, metric=metric, index=index, nprobe=nprobe)
-        out.index.quantizer_keeper = quantizer  # keep the Python object alive with the index
         out.add(ids, vectors)
         return out
 
