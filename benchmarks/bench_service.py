@@ -1,10 +1,11 @@
 """Identify throughput of the HTTP service vs the raw model forward, at the same batch sizes.
 
 For each batch size B: the raw figure is ``model.embed`` on B already-decoded images (images/s, best of two
-runs before and two after the service run, averaged; preprocessing included, as in the service). The service figure runs ``lookalike serve`` as its
-own process on 127.0.0.1 with ``max_batch_size=B`` and keeps 2·B identify requests of one PNG each in flight
-(so the micro-batcher can fill batches of B); images/s = requests answered per second. Every request must
-answer 200. The client runs on the same machine and takes CPU from the server: the ratio is a lower bound.
+runs before and two after the service run, averaged; preprocessing included, as in the service). The
+service figure runs ``lookalike serve`` as its own process on 127.0.0.1 with ``max_batch_size=B`` and keeps
+2·B identify requests of one PNG each in flight (so the micro-batcher can fill batches of B); images/s =
+requests answered per second. Every request must answer 200. The client runs on the same machine and takes
+CPU from the server: the ratio is a lower bound.
 
     python benchmarks/bench_service.py [--model timm:tf_efficientnet_lite0] [--batch-sizes 1 8 32] [--requests 192]
 """
