@@ -1,0 +1,220 @@
+"""CLI: ``lookalike gallery create|enroll|remove|list|info``, ``identify``, ``verify``, ``calibrate``.
+
+Thin: parse, call :mod:`lookalike.gallery`, format. A gallery records the model it was built with, so
+``identify``/``enroll``/``calibrate`` reload that model unless ``--model`` names it explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lookalike.cli.app import app
+
+gallery_app = typer.Typer(help="Create and manage galleries of enrolled identities.", no_args_is_help=True)
+app.add_typer(gallery_app, name="gallery")
+
+_STORE_HELP = "a gallery folder (SQLite + faiss) or a postgresql:// DSN (pgvector)"
+
+
+def _open(location: str, model: str | None = None, name: str | None = None, *, need_model: bool = True) -> Any:
+    from lookalike.errors import GalleryError
+    from lookalike.gallery import Gallery
+    from lookalike.models import load_model
+
+    options = {"name": name} if name else {}
+    g = Gallery.open(location, **options)
+    if need_model:
+        source = model or g.model_source
+        if source is None:
+            g.close()
+            raise GalleryError(f"the gallery at {location} does not record its model's location; pass --model")
+        try:
+            g.attach_model(load_model(source))
+        except BaseException:
+            g.close()
+            raise
+    return g
+
+
+def _echo(obj: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@gallery_app.command("create")
+def create(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    model: str = typer.Option(..., "--model", "-m", help="exported model folder or encoder spec"),
+    scoring: str = typer.Option("max", help="identity scoring: max, mean or centroid"),
+    name: str = typer.Option(None, help="pgvector: table prefix (several galleries per database)"),
+    threshold: float = typer.Option(None, help="accept threshold (similarity); better: `lookalike calibrate`"),
+) -> None:
+    """Create an empty gallery for MODEL."""
+    from lookalike.gallery import Gallery
+    from lookalike.models import load_model
+
+    source = str(Path(model).resolve()) if Path(model).exists() else model
+    options = {"name": name} if name else {}
+    g = Gallery.create(
+        location, load_model(model), scoring=scoring, threshold=threshold, model_source=source, **options
+    )
+    info = g.info()
+    g.close()
+    typer.echo(f"created {info.store} gallery at {info.location} for {info.model['encoder']} ({info.embedding_size}-d)")
+
+
+@gallery_app.command("enroll")
+def enroll(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    identity: str = typer.Argument(..., help="who/what the files show"),
+    files: list[Path] = typer.Argument(..., help="image or text files to enroll (text: one item per file)"),
+    model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """Enroll FILES as IDENTITY (no retraining)."""
+    g = _open(location, model, name)
+    with g:
+        items = _items(g, files)
+        ids = g.enroll(identity, items, [{"source": str(f)} for f in files])
+    typer.echo(f"enrolled {len(ids)} item(s) as {identity!r}: ids {ids[0]}..{ids[-1]}")
+
+
+def _items(g: Any, files: list[Path]) -> list[Any]:
+    from lookalike.errors import NotFoundError
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise NotFoundError(f"no such file(s): {', '.join(missing[:5])}")
+    if g.model is not None and g.model.kind == "text":
+        return [f.read_text(encoding="utf-8").strip() for f in files]
+    return [str(f) for f in files]
+
+
+@gallery_app.command("remove")
+def remove(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    identity: str = typer.Argument(None, help="identity to remove with all its items"),
+    item: int = typer.Option(None, "--item", help="remove only this item id"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """Remove an IDENTITY (all its items) or one item (--item ID)."""
+    from lookalike.errors import DataError
+
+    if (identity is None) == (item is None):
+        raise DataError("give either an IDENTITY or --item ID")
+    with _open(location, name=name, need_model=False) as g:
+        if item is not None:
+            g.remove_item(item)
+            typer.echo(f"removed item {item}")
+        else:
+            typer.echo(f"removed {identity!r} ({len(g.remove(identity))} item(s))")
+
+
+@gallery_app.command("list")
+def list_(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """List identities with their number of items."""
+    with _open(location, name=name, need_model=False) as g:
+        ids = g.identities()
+    if as_json:
+        return _echo(ids, True)
+    for ident, n in ids.items():
+        typer.echo(f"{ident}\t{n}")
+    typer.echo(f"{len(ids)} identities, {sum(ids.values())} items")
+
+
+@gallery_app.command("info")
+def info(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """Model, size, threshold and store of a gallery."""
+    with _open(location, name=name, need_model=False) as g:
+        i = g.info()
+    if as_json:
+        return _echo(i.to_dict(), True)
+    typer.echo(f"store:      {i.store} at {i.location}")
+    typer.echo(
+        f"model:      {i.model['encoder']} fingerprint {str(i.model['fingerprint'])[:16]} ({i.model.get('source')})"
+    )
+    typer.echo(f"embedding:  {i.embedding_size}-d {i.distance['name']}, identity scoring {i.scoring}")
+    typer.echo(f"size:       {i.identities} identities, {i.size} items")
+    typer.echo(f"threshold:  {i.threshold} (calibrated at {i.calibrated_at_size} identities)")
+    if i.calibration:
+        typer.echo(f"calibration: {i.calibration.summary()}")
+    if i.warning:
+        typer.echo(f"WARNING: {i.warning}")
+
+
+@app.command("identify")
+def identify(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    files: list[Path] = typer.Argument(..., help="query image or text files"),
+    k: int = typer.Option(5, "--k", "-k", help="identities to list per query"),
+    model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """Who is in each of FILES? Prints the best identities and known/unknown."""
+    with _open(location, model, name) as g:
+        results = g.identify(_items(g, files), k=k)
+    if as_json:
+        return _echo([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)], True)
+    for f, r in zip(files, results, strict=True):
+        best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
+        who = f" {r.identity}" if r.identity else ""
+        typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
+
+
+@app.command("verify")
+def verify(
+    model: str = typer.Argument(..., help="exported model folder or encoder spec"),
+    a: Path = typer.Argument(..., help="first image or text file"),
+    b: Path = typer.Argument(..., help="second image or text file"),
+    threshold: float = typer.Option(None, help="accept threshold (similarity)"),
+    gallery: str = typer.Option(None, help="take the calibrated threshold of this gallery"),
+) -> None:
+    """Do A and B show the same identity? Prints the score (and same/different given a threshold)."""
+    import torch
+
+    from lookalike.gallery import Gallery, verify_items
+    from lookalike.models import load_model
+
+    m = load_model(model)
+    if threshold is None and gallery is not None:
+        with Gallery.open(gallery, m) as g:
+            threshold = g.threshold
+    items = [p.read_text(encoding="utf-8").strip() if m.kind == "text" else str(p) for p in (a, b)]
+    if threshold is None:
+        va, vb = m.embed(items)
+        score = float(m.distance.pair_scores(torch.from_numpy(va[None]), torch.from_numpy(vb[None]))[0])
+        typer.echo(f"score {score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
+        return
+    v = verify_items(m, items[0], items[1], threshold)
+    typer.echo(f"{'SAME' if v.same else 'DIFFERENT'}: score {v.score:.4f}, threshold {v.threshold:.4f}")
+
+
+@app.command("calibrate")
+def calibrate(
+    location: str = typer.Argument(..., help=_STORE_HELP),
+    data: str = typer.Option(..., "--data", help="held-out labelled data: class folder, manifest or protocol"),
+    split: str = typer.Option("val", help="protocol/manifest split to use (default: the validation classes)"),
+    far: float = typer.Option(1e-3, "--far", help="target false-accept rate"),
+    model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
+    name: str = typer.Option(None, help="pgvector table prefix"),
+) -> None:
+    """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
+    from lookalike.data.protocols import load_spec
+
+    ds = load_spec(data, split=split)
+    with _open(location, model, name) as g:
+        report = g.calibrate(ds, target_far=far)
+    typer.echo(report.summary())
