@@ -432,7 +432,7 @@ class SQLiteStore(VectorStore):
         with self._lock:
             q = "SELECT id, name, vector FROM items JOIN identities USING(code) ORDER BY id"
             rows = self.conn.execute(q).fetchall()
-        vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), self.dim)
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), self.dim).copy()
         return VectorTable(np.array([r[0] for r in rows], np.int64), [r[1] for r in rows], vectors)
 
     def generation(self) -> int:

@@ -1,0 +1,132 @@
+"""Gallery behaviour on toy embeddings: enroll, identify with unknown, scoring, verify, model checks, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _gallery_helpers import clustered
+from PIL import Image
+
+from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
+from lookalike.gallery import Gallery, Identification, Match
+from lookalike.models import EmbeddingModel
+
+
+def test_identify_known_and_unknown_at_threshold(location: str, store_options: dict, model8: EmbeddingModel) -> None:
+    x, y = clustered(4, 5, seed=1)
+    with Gallery.create(location, model8, threshold=0.9, **store_options) as g:
+        for c in range(3):  # identity 3 is never enrolled
+            g.enroll(f"p{c}", x[y == c][:3])
+        res = g.identify(np.concatenate([x[y == 0][3:4], x[y == 3][:1]]), k=2)
+        assert isinstance(res[0], Identification)
+        assert res[0].decision == "known" and res[0].identity == "p0" and len(res[0].matches) == 2
+        assert res[0].matches[0].score > res[0].matches[1].score
+        assert res[1].decision == "unknown" and res[1].identity is None and res[1].threshold == 0.9
+        assert res[1].matches[0].score < 0.9
+
+
+def test_exact_scores_match_hand_computation(tmp_path: Path) -> None:
+    model = EmbeddingModel.for_vectors(2, "dot")
+    g = Gallery.create(tmp_path / "g", model)
+    g.enroll("a", np.array([[1.0, 0.0], [0.0, 1.0]]))
+    g.enroll("b", np.array([[0.5, 0.25]]))
+    q = np.array([[2.0, 1.0]])
+    assert g.identify(q, k=2)[0].matches == [Match("a", 2.0), Match("b", 1.25)]  # max: best item of each
+    g.store.set_meta({"scoring": "mean"})
+    assert g.identify(q, k=2)[0].matches == [Match("a", 1.5), Match("b", 1.25)]  # mean of 2.0 and 1.0
+    g.store.set_meta({"scoring": "centroid"})
+    assert g.identify(q, k=2)[0].matches == [Match("a", 1.5), Match("b", 1.25)]  # q . (0.5, 0.5)
+    g.close()
+
+
+@pytest.mark.parametrize("scoring", ["max", "mean", "centroid"])
+def test_every_scoring_finds_the_right_identity(tmp_path: Path, model8: EmbeddingModel, scoring: str) -> None:
+    x, y = clustered(6, 6, seed=2)
+    with Gallery.create(tmp_path / "g", model8, scoring=scoring) as g:
+        for c in range(6):
+            g.enroll(f"p{c}", x[y == c][:4])
+        res = g.identify(x[y >= 0][4::6], k=3)
+        assert [r.identity for r in res] == [f"p{c}" for c in range(6)]
+        assert g.info().scoring == scoring
+
+
+def test_empty_gallery_answers_unknown_with_no_matches(location: str, store_options: dict, model8) -> None:
+    x, _ = clustered(1, 2)
+    with Gallery.create(location, model8, **store_options) as g:
+        assert g.identify(x, k=3) == [Identification([], "unknown", None)] * 2
+
+
+def test_remove_and_remove_item(location: str, store_options: dict, model8: EmbeddingModel) -> None:
+    x, y = clustered(2, 3)
+    with Gallery.create(location, model8, **store_options) as g:
+        ids = g.enroll("a", x[y == 0], {"who": "a"})
+        g.enroll("b", x[y == 1])
+        g.remove_item(ids[0])
+        assert g.identities() == {"a": 2, "b": 3}
+        assert all(r.metadata == {"who": "a"} for r in g.items("a"))
+        assert g.remove("b") and g.identities() == {"a": 2}
+        with pytest.raises(NotFoundError):
+            g.remove("b")
+        with pytest.raises(NotFoundError):
+            g.remove_item(ids[0])
+        assert g.identify(x[y == 1][:1])[0].matches[0].identity == "a"
+
+
+def test_open_with_another_model_says_which_model_built_it(location: str, store_options: dict, model8) -> None:
+    Gallery.create(location, model8, model_source="identity:8", **store_options).close()
+    other = EmbeddingModel.for_vectors(8, "euclidean")
+    with pytest.raises(ModelMismatchError, match=r"built with model encoder 'identity', fingerprint .*identity:8"):
+        Gallery.open(location, other, **store_options)
+    with Gallery.open(location, EmbeddingModel.for_vectors(8, "cosine"), **store_options) as g:
+        assert g.info().model["fingerprint"] == model8.fingerprint
+
+
+def test_wrong_embedding_size_names_both_sizes_and_model(tmp_path: Path, model8: EmbeddingModel) -> None:
+    with Gallery.create(tmp_path / "g", model8) as g:
+        with pytest.raises(EmbeddingSizeError, match=r"8 columns.*identity.*\(1, 5\)"):
+            g.enroll_vectors("a", np.ones(5, np.float32))
+        with pytest.raises(EmbeddingSizeError):
+            g.enroll("a", np.ones((2, 5), np.float32))  # through the model: 5-wide inputs for an 8-wide model
+        with pytest.raises(DataError, match="cosine space"):
+            g.identify_vectors(np.full((1, 8), 3.0))  # not normalised: not what the model's embed() returns
+        assert len(g) == 0
+
+
+def test_corrupt_image_raises_data_error_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    from lookalike.models import load_model
+
+    model = load_model("timm:tf_efficientnet_lite0", pretrained=False)
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with Gallery.create(tmp_path / "g", model) as g:
+        [item] = g.enroll("alice", [good])
+        with pytest.raises(DataError):
+            g.enroll("alice", [good, bad])
+        assert g.identities() == {"alice": 1} and g.items()[0].metadata == {"source": str(good)}
+        assert g.identify([good], k=1)[0].matches[0].identity == "alice" and item == g.items()[0].id
+
+
+def test_verify_uses_the_threshold(tmp_path: Path, model8: EmbeddingModel) -> None:
+    x, _ = clustered(2, 2)
+    with Gallery.create(tmp_path / "g", model8) as g:
+        with pytest.raises(GalleryError, match="calibrate"):
+            g.verify(x[0], x[1])
+        g.set_threshold(0.8)
+        same, diff = g.verify(x[0], x[1]), g.verify(x[0], x[2])
+        assert same.same and not diff.same and same.threshold == 0.8
+        assert same.score == pytest.approx(float(x[0] @ x[1]), abs=1e-5)
+
+
+def test_opened_without_model_can_list_but_not_embed(tmp_path: Path, model8: EmbeddingModel) -> None:
+    x, _ = clustered(1, 2)
+    with Gallery.create(tmp_path / "g", model8) as g:
+        g.enroll("a", x)
+    with Gallery.open(tmp_path / "g") as g:
+        assert g.identities() == {"a": 2} and g.info().size == 2
+        with pytest.raises(GalleryError, match="without its model"):
+            g.identify(x)
+        assert g.identify_vectors(x)[0].identity == "a"
