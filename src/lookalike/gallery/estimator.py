@@ -54,7 +54,7 @@ class SimilarityClassifier(ClassifierMixin, BaseEstimator):
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return self.distance_.embed(torch.from_numpy(np.asarray(X, np.float32))).numpy()
+            return self.distance_.embed(torch.tensor(np.asarray(X), dtype=torch.float64)).numpy()
 
     def fit(self, X: Any, y: Any) -> SimilarityClassifier:
         """Store the training vectors and their classes (and calibrate ``threshold_`` if ``target_far``)."""
@@ -84,6 +84,7 @@ class SimilarityClassifier(ClassifierMixin, BaseEstimator):
             len(self.classes_),
             self.distance_,
             self.scoring,  # type: ignore[arg-type]
+            dtype=np.float64,
         )
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -103,7 +104,11 @@ class SimilarityClassifier(ClassifierMixin, BaseEstimator):
         if self.threshold_ is not None:
             unknown = s[np.arange(len(s)), best] < self.threshold_
             if unknown.any():
-                pred = pred.astype(object) if not np.can_cast(type(self.unknown_label), pred.dtype) else pred
+                try:  # widen e.g. '<U1' to hold 'unknown'; mixed kinds (int classes, str label) become object
+                    dtype = np.result_type(pred.dtype, np.asarray([self.unknown_label]).dtype)
+                except TypeError:
+                    dtype = np.dtype(object)
+                pred = pred.astype(dtype)
                 pred[unknown] = self.unknown_label
         return pred
 

@@ -38,15 +38,17 @@ def top_identities_from_hits(hits: list[Hit], k: int) -> list[Match]:
     return [Match(name, score) for name, score in seen.items()]
 
 
-def centroids(vectors: np.ndarray, codes: np.ndarray, n_ids: int, distance: Distance) -> np.ndarray:
+def centroids(
+    vectors: np.ndarray, codes: np.ndarray, n_ids: int, distance: Distance, dtype: type = np.float32
+) -> np.ndarray:
     """(n_ids, d) per-identity centroids in the distance's space.
 
     The arithmetic mean, re-normalised for cosine/euclidean; for the Poincaré ball the arithmetic mean of
     points inside the ball stays inside it (convexity), a cheap stand-in for the Fréchet mean.
     """
-    v = torch.from_numpy(np.asarray(vectors, np.float32))
+    v = torch.from_numpy(np.asarray(vectors, dtype))
     idx = torch.from_numpy(np.asarray(codes, np.int64))
-    sums = torch.zeros(n_ids, v.shape[1]).index_add_(0, idx, v)
+    sums = torch.zeros(n_ids, v.shape[1], dtype=v.dtype).index_add_(0, idx, v)
     counts = torch.bincount(idx, minlength=n_ids).clamp_min(1).unsqueeze(1)
     c = sums / counts
     if distance.normalized:
@@ -63,21 +65,22 @@ def identity_score_matrix(
     scoring: Scoring,
     *,
     chunk: int = 65536,
+    dtype: type = np.float32,
 ) -> np.ndarray:
     """(n_queries, n_ids) identity scores, computed exactly in chunks over the stored vectors."""
-    q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
+    q = torch.from_numpy(np.ascontiguousarray(queries, dtype))
     if scoring == "centroid":
-        return distance.scores(q, torch.from_numpy(centroids(vectors, codes, n_ids, distance))).numpy()
+        return distance.scores(q, torch.from_numpy(centroids(vectors, codes, n_ids, distance, dtype))).numpy()
     fill = -torch.inf if scoring == "max" else 0.0
-    out = torch.full((len(q), n_ids), fill)
+    out = torch.full((len(q), n_ids), fill, dtype=q.dtype)
     for start in range(0, len(vectors), chunk):
-        s = distance.scores(q, torch.from_numpy(np.asarray(vectors[start : start + chunk], np.float32)))
+        s = distance.scores(q, torch.from_numpy(np.asarray(vectors[start : start + chunk], dtype)))
         idx = torch.from_numpy(np.asarray(codes[start : start + chunk], np.int64)).expand(len(q), -1)
         reduce = "amax" if scoring == "max" else "sum"
         out = out.scatter_reduce(1, idx, s, reduce=reduce)
     if scoring == "mean":
         counts = torch.bincount(torch.from_numpy(np.asarray(codes, np.int64)), minlength=n_ids).clamp_min(1)
-        out = out / counts
+        out = out / counts.to(out.dtype)
     return out.numpy()
 
 
