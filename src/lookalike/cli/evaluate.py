@@ -1,0 +1,62 @@
+"""``lookalike evaluate MODEL --data SPEC``: every metric on held-out data, plus metrics.json and report.html."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from lookalike.cli.app import app
+
+
+@app.command("evaluate")
+def evaluate(
+    model: str = typer.Argument(
+        ...,
+        help="Exported model folder, or an encoder spec for an untrained baseline (e.g. timm:tf_efficientnet_lite0).",
+    ),
+    data: str = typer.Option(
+        ..., "--data", help="Class folder, manifest (.csv/.parquet) or protocol YAML/name (its TEST split is used)."
+    ),
+    out: Path = typer.Option(None, "--out", help="Folder for metrics.json, report.html and figures."),
+    k: list[int] = typer.Option([1, 5, 10], "--k", help="K values for Recall@K and MAP@K (repeatable)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Items per embedding batch."),
+    device: str = typer.Option("auto", "--device", help="Where neighbour search runs: cpu, cuda or auto."),
+    distance: str = typer.Option(
+        "cosine", "--distance", help="Distance for an encoder spec (an exported model records its own)."
+    ),
+    report: bool = typer.Option(True, "--report/--no-report", help="Draw the figures and report.html."),
+) -> None:
+    """Evaluate MODEL on DATA: retrieval (MAP@R ...), clustering, verification, open-set and few-shot."""
+    from lookalike.evaluation.evaluate import evaluate_model
+    from lookalike.evaluation.inputs import load_evaluation_data
+    from lookalike.evaluation.report import write_metrics, write_report
+    from lookalike.models import load_model
+
+    loaded = load_model(model, distance=distance)
+    ev = load_evaluation_data(data)
+    typer.echo(
+        f"evaluating {loaded.card.encoder} on {ev.dataset.name}: {len(ev.dataset)} items, "
+        f"{len(set(int(x) for x in ev.dataset.labels if x >= 0))} classes",
+        err=True,
+    )
+    result = evaluate_model(
+        loaded, ev.dataset, runs=ev.runs, batch_size=batch_size, ks=k, shots=ev.shots, seed=ev.seed, device=device
+    )
+    result.info["data_spec"] = data
+    width = max(len(name) for name in result.headline())
+    for name, value in result.headline().items():
+        typer.echo(f"{name:<{width}}  {'n/a' if value is None else f'{value:.4f}'}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if report:
+            page = write_report(
+                result,
+                out,
+                title=f"{loaded.card.encoder} on {ev.dataset.name}",
+                command=" ".join(["lookalike", *sys.argv[1:]]),
+            )
+            typer.echo(f"wrote {out / 'metrics.json'} and {page}", err=True)
+        else:
+            typer.echo(f"wrote {write_metrics(result, out / 'metrics.json')}", err=True)

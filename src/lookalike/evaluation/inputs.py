@@ -1,0 +1,72 @@
+"""What to evaluate on, from one ``--data`` spec: a class folder, a manifest, or a protocol YAML / name.
+
+For a protocol the held-out TEST split is evaluated (never training classes), its ``unknown`` split (if any)
+joins as unknown probes labelled -1, its enrollment ``shots``/``seed`` set the open-set galleries, and its
+``one_shot_runs`` (Omniglot's ``all_runs.zip``) add N-way K-shot accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.data.types import LabeledDataset
+
+
+@dataclass
+class EvaluationData:
+    """A dataset to evaluate (unknown items labelled -1) with the protocol's settings."""
+
+    dataset: LabeledDataset
+    shots: list[int] = field(default_factory=lambda: [1])
+    seed: int = 0
+    runs: list[Any] = field(default_factory=list)
+    protocol: str | None = None
+
+
+def _is_protocol(spec: str | Path) -> bool:
+    p = Path(spec)
+    return p.suffix.lower() in (".yaml", ".yml") or (not p.exists() and p.suffix == "" and len(p.parts) == 1)
+
+
+def with_unknown(known: LabeledDataset, unknown: LabeledDataset) -> LabeledDataset:
+    """``known`` followed by ``unknown``'s items, all of the latter labelled -1."""
+    if unknown.kind != known.kind:
+        from lookalike.errors import DataError
+
+        raise DataError(f"unknown split holds {unknown.kind} items but the test split holds {known.kind} items")
+    meta = None
+    if known.metadata is not None or unknown.metadata is not None:
+        meta = list(known.metadata or [{}] * len(known)) + list(unknown.metadata or [{}] * len(unknown))
+    items = list(known.items) + list(unknown.items)
+    if known.kind == "vector":
+        items = np.concatenate([np.asarray(known.items), np.asarray(unknown.items)])  # type: ignore[assignment]
+    labels = np.r_[known.labels, np.full(len(unknown), -1, dtype=np.int64)]
+    return LabeledDataset(known.kind, items, labels, list(known.class_names), meta, known.name, known.max_pixels)
+
+
+def load_evaluation_data(spec: str | Path) -> EvaluationData:
+    """The evaluation set for ``spec`` (see the module docstring)."""
+    from lookalike.data.protocols import load_protocol, load_spec
+
+    if not _is_protocol(spec):
+        return EvaluationData(dataset=load_spec(spec, split="test"))
+    protocol = load_protocol(spec)
+    ds = protocol.dataset("test")
+    if "unknown" in protocol.splits():
+        ds = with_unknown(ds, protocol.dataset("unknown"))
+    runs: list[Any] = []
+    if protocol.one_shot_runs:
+        from lookalike.data.omniglot import omniglot_runs
+
+        runs = list(omniglot_runs(protocol.resolve(protocol.one_shot_runs)))
+    shots, seed = [1], 0
+    if protocol.enrollment is not None:
+        shots, seed = list(protocol.enrollment.shots), protocol.enrollment.seed
+    return EvaluationData(dataset=ds, shots=shots, seed=seed, runs=runs, protocol=protocol.name)
+
+
+__all__ = ["EvaluationData", "load_evaluation_data", "with_unknown"]

@@ -1,0 +1,128 @@
+"""Open-set identification ("who is this — or nobody we know?"): DIR and FNIR at fixed FPIR.
+
+Following ISO/IEC 19795-1 and NIST's 1:N evaluations, each probe is compared with an enrolled gallery and
+its best-scoring gallery item is the candidate. With a threshold ``t`` (a candidate is returned when its
+score is strictly above ``t``):
+
+- a *known* probe (its class is enrolled) is identified when the candidate has its class and clears ``t``:
+  DIR(t) = identified known probes / known probes, and FNIR(t) = 1 − DIR(t);
+- an *unknown* probe (label -1, or a class not enrolled) is a false alarm when its candidate clears ``t``:
+  FPIR(t) = false alarms / unknown probes.
+
+DIR@FPIR=f uses the threshold that lets at most ``floor(f · n_unknown)`` unknown probes through; it is
+``None`` when there are fewer than ``1/f`` unknown probes. Rank-1 accuracy is the closed-set identification
+rate of the known probes (no threshold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lookalike.data.types import UNKNOWN_LABEL
+from lookalike.errors import DataError
+from lookalike.evaluation.knn import exact_knn
+from lookalike.evaluation.verification import threshold_at_rate
+from lookalike.models.distances import Distance
+
+DEFAULT_FPIRS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
+
+
+@dataclass(frozen=True)
+class OpenSetMetrics:
+    """Open-set identification results against one gallery."""
+
+    rank1_accuracy: float
+    dir_at_fpir: dict[float, float | None]
+    fnir_at_fpir: dict[float, float | None]
+    threshold_at_fpir: dict[float, float | None]
+    num_known_probes: int
+    num_unknown_probes: int
+    num_gallery_items: int
+
+    def to_dict(self) -> dict[str, Any]:
+        def keyed(d: dict[float, float | None]) -> dict[str, float | None]:
+            return {f"{k:g}": v for k, v in d.items()}
+
+        return {
+            "rank1_accuracy": self.rank1_accuracy,
+            "dir_at_fpir": keyed(self.dir_at_fpir),
+            "fnir_at_fpir": keyed(self.fnir_at_fpir),
+            "threshold_at_fpir": keyed(self.threshold_at_fpir),
+            "num_known_probes": self.num_known_probes,
+            "num_unknown_probes": self.num_unknown_probes,
+            "num_gallery_items": self.num_gallery_items,
+        }
+
+
+def open_set_from_candidates(
+    top_scores: Any,
+    top_correct: Any,
+    is_known: Any,
+    *,
+    fpirs: Sequence[float] = DEFAULT_FPIRS,
+    num_gallery_items: int = 0,
+) -> OpenSetMetrics:
+    """Metrics from each probe's best score, whether that candidate is right, and whether the probe is known."""
+    s = np.asarray(top_scores, dtype=np.float64)
+    correct = np.asarray(top_correct, dtype=bool)
+    known = np.asarray(is_known, dtype=bool)
+    if not (len(s) == len(correct) == len(known)):
+        raise DataError(
+            f"top_scores, top_correct and is_known need one entry per probe; got {len(s)}, {len(correct)}, {len(known)}"
+        )
+    if not known.any():
+        raise DataError("open-set identification needs probes of enrolled classes; none of the probes is known")
+    ks, kc = s[known], correct[known]
+    unknown_scores = s[~known]
+    dirs: dict[float, float | None] = {}
+    fnirs: dict[float, float | None] = {}
+    thresholds: dict[float, float | None] = {}
+    for f in fpirs:
+        t = threshold_at_rate(unknown_scores, f)
+        thresholds[float(f)] = t
+        dirs[float(f)] = None if t is None else float((kc & (ks > t)).mean())
+        fnirs[float(f)] = None if t is None else 1.0 - dirs[float(f)]  # type: ignore[operator]
+    return OpenSetMetrics(
+        rank1_accuracy=float(kc.mean()),
+        dir_at_fpir=dirs,
+        fnir_at_fpir=fnirs,
+        threshold_at_fpir=thresholds,
+        num_known_probes=int(known.sum()),
+        num_unknown_probes=int((~known).sum()),
+        num_gallery_items=num_gallery_items,
+    )
+
+
+def open_set_metrics(
+    gallery: Any,
+    gallery_labels: Any,
+    probes: Any,
+    probe_labels: Any,
+    *,
+    distance: str | dict[str, Any] | Distance = "cosine",
+    fpirs: Sequence[float] = DEFAULT_FPIRS,
+    device: str | None = None,
+) -> OpenSetMetrics:
+    """Identify every probe against the gallery (nearest enrolled item) and score the open-set decisions.
+
+    Probes labelled -1 or with a class absent from the gallery are the unknown probes.
+    """
+    g_labels = np.asarray(gallery_labels, dtype=np.int64)
+    p_labels = np.asarray(probe_labels, dtype=np.int64)
+    if len(g_labels) != len(gallery) or len(p_labels) != len(probes):
+        raise DataError("gallery and probes need one label per embedding")
+    if (g_labels == UNKNOWN_LABEL).any():
+        raise DataError("gallery items must have known labels; enroll only items of named classes")
+    knn = exact_knn(probes, gallery, k=1, distance=distance, device=device)
+    top = g_labels[knn.indices[:, 0]]
+    known = np.isin(p_labels, g_labels) & (p_labels != UNKNOWN_LABEL)
+    return open_set_from_candidates(
+        knn.scores[:, 0], top == p_labels, known, fpirs=fpirs, num_gallery_items=len(g_labels)
+    )
+
+
+__all__ = ["DEFAULT_FPIRS", "OpenSetMetrics", "open_set_from_candidates", "open_set_metrics"]

@@ -1,0 +1,85 @@
+"""The typed outcome of one evaluation: every metric family plus, for reports, what they were computed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lookalike.evaluation.clustering import ClusteringMetrics
+from lookalike.evaluation.fewshot import FewShotMetrics
+from lookalike.evaluation.knn import KNNResult
+from lookalike.evaluation.openset import OpenSetMetrics
+from lookalike.evaluation.retrieval import RetrievalMetrics
+from lookalike.evaluation.verification import PairScores, VerificationMetrics
+
+if TYPE_CHECKING:
+    from lookalike.data.types import LabeledDataset
+
+
+@dataclass
+class EvaluationDetails:
+    """Arrays behind the metrics (not serialised): embeddings, labels, neighbours, pair scores, items.
+
+    ``embeddings``/``labels`` are the evaluated items (unknown ones labelled -1 last); ``knn`` is the
+    leave-one-out search among the known items, whose rows are ``known_index`` into ``embeddings``.
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    known_index: np.ndarray
+    knn: KNNResult
+    pairs: PairScores | None = None
+    dataset: LabeledDataset | None = None
+
+
+@dataclass
+class EvaluationResult:
+    """All metrics of one evaluation run; :meth:`to_dict` is what ``metrics.json`` holds."""
+
+    retrieval: RetrievalMetrics
+    clustering: ClusteringMetrics | None = None
+    verification: VerificationMetrics | None = None
+    open_set: dict[str, OpenSetMetrics] = field(default_factory=dict)
+    few_shot: FewShotMetrics | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    details: EvaluationDetails | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "info": dict(self.info),
+            "retrieval": self.retrieval.to_dict(),
+            "clustering": self.clustering.to_dict() if self.clustering else None,
+            "verification": self.verification.to_dict() if self.verification else None,
+            "open_set": {name: m.to_dict() for name, m in self.open_set.items()},
+            "few_shot": self.few_shot.to_dict() if self.few_shot else None,
+        }
+
+    def headline(self) -> dict[str, float | None]:
+        """The few numbers worth printing on one screen."""
+        out: dict[str, float | None] = {
+            "MAP@R": self.retrieval.map_at_r,
+            "R-Precision": self.retrieval.r_precision,
+            "Precision@1": self.retrieval.precision_at_1,
+        }
+        for k, v in self.retrieval.recall_at_k.items():
+            if k != 1:
+                out[f"Recall@{k}"] = v
+        if self.clustering:
+            out["NMI"], out["AMI"] = self.clustering.nmi, self.clustering.ami
+        if self.verification:
+            out["ROC AUC"], out["EER"] = self.verification.roc_auc, self.verification.eer
+            for far, tar in self.verification.tar_at_far.items():
+                out[f"TAR@FAR={far:g}"] = tar
+        for name, m in self.open_set.items():
+            out[f"{name} rank-1"] = m.rank1_accuracy
+            for f, d in m.dir_at_fpir.items():
+                out[f"{name} DIR@FPIR={f:g}"] = d
+        if self.few_shot:
+            out[f"{self.few_shot.ways}-way {self.few_shot.shots}-shot accuracy"] = self.few_shot.accuracy
+        return out
+
+
+__all__ = ["EvaluationDetails", "EvaluationResult"]

@@ -1,0 +1,182 @@
+"""Retrieval metrics with the definitions of Musgrave et al., "A Metric Learning Reality Check" (ECCV 2020).
+
+For a query ``q`` with label ``y`` let ``R`` be the number of references with label ``y`` (not counting ``q``
+itself when queries and references are one set) and ``rel(j)`` whether the j-th neighbour has label ``y``:
+
+- Precision@1 = rel(1).
+- R-Precision = (1/R) · Σ_{j≤R} rel(j).
+- MAP@R = (1/R) · Σ_{j≤R} rel(j) · P@j, where P@j is the precision among the first j neighbours.
+- MAP@K = (1/min(K, R)) · Σ_{j≤K} rel(j) · P@j, so a perfect ranking scores 1 (the usual AP@K; PML's
+  ``mean_average_precision`` with ``k=K`` divides by R instead, which is the same whenever K ≥ R).
+- Recall@K = 1 if any of the first K neighbours has label ``y`` (the "Recall@K" of the deep metric learning
+  literature, e.g. Song et al. 2016; Recall@1 = Precision@1).
+
+Each is averaged over queries with R ≥ 1 (PML leaves out "lone" queries the same way) and, here, with a known
+label: queries labelled -1 (unknown) have nothing to retrieve and are skipped, while references labelled -1 stay
+in as distractors. Values equal PML's ``AccuracyCalculator`` (tests check 1e-6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lookalike.data.types import UNKNOWN_LABEL
+from lookalike.errors import DataError
+from lookalike.evaluation.knn import KNNResult, exact_knn
+from lookalike.models.distances import Distance
+
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+_ROWS = 16_384  # queries per vectorised step (bounds the (rows, k) temporaries)
+
+
+@dataclass(frozen=True)
+class RetrievalMetrics:
+    """Mean retrieval metrics over the evaluated queries; ``*_per_query`` hold the per-query values."""
+
+    precision_at_1: float
+    r_precision: float
+    map_at_r: float
+    recall_at_k: dict[int, float]
+    map_at_k: dict[int, float]
+    num_queries: int
+    num_skipped_queries: int
+    #: indices (into the queries) of the evaluated queries, and their MAP@R / R-Precision
+    query_index: np.ndarray = field(repr=False, compare=False)
+    map_at_r_per_query: np.ndarray = field(repr=False, compare=False)
+    r_precision_per_query: np.ndarray = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready scalars (per-query arrays left out)."""
+        return {
+            "precision_at_1": self.precision_at_1,
+            "r_precision": self.r_precision,
+            "map_at_r": self.map_at_r,
+            "recall_at_k": {str(k): v for k, v in self.recall_at_k.items()},
+            "map_at_k": {str(k): v for k, v in self.map_at_k.items()},
+            "num_queries": self.num_queries,
+            "num_skipped_queries": self.num_skipped_queries,
+        }
+
+
+def relevant_counts(query_labels: np.ndarray, reference_labels: np.ndarray, *, exclude_self: bool) -> np.ndarray:
+    """R per query: references sharing its label, minus the query itself when searching one set."""
+    classes, counts = np.unique(np.asarray(reference_labels), return_counts=True)
+    if not len(classes):
+        return np.zeros(len(query_labels), dtype=np.int64)
+    pos = np.clip(np.searchsorted(classes, query_labels), 0, len(classes) - 1)
+    found = classes[pos] == query_labels
+    return np.where(found, counts[pos] - int(exclude_self), 0).astype(np.int64)
+
+
+def _check(query_labels: Any, n: int, what: str) -> np.ndarray:
+    labels = np.asarray(query_labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise DataError(f"{what} must be a 1-D array with one label per row ({n}); got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{what} must be integers (class indices, -1 for unknown); got dtype {labels.dtype}")
+    return labels.astype(np.int64)
+
+
+def metrics_from_neighbours(
+    neighbour_labels: np.ndarray,
+    query_labels: Any,
+    reference_labels: Any,
+    *,
+    exclude_self: bool,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> RetrievalMetrics:
+    """Metrics from the labels of each query's ranked neighbours ((n, k), best first).
+
+    ``k`` must be at least the largest R and the largest of ``ks``, otherwise the values would be truncated.
+    """
+    nb = np.asarray(neighbour_labels)
+    q = _check(query_labels, nb.shape[0], "query labels")
+    ref = _check(reference_labels, len(np.asarray(reference_labels)), "reference labels")
+    r_all = relevant_counts(q, ref, exclude_self=exclude_self)
+    keep = np.nonzero((r_all > 0) & (q != UNKNOWN_LABEL))[0]
+    k = nb.shape[1]
+    need = max([int(r_all[keep].max(initial=0)), *ks])
+    if need > k:
+        raise DataError(
+            f"{k} neighbours per query are too few: MAP@R needs R={int(r_all[keep].max(initial=0))} and "
+            f"Recall@K needs K={max(ks)}; search k={need} neighbours"
+        )
+    if not len(keep):
+        raise DataError(
+            "no query has a relevant reference (every query label is unknown or absent from the references); "
+            "check that queries and references share classes"
+        )
+    ap_r = np.empty(len(keep))
+    rp = np.empty(len(keep))
+    p1 = np.empty(len(keep))
+    recall = {kk: np.empty(len(keep)) for kk in ks}
+    map_k = {kk: np.empty(len(keep)) for kk in ks}
+    ranks = np.arange(1, k + 1)
+    for s in range(0, len(keep), _ROWS):
+        rows = keep[s : s + _ROWS]
+        hits = nb[rows] == q[rows, None]
+        r = r_all[rows].astype(np.float64)
+        in_r = ranks[None, :] <= r_all[rows, None]
+        hr = hits & in_r
+        cum = np.cumsum(hr, axis=1)
+        ap_r[s : s + len(rows)] = (cum * hr / ranks).sum(1) / r
+        rp[s : s + len(rows)] = hr.sum(1) / r
+        p1[s : s + len(rows)] = hits[:, 0]
+        cum_all = np.cumsum(hits, axis=1)
+        prec = cum_all * hits / ranks
+        for kk in ks:
+            recall[kk][s : s + len(rows)] = hits[:, :kk].any(1)
+            map_k[kk][s : s + len(rows)] = prec[:, :kk].sum(1) / np.minimum(r, kk)
+    return RetrievalMetrics(
+        precision_at_1=float(p1.mean()),
+        r_precision=float(rp.mean()),
+        map_at_r=float(ap_r.mean()),
+        recall_at_k={kk: float(v.mean()) for kk, v in recall.items()},
+        map_at_k={kk: float(v.mean()) for kk, v in map_k.items()},
+        num_queries=len(keep),
+        num_skipped_queries=len(q) - len(keep),
+        query_index=keep,
+        map_at_r_per_query=ap_r,
+        r_precision_per_query=rp,
+    )
+
+
+def retrieval_metrics(
+    queries: Any,
+    query_labels: Any,
+    references: Any | None = None,
+    reference_labels: Any | None = None,
+    *,
+    distance: str | dict[str, Any] | Distance = "cosine",
+    ks: Sequence[int] = DEFAULT_KS,
+    max_memory_mb: float = 512.0,
+    device: str | None = None,
+) -> tuple[RetrievalMetrics, KNNResult]:
+    """Search exactly as deep as the metrics need, then compute them.
+
+    With ``references=None`` every query is searched against all the others (leave-one-out), the protocol of
+    Musgrave et al.; otherwise against the separate ``references``. Returns the metrics and the neighbours.
+    """
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise DataError(f"ks must be positive integers such as (1, 5, 10); got {ks}")
+    exclude_self = references is None
+    n_q = len(queries)
+    q_labels = _check(query_labels, n_q, "query labels")
+    r_labels = q_labels if exclude_self else _check(reference_labels, len(references), "reference labels")
+    r_all = relevant_counts(q_labels, r_labels, exclude_self=exclude_self)
+    known = q_labels != UNKNOWN_LABEL
+    available = len(r_labels) - int(exclude_self)
+    k = min(available, max([int(r_all[known].max(initial=0)), *ks]))
+    if k < 1:
+        raise DataError("retrieval needs at least two items (or one query and one reference)")
+    knn = exact_knn(queries, references, k=k, distance=distance, max_memory_mb=max_memory_mb, device=device)
+    ks_ok = tuple(kk for kk in ks if kk <= k)
+    return metrics_from_neighbours(knn.labels(r_labels), q_labels, r_labels, exclude_self=exclude_self, ks=ks_ok), knn
+
+
+__all__ = ["DEFAULT_KS", "RetrievalMetrics", "metrics_from_neighbours", "relevant_counts", "retrieval_metrics"]
