@@ -5,7 +5,7 @@ runs before and two after the service run, averaged; preprocessing included, as 
 service figure runs ``lookalike serve`` as its own process on 127.0.0.1 with ``max_batch_size=B`` and keeps
 2·B identify requests of one PNG each in flight (so the micro-batcher can fill batches of B); images/s =
 requests answered per second. Every request must answer 200. The client runs on the same machine and takes
-CPU from the server: the ratio is a lower bound.
+CPU from the server: the ratio is a lower bound. Both sides use ``BENCH_THREADS`` (1) torch threads.
 
     python benchmarks/bench_service.py [--model timm:tf_efficientnet_lite0] [--batch-sizes 1 8 32] [--requests 192]
 """
@@ -27,6 +27,8 @@ import httpx
 import numpy as np
 
 KEY = "bench-read-key-0001"
+#: torch threads for both sides (one each: on a shared 2-core machine more threads oversubscribe the cores)
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 
 
 def _png(seed: int, size: int = 224) -> bytes:
@@ -76,7 +78,7 @@ async def _drive(url: str, pngs: list[bytes], total: int, concurrency: int) -> d
 def service_rate(gallery: Path, batch: int, pngs: list[bytes], total: int) -> tuple[float, dict[int, int]]:
     """Identify requests/s of a served gallery with ``max_batch_size=batch`` and 2·batch requests in flight."""
     port = _free_port()
-    env = {**os.environ, "LOOKALIKE_SERVICE_API_KEYS": KEY}
+    env = {**os.environ, "LOOKALIKE_SERVICE_API_KEYS": KEY, "OMP_NUM_THREADS": str(THREADS)}
     cmd = [
         sys.executable,
         "-m",
@@ -114,10 +116,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=192, help="identify requests per batch size")
     args = parser.parse_args()
 
+    import torch
+
     from lookalike.data.images import load_image
     from lookalike.gallery import Gallery
     from lookalike.models import load_model, save_model
 
+    torch.set_num_threads(THREADS)
     model = load_model(args.model)
     pngs = [_png(i) for i in range(64)]
     images = [load_image(p) for p in pngs]
@@ -127,7 +132,10 @@ def main() -> None:
         with Gallery.create(gallery_dir, model, threshold=0.5, model_source=str(model_dir)) as gallery:
             gallery.enroll("a", images[:4])
             gallery.enroll("b", images[4:8])
-        print(f"model {args.model} ({model.embedding_size}-d), torch threads {__import__('torch').get_num_threads()}")
+        print(
+            f"model {args.model} ({model.embedding_size}-d), "
+            f"torch threads: {torch.get_num_threads()} here, {THREADS} in the server"
+        )
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{'batch':>5} | {'raw embed img/s':>15} | {'service req/s':>13} | {'ratio':>6} | statuses")
         for b in args.batch_sizes:
