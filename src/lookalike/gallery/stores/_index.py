@@ -116,7 +116,11 @@ class FaissIndex:
         import faiss
 
         if len(ids):
-            self.index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+            arr = np.ascontiguousarray(ids, dtype=np.int64)
+            if self.kind == "ivf":  # the hashtable direct map only removes through an IDSelectorArray
+                self.index.remove_ids(faiss.IDSelectorArray(len(arr), faiss.swig_ptr(arr)))
+            else:
+                self.index.remove_ids(faiss.IDSelectorBatch(arr))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.ntotal)
