@@ -93,10 +93,11 @@ class FaissIndex:
         quantizer = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
         sample = vectors
-        if n > 64 * nlist:
+        if n > 50 * nlist:  # faiss asks for 39-256 points per centroid; 50 keeps training to seconds
             rng = np.random.default_rng(seed)
-            sample = vectors[rng.choice(n, 64 * nlist, replace=False)]
+            sample = vectors[rng.choice(n, 50 * nlist, replace=False)]
         index.cp.seed = seed
+        index.cp.niter = 10  # k-means iterations: coarse lists need no more
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         quantizer.this.disown()  # the IVF index owns (and frees) its quantizer
         index.own_fields = True

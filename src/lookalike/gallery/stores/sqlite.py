@@ -317,7 +317,7 @@ class SQLiteStore(VectorStore):
         if len(metadata) != len(v):
             raise DataError(f"got {len(metadata)} metadata dicts for {len(v)} vectors; give one per item")
         try:
-            meta_json = [json.dumps(m or {}) for m in metadata]
+            meta_json = [json.dumps(m) if m else "{}" for m in metadata]
         except TypeError as e:
             raise DataError(f"item metadata must be JSON-serialisable: {e}") from e
         if len(v) == 0:
