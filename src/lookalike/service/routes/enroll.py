@@ -90,7 +90,7 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         form = await read_form(request, settings)
         identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
-        thumbs = [make_thumbnail(im, size=settings.thumbnail_size) for im in items]
+        thumbs = await state.call(lambda: [make_thumbnail(im, size=settings.thumbnail_size) for im in items])
 
     vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
