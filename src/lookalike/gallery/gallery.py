@@ -276,14 +276,14 @@ class Gallery:
         return [self._decide(m, threshold) for m in per_query]
 
     def _max_matches(self, q: np.ndarray, k: int) -> list[list[Match]]:
-        n = self.store.count()
-        fetch = min(n, max(4 * k, k + 16))
+        fetch = max(4 * k, k + 16)
         while True:
-            hits = self.store.search(q, fetch) if fetch else [[] for _ in range(len(q))]
+            hits = self.store.search(q, fetch)
             out = [sc.top_identities_from_hits(h, k) for h in hits]
-            if fetch >= n or all(len(m) >= k for m in out):
+            exhausted = all(len(h) < fetch for h in hits)  # the store holds fewer items than asked for
+            if exhausted or all(len(m) >= k for m in out) or fetch >= 1_000_000:
                 return out
-            fetch = min(n, fetch * 4)  # too few distinct identities among the nearest items
+            fetch *= 4  # too few distinct identities among the nearest items
 
     def _exact_matches(self, q: np.ndarray, k: int, scoring: str) -> list[list[Match]]:
         gen = self.store.generation()
