@@ -37,7 +37,12 @@ class Encoder(nn.Module):
 
 
 class TimmEncoder(Encoder):
-    """A timm backbone without classifier, globally pooled."""
+    """A timm backbone without classifier, globally pooled.
+
+    ``global_pool``: timm's ("avg", "max", ...) or "gem"; ``out_block``: stop after that block of an
+    EfficientNet-style backbone (mid-level features generalise better to unseen classes on small data sets);
+    ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off).
+    """
 
     kind: Kind = "image"
 
@@ -50,6 +55,7 @@ class TimmEncoder(Encoder):
         input_size: int | None = None,
         resize: Literal["crop", "squash"] = "crop",
         drop_path_rate: float = 0.0,
+        out_block: int | None = None,
     ) -> None:
         super().__init__()
         import timm
@@ -60,7 +66,9 @@ class TimmEncoder(Encoder):
         self.model_name = model_name
         self.global_pool = global_pool
         self.resize = resize
-        kw: dict[str, Any] = {"num_classes": 0, "global_pool": global_pool}
+        self.out_block = out_block
+        own_pool = global_pool == "gem" or out_block is not None
+        kw: dict[str, Any] = {"num_classes": 0, "global_pool": "avg" if own_pool else global_pool}
         if drop_path_rate:
             kw["drop_path_rate"] = drop_path_rate
         use_hub = pretrained is True and _pre.offline_weights_file(model_name) is None
@@ -69,7 +77,17 @@ class TimmEncoder(Encoder):
             self._load_file(_pre.offline_weights_file(model_name))  # type: ignore[arg-type]
         elif isinstance(pretrained, str) and pretrained not in ("", "none"):
             self._load_file(Path(pretrained))
-        self.feature_dim = int(self.backbone.num_features)
+        if out_block is not None:
+            blocks = getattr(self.backbone, "blocks", None)
+            if blocks is None or not -len(blocks) <= out_block < len(blocks):
+                raise ConfigError(
+                    f"out_block={out_block}: {model_name} has {len(blocks) if blocks is not None else 'no'} "
+                    "'blocks'; out_block works for EfficientNet/MobileNet-style timm models, 0..len(blocks)-1"
+                )
+        with torch.no_grad():
+            self.feature_dim = (
+                int(self.backbone.num_features) if not own_pool else self.forward(torch.zeros(1, 3, 64, 64)).shape[1]
+            )
         cfg = dict(self.backbone.pretrained_cfg)
         size = input_size or int(cfg.get("input_size", (3, 224, 224))[-1])
         self._pre = {
@@ -100,10 +118,28 @@ class TimmEncoder(Encoder):
             "global_pool": self.global_pool,
             "input_size": self._pre["input_size"],
             "resize": self.resize,
+            "out_block": self.out_block,
         }
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The unpooled feature map (after block ``out_block`` when set, else the backbone's last layer)."""
+        if self.out_block is None:
+            return self.backbone.forward_features(x)
+        bb = self.backbone
+        h = bb.bn1(bb.conv_stem(x))
+        for blk in list(bb.blocks)[: (self.out_block % len(bb.blocks)) + 1]:
+            h = blk(h)
+        return h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        if self.global_pool != "gem" and self.out_block is None:
+            return self.backbone(x)
+        fmap = self.feature_map(x)
+        if self.global_pool == "gem":  # generalized-mean pooling, p = 3 (Radenović et al.)
+            return fmap.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1.0 / 3)
+        if self.global_pool == "max":
+            return fmap.amax((2, 3))
+        return fmap.mean((2, 3))
 
 
 class HFTextEncoder(Encoder):
