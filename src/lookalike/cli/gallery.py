@@ -25,8 +25,8 @@ def _open(location: str, model: str | None = None, name: str | None = None, *, n
     from lookalike.gallery import Gallery
     from lookalike.models import load_model
 
-    options = {"name": name} if name else {}
-    g = Gallery.open(location, **options)
+    options: dict[str, Any] = {"name": name} if name else {}
+    g = Gallery.open(location, None, **options)
     if need_model:
         source = model or g.model_source
         if source is None:

@@ -26,7 +26,8 @@ MAGIC = b"LKIDX1\n"
 
 
 class SearchIndex(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     @property
     def ntotal(self) -> int: ...
@@ -63,8 +64,9 @@ class FaissIndex:
         ivf = faiss.try_extract_index_ivf(self.index) if not isinstance(self.index, faiss.IndexIDMap2) else None
         if ivf is not None:
             ivf.nprobe = self.nprobe
-            if ivf.direct_map.type != faiss.DirectMap.Hashtable:  # remove_ids by id without scanning every list
-                ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+            hashtable = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
+            if ivf.direct_map.type != hashtable:  # remove_ids by id without scanning every list
+                ivf.set_direct_map_type(hashtable)
 
     @property
     def kind(self) -> str:
@@ -99,7 +101,7 @@ class FaissIndex:
         index.cp.seed = seed
         index.cp.niter = 10  # k-means iterations: coarse lists need no more
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        quantizer.this.disown()  # the IVF index owns (and frees) its quantizer
+        quantizer.this.disown()  # type: ignore[union-attr]  # the IVF index owns (and frees) its quantizer
         index.own_fields = True
         out = cls(dim=dim, metric=metric, index=index, nprobe=nprobe)
         out.add(ids, vectors)
@@ -161,7 +163,9 @@ class FaissIndex:
 class TorchExactIndex:
     """Exact search with ``distance.scores`` in chunks (for distances faiss lacks, e.g. hyperbolic)."""
 
-    kind = "torch-exact"
+    @property
+    def kind(self) -> str:
+        return "torch-exact"
 
     def __init__(self, *, dim: int, distance: Distance, chunk: int = 65536) -> None:
         self.dim = dim

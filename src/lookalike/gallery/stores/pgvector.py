@@ -128,7 +128,7 @@ class PgVectorStore(VectorStore):
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         parts = {k: v for k, v in conninfo_to_dict(self.dsn).items() if k != "password"}
-        return f"{make_conninfo(**parts)} name={self.name}"
+        return f"{make_conninfo('', **parts)} name={self.name}"
 
     def close(self) -> None:
         with self._lock:

@@ -64,6 +64,7 @@ class SQLiteStore(VectorStore):
         self.nprobe = nprobe
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._index: SearchIndex
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -143,7 +144,7 @@ class SQLiteStore(VectorStore):
                 self.save_index()
 
     def _reset_state(self) -> None:
-        self._index: SearchIndex = self._new_index()
+        self._index = self._new_index()
         self._gen, self._max_id, self._max_code = 0, 0, 0
         self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
         self._names: dict[int, str] = {}
