@@ -24,7 +24,7 @@ def test_add_returns_new_increasing_ids_and_counts(location: str, store_options:
     b = store.add("bob", x[4:6], [{}, {}])
     assert len(a) == 4 and len(b) == 2 and a == sorted(a) and min(b) > max(a)
     assert store.count() == 6
-    assert store.identities() == {"alice": 4, "bob": 2}
+    assert store.identities() == {"alice": 4, "bob": 2} and store.identity_count() == 2
     assert [r.metadata for r in store.items("alice")] == [{"k": i} for i in range(4)]
     assert [r.id for r in store.items()] == a + b
     store.close()
@@ -77,7 +77,7 @@ def test_remove_identity_and_items(location: str, store_options: dict) -> None:
         store.remove_items([b[1], a[0]])  # all or none: b[1] stays
     assert [r.id for r in store.items()] == b[1:]
     store.remove_items(b[1:])
-    assert store.identities() == {} and store.count() == 0
+    assert store.identities() == {} and store.count() == 0 and store.identity_count() == 0
     assert store.search(x[:2], k=3) == [[], []]
     store.close()
 

@@ -339,7 +339,7 @@ class Gallery:
             emb, lab = self.model.embed_dataset(data), data.labels
         report = calibrate_embeddings(
             emb, lab, self.distance, target_far=target_far, confidence=confidence, max_items=max_items,
-            gallery_size=len(self.identities()),
+            gallery_size=self.store.identity_count(),
         )  # fmt: skip
         self.store.set_meta(
             {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
@@ -355,7 +355,7 @@ class Gallery:
         at = meta.get("calibrated_at_size")
         if at is None or meta.get("threshold") is None:
             return None
-        n = len(self.identities()) if n_identities is None else n_identities
+        n = self.store.identity_count() if n_identities is None else n_identities
         if n > GROWTH_WARNING_FACTOR * max(int(at), 1):
             return (
                 f"the gallery holds {n} identities but its threshold was calibrated when it held {at}; the chance "
@@ -366,7 +366,7 @@ class Gallery:
     def info(self) -> GalleryInfo:
         """The model, size, identities, threshold and store of this gallery."""
         meta = self.store.get_meta()
-        n_ids = len(self.identities())
+        n_ids = self.store.identity_count()
         calib = meta.get("calibration")
         return GalleryInfo(
             model={**self._record, "source": meta.get("model_source")},

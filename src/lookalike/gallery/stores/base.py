@@ -79,6 +79,10 @@ class VectorStore(ABC):
     def identities(self) -> dict[str, int]:
         """Identity name → number of items, sorted by name."""
 
+    def identity_count(self) -> int:
+        """Number of identities (stores override this with something cheaper than listing them)."""
+        return len(self.identities())
+
     @abstractmethod
     def items(self, identity: str | None = None) -> list[ItemRecord]:
         """Item records (of one identity, or all), by id. :class:`NotFoundError` for an unknown identity."""

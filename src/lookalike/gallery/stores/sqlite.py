@@ -418,6 +418,10 @@ class SQLiteStore(VectorStore):
             q = "SELECT name, count(*) FROM items JOIN identities USING(code) GROUP BY code ORDER BY name"
             return dict(self.conn.execute(q).fetchall())
 
+    def identity_count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT count(*) FROM identities").fetchone()[0])
+
     def items(self, identity: str | None = None) -> list[ItemRecord]:
         q = "SELECT id, name, metadata FROM items JOIN identities USING(code)"
         with self._lock:
