@@ -125,3 +125,12 @@ def test_text_route_on_vector_gallery_explains_what_to_send(client):
     r = client.post("/v1/identify", json={"texts": ["hello"]}, headers=READ)
     assert r.status_code == 422
     assert "embeds vector items" in r.json()["error"]["message"] and '"vectors"' in r.json()["error"]["message"]
+
+
+def test_nan_in_json_is_422_not_500(client):
+    for path, body in (
+        ("/v1/verify", '{"a": [NaN, 0, 0, 0], "b": [1, 0, 0, 0]}'),
+        ("/v1/identify", '{"vectors": [[Infinity, 0, 0, 0]]}'),
+    ):
+        r = client.post(path, content=body, headers={**READ, "content-type": "application/json"})
+        assert r.status_code == 422 and "finite numbers" in r.json()["error"]["message"]

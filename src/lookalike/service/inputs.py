@@ -48,15 +48,21 @@ def body_kind(request: Request, model_kind: str, field: str = "images") -> str:
     )
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"the body holds {name}, which is not valid JSON; send finite numbers only")
+
+
 async def read_json(request: Request, schema: type[B]) -> B:
     """Parse and validate a JSON body as ``schema`` (422 naming each bad field)."""
     raw = await request.body()
     if not raw:
         raise ServiceError("the JSON body is empty; see /docs for the request format", status=422, type="validation")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ServiceError(f"the body is not valid JSON ({err})", status=422, type="validation") from None
+    except ValueError as err:
+        raise ServiceError(str(err), status=422, type="validation") from None
     try:
         return schema.model_validate(data)
     except ValidationError as err:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Request
 from pydantic import BaseModel
 
@@ -21,7 +24,7 @@ def thumbnail_url(identity: str) -> str:
 
 
 def body_doc(
-    *, json_schema: type[BaseModel], multipart: dict[str, dict[str, object]], summary: str
+    *, json_schema: type[BaseModel], multipart: Mapping[str, Mapping[str, Any]], summary: str
 ) -> dict[str, object]:
     """``openapi_extra`` documenting a body that is either multipart (files) or JSON."""
     return {

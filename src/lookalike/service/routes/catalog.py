@@ -14,7 +14,7 @@ from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["gallery"], dependencies=[Depends(require(Scope.read))])
 
-_JPEG = {200: {"content": {"image/jpeg": {}}, "description": "a small JPEG"}}
+_JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}, "description": "a small JPEG"}}
 _CACHE = {"Cache-Control": "private, max-age=60"}
 
 

@@ -107,11 +107,12 @@ async def verify(request: Request, state: ServiceState = Depends(get_state)) -> 
         body = await read_json(request, VerifyJSON)
         pair: list[Any] = []
         for value in (body.a, body.b):
-            is_text = isinstance(value, str)
+            texts = [value] if isinstance(value, str) else None
+            vectors = None if isinstance(value, str) else [value]
             pair.extend(
                 json_items(
-                    texts=[value] if is_text else None,
-                    vectors=None if is_text else [value],
+                    texts=texts,
+                    vectors=vectors,
                     model_kind=state.model_kind,
                     input_dim=state.input_dim,
                     settings=settings,
