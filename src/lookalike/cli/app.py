@@ -50,7 +50,7 @@ def _attach() -> None:
 
 
 # Modules under lookalike/cli/ that define commands; each does `from lookalike.cli.app import app`.
-_COMMAND_MODULES: list[str] = ["data_download", "serve", "evaluate", "train", "data_import", "gallery"]
+_COMMAND_MODULES: list[str] = ["data_download", "serve", "evaluate", "train", "data_import", "gallery", "demo"]
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""The README's main job, shortened to one training epoch: every layer runs for real on bundled digits."""
+
+from pathlib import Path
+
+import pytest
+
+from lookalike.demo import MARKER, run_demo
+from lookalike.errors import DataError
+
+
+def test_demo_runs_end_to_end_on_digits(tmp_path: Path) -> None:
+    r = run_demo(out_dir=tmp_path / "demo", max_epochs=1, shots=3, target_far=1e-2)
+    assert r.train_classes == [str(i) for i in range(7)]
+    assert r.heldout_classes == ["7", "8", "9"] and r.enrolled == ["7", "8"] and r.never_enrolled == ["9"]
+    # one epoch already separates digits it never saw better than chance (~1/3 for three classes)
+    assert r.heldout_map_at_r > 0.4
+    assert r.known_probes > 300 and r.unknown_probes > 150
+    assert 0 < r.identified <= r.known_probes and 0 <= r.rejected <= r.unknown_probes
+    assert (r.model_dir / "model.safetensors").is_file() and (r.model_dir / "lookalike.json").is_file()
+    assert r.report.is_file() and (r.report.parent / "metrics.json").is_file()
+    assert (r.out_dir / "train.yaml").is_file() and (r.out_dir / "protocol.yaml").is_file()
+
+
+def test_demo_refuses_a_foreign_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not a demo folder"):
+        run_demo(out_dir=tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_demo_rejects_missing_data_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not a folder"):
+        run_demo(out_dir=tmp_path / "d", data=tmp_path / "nope")
