@@ -92,3 +92,16 @@ def test_cuda_equals_cpu() -> None:
     a = exact_knn(x, k=20, device="cpu")
     b = exact_knn(x, k=20, device="cuda")
     assert (a.indices == b.indices).mean() > 0.999  # float rounding may swap near-ties
+
+
+@pytest.mark.parametrize("name", ["cosine", "euclidean"])
+def test_grouped_selection_path_is_exact_with_ties(name: str) -> None:
+    # k * 64 <= block width takes the group-maxima path; integer points give exact ties at every rank
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=(1500, 3)).astype(np.float32) + 1.0
+    got = exact_knn(x, k=12, distance=name, max_memory_mb=2.0)
+    want_i, _ = _brute(x, None, 12, name)
+    np.testing.assert_array_equal(got.indices, want_i)
+    y = _embed("cosine", 1300, 8, seed=4)
+    got = exact_knn(y, k=7, max_memory_mb=0.5)
+    np.testing.assert_array_equal(got.indices, _brute(y, None, 7, "cosine")[0])

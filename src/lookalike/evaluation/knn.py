@@ -23,8 +23,10 @@ from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
 
-#: score-matrix bytes per (query, reference) pair, by distance: intermediates of ``Distance.scores``.
-_BYTES_PER_PAIR = {"cosine": 4, "dot": 4, "euclidean": 12, "hyperbolic": 40}
+#: bytes per (query, reference) pair of a block, by distance: the scores, the intermediates of
+#: ``Distance.scores`` and the working copy ``torch.topk`` makes.
+_GROUP = 16  # columns per group in _grouped_topk
+_BYTES_PER_PAIR = {"cosine": 12, "dot": 12, "euclidean": 20, "hyperbolic": 48}
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def _block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     width = scores.shape[1]
     if k >= width:
         return _ordered(scores, torch.arange(width, device=scores.device).expand_as(scores), width)
+    if k * _GROUP * 4 <= width:
+        return _grouped_topk(scores, k)
     values, cols = torch.topk(scores, k + 1, dim=1)
     tied = torch.nonzero(values[:, k - 1] == values[:, k]).flatten()
     values, cols = values[:, :k], cols[:, :k]
@@ -95,6 +99,25 @@ def _block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
         cols[tied] = exact
         values[tied] = scores[tied].gather(1, exact)
     return _ordered(values, cols, k)
+
+
+def _grouped_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-``k`` via group maxima: cut each row into groups of ``_GROUP`` columns; the top-k elements
+    all lie in the ``k`` groups with the best maxima (under the order score desc, index asc, any element
+    outside them would have k better group maxima above it), so only k·_GROUP candidates are ranked fully."""
+    rows, width = scores.shape
+    full = width // _GROUP * _GROUP
+    maxima = scores[:, :full].view(rows, full // _GROUP, _GROUP).amax(dim=2)
+    if full < width:
+        maxima = torch.cat([maxima, scores[:, full:].amax(dim=1, keepdim=True)], dim=1)
+    _, groups = _block_topk(maxima, k)
+    groups = torch.sort(groups, dim=1).values  # candidates in increasing column order keep the tie rule
+    cols = (groups[:, :, None] * _GROUP + torch.arange(_GROUP, device=scores.device)).flatten(1)
+    inside = cols < width
+    cols = cols.clamp_max(width - 1)
+    cand = scores.gather(1, cols).masked_fill(~inside, float("-inf"))
+    values, pos = _block_topk(cand, k)
+    return values, cols.gather(1, pos)
 
 
 def _plan(n_queries: int, n_refs: int, k: int, bytes_per_pair: int, max_memory_mb: float) -> tuple[int, int]:
