@@ -34,9 +34,10 @@ def demo(
     val = f"{r.best_val_map_at_r:.3f}" if r.best_val_map_at_r is not None else "n/a"
     lines = [
         "",
-        f"trained on classes {', '.join(r.train_classes)} (best validation MAP@R {val})",
+        f"trained on classes {', '.join(r.train_classes)}; best epoch chosen on validation classes "
+        f"{', '.join(r.val_classes)} (MAP@R {val})",
         f"held-out classes {', '.join(r.heldout_classes)}: MAP@R {r.heldout_map_at_r:.3f}, "
-        f"Precision@1 {r.heldout_precision_at_1:.3f}",
+        f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f})",
         f"gallery: enrolled {', '.join(r.enrolled)} with {r.shots} examples each; "
         f"threshold {r.threshold:.4f} calibrated on validation classes at FAR {r.target_far:g}",
         f"identification of enrolled classes: {r.identified}/{r.known_probes} = {r.identification_rate:.1%}",
