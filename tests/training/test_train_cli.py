@@ -56,9 +56,9 @@ def test_train_writes_a_loadable_model_folder(tiny_config: Path, tmp_path: Path)
 
 def test_config_errors_name_the_key(tmp_path: Path, make_tiny_config) -> None:
     path = make_tiny_config(tmp_path)
-    with pytest.raises(ConfigError, match="optim.lr_hed: unknown key .*did you mean 'lr_head'"):
+    with pytest.raises(ConfigError, match=r"optim.lr_hed: unknown key .*did you mean 'lr_head'"):
         load_train_config(path, ["optim.lr_hed=0.1"])
-    with pytest.raises(ConfigError, match="multiple of data.m_per_class"):
+    with pytest.raises(ConfigError, match=r"multiple of data\.m_per_class"):
         load_train_config(path, ["data.batch_size=21"])
     proc = subprocess.run(
         [*LOOKALIKE, "train", str(path), "--set", "loss.name=arcface", "--set", "model.distance=dot"],
