@@ -39,39 +39,32 @@ DIGITS_PROTOCOL: dict[str, Any] = {
     "test": {"classes": {"names": ["7", "8", "9"]}},
 }
 
-DIGITS_RECIPE: dict[str, Any] = {
-    "name": "digits",
-    "seed": 0,
-    "data": {"batch_size": 64, "m_per_class": 16},
-    "model": {
-        "encoder": "timm:tf_efficientnet_lite0",
-        "encoder_kwargs": {"pretrained": True, "input_size": 64, "resize": "squash", "out_block": 4,
-                           "global_pool": "gem"},
-        "head": {"type": "none", "bn": True},
-        "distance": "cosine",
-        "backbone": "frozen",
-    },
-    "loss": {"name": "multi_similarity", "miner": "multi_similarity"},
-    "optim": {"lr_head": 1e-3, "warmup_epochs": 1, "grad_clip": 1.0},
-    "trainer": {"max_epochs": 10, "progress_bar": True},
-}  # fmt: skip
 
-FOLDER_RECIPE: dict[str, Any] = {
-    "name": "folder",
-    "seed": 0,
-    "data": {"batch_size": 32, "m_per_class": 4},
-    "model": {
-        "encoder": "timm:tf_efficientnet_lite0",
-        "encoder_kwargs": {"pretrained": True, "input_size": 224, "resize": "squash", "out_block": 6,
-                           "global_pool": "gem"},
-        "head": {"type": "none", "bn": True},
-        "distance": "cosine",
-        "backbone": "frozen",
-    },
-    "loss": {"name": "multi_similarity", "miner": "multi_similarity"},
-    "optim": {"lr_head": 1e-3, "warmup_epochs": 1, "grad_clip": 1.0},
-    "trainer": {"max_epochs": 10, "progress_bar": True},
-}  # fmt: skip
+def frozen_recipe(name: str, *, input_size: int, out_block: int, batch_size: int, m_per_class: int) -> dict[str, Any]:
+    """The demo's training recipe: a BatchNorm head over frozen, GeM-pooled mid-level features of the offline
+    ImageNet EfficientNet-Lite0 (block ``out_block``), trained with multi-similarity loss on cached features."""
+    return {
+        "name": name,
+        "seed": 0,
+        "data": {"batch_size": batch_size, "m_per_class": m_per_class},
+        "model": {
+            "encoder": "timm:tf_efficientnet_lite0",
+            "encoder_kwargs": {"pretrained": True, "input_size": input_size, "resize": "squash",
+                               "out_block": out_block, "global_pool": "gem"},
+            "head": {"type": "none", "bn": True},
+            "distance": "cosine",
+            "backbone": "frozen",
+        },
+        "loss": {"name": "multi_similarity", "miner": "multi_similarity"},
+        "optim": {"lr_head": 1e-3, "warmup_epochs": 1, "grad_clip": 1.0},
+        "trainer": {"max_epochs": 10, "progress_bar": True},
+    }  # fmt: skip
+
+
+#: 8x8 digits upscaled to 64 px: shallower features (block 4) separate strokes better than late ones
+DIGITS_RECIPE = frozen_recipe("digits", input_size=64, out_block=4, batch_size=64, m_per_class=16)
+#: photos (faces, logos): the recipe of configs/orl.yaml
+FOLDER_RECIPE = frozen_recipe("folder", input_size=224, out_block=6, batch_size=32, m_per_class=4)
 
 
 @dataclass
