@@ -20,10 +20,6 @@ def test_ddp_two_cpu_processes(tmp_path: Path, make_tiny_config) -> None:  # typ
         [sys.executable, "-m", "lookalike", "train", str(cfg)], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (
-        "GLOBAL_RANK: 1" in proc.stderr
-        or "world_size: 2" in proc.stderr.lower()
-        or "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in proc.stderr
-    )
+    assert "MEMBER: 2/2" in proc.stderr, "the second process did not join the gloo group"
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["epochs_run"] == 2 and 0 < result["best_val_map_at_r"] <= 1
