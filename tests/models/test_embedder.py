@@ -95,3 +95,16 @@ def test_tiny_timm_image_model_embeds_arrays_and_pil(tmp_path) -> None:
         m.embed([{"not": "an image"}])
     back = load_model(save_model(m, tmp_path / "m"))
     np.testing.assert_allclose(back.embed([arr]), out[:1], atol=1e-6)
+
+
+@pytest.mark.parametrize("distance", ["cosine", "hyperbolic"])
+def test_onnx_matches_torch_for_vector_models(tmp_path, distance: str) -> None:
+    from lookalike.models.onnx import OnnxEmbedder, export_onnx
+
+    m = _tiny_mlp_model(distance)
+    report = export_onnx(m, tmp_path / "m.onnx")
+    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-4
+    x = np.random.default_rng(2).normal(size=(9, 5)) * 3
+    onnx_model = OnnxEmbedder(tmp_path / "m.onnx")
+    assert onnx_model.card.fingerprint == m.fingerprint
+    np.testing.assert_allclose(onnx_model.embed(x, batch_size=4), m.embed(x), atol=1e-4)

@@ -1,0 +1,55 @@
+"""Training options: fine-tuning with bf16 autocast + channels_last, partial unfreezing, frozen BN, schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lookalike.models import load_model
+from lookalike.training import load_train_config, train
+from lookalike.training.builder import build_network, freeze_all_but_last_blocks
+from lookalike.training.module import set_bn_eval, warmup_cosine
+
+
+def test_finetune_bf16_channels_last_two_batches(tmp_path: Path, make_tiny_config) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_train_config(
+        make_tiny_config(tmp_path),
+        [
+            "model.backbone=finetune",
+            "model.trainable_blocks=2",
+            "trainer.precision=bf16-mixed",
+            "trainer.channels_last=true",
+            "trainer.limit_train_batches=2",
+        ],
+    )
+    result = train(cfg)
+    assert result.epochs_run == 1 and result.best_val_map_at_r is not None
+    model = load_model(result.model_dir)
+    out = model.embed([np.zeros((8, 8), np.uint8)])
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_partial_unfreezing_and_frozen_bn(tmp_path: Path, make_tiny_config) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_train_config(make_tiny_config(tmp_path), ["model.backbone=finetune"])
+    net = build_network(cfg, num_classes=5)
+    bb = net.encoder.backbone
+    freeze_all_but_last_blocks(net.encoder, 1)
+    assert not any(p.requires_grad for p in bb.conv_stem.parameters())
+    assert not any(p.requires_grad for p in bb.blocks[0].parameters())
+    assert all(p.requires_grad for p in bb.blocks[-1].parameters())
+    assert all(p.requires_grad for p in bb.conv_head.parameters())  # layers after the blocks train too
+    net.train()
+    set_bn_eval(net.encoder)
+    bns = [m for m in net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+    before = bns[0].running_mean.clone()
+    net.encoder(torch.randn(4, 3, 32, 32) * 5 + 3)
+    assert torch.equal(bns[0].running_mean, before)
+
+
+@pytest.mark.parametrize(("step", "expected"), [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.5), (100, 0.0)])
+def test_warmup_then_cosine(step: int, expected: float) -> None:
+    assert warmup_cosine(step, warmup=10, total=100, cosine=True) == pytest.approx(expected, abs=1e-6)
