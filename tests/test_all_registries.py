@@ -19,7 +19,7 @@ def _all_registries() -> dict[str, Registry]:
         if mod.name.startswith(_SKIP_PREFIXES):
             continue
         module = importlib.import_module(mod.name)
-        for attr, value in vars(module).items():
+        for value in vars(module).values():
             if isinstance(value, Registry):
                 found.setdefault(value.kind, value)
     return found
