@@ -95,7 +95,7 @@ class EmbeddingModel:
         )
 
     # -- embedding -----------------------------------------------------------------------------------
-    def prepare(self, items: Sequence[Any]) -> Any:
+    def prepare(self, items: Sequence[Any] | np.ndarray) -> Any:
         """Model inputs for a batch of raw items (tensor, or token dict for text)."""
         if self.kind == "image":
             if self._transform is None:

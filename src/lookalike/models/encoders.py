@@ -72,7 +72,7 @@ class TimmEncoder(Encoder):
         if drop_path_rate:
             kw["drop_path_rate"] = drop_path_rate
         use_hub = pretrained is True and _pre.offline_weights_file(model_name) is None
-        self.backbone = timm.create_model(model_name, pretrained=use_hub, **kw)
+        self.backbone: Any = timm.create_model(model_name, pretrained=use_hub, **kw)
         if pretrained is True and not use_hub:
             self._load_file(_pre.offline_weights_file(model_name))  # type: ignore[arg-type]
         elif isinstance(pretrained, str) and pretrained not in ("", "none"):
@@ -84,11 +84,12 @@ class TimmEncoder(Encoder):
                     f"out_block={out_block}: {model_name} has {len(blocks) if blocks is not None else 'no'} "
                     "'blocks'; out_block works for EfficientNet/MobileNet-style timm models, 0..len(blocks)-1"
                 )
+        backbone: Any = self.backbone
         with torch.no_grad():
             self.feature_dim = (
-                int(self.backbone.num_features) if not own_pool else self.forward(torch.zeros(1, 3, 64, 64)).shape[1]
+                int(backbone.num_features) if not own_pool else self.forward(torch.zeros(1, 3, 64, 64)).shape[1]
             )
-        cfg = dict(self.backbone.pretrained_cfg)
+        cfg: dict[str, Any] = dict(getattr(self.backbone, "pretrained_cfg", {}))
         size = input_size or int(cfg.get("input_size", (3, 224, 224))[-1])
         self._pre = {
             "input_size": size,
@@ -125,7 +126,7 @@ class TimmEncoder(Encoder):
         """The unpooled feature map (after block ``out_block`` when set, else the backbone's last layer)."""
         if self.out_block is None:
             return self.backbone.forward_features(x)
-        bb = self.backbone
+        bb: Any = self.backbone
         h = bb.bn1(bb.conv_stem(x))
         for blk in list(bb.blocks)[: (self.out_block % len(bb.blocks)) + 1]:
             h = blk(h)

@@ -33,7 +33,7 @@ class Head(nn.Module):
         super().__init__()
         if type == "none" and out_dim not in (None, in_dim):
             raise ConfigError(f"head type 'none' keeps the feature size {in_dim}; drop embedding_size or use linear")
-        self.type, self.in_dim, self.hidden, self.use_bn, self.dropout, self.init = (
+        self.head_type, self.in_dim, self.hidden, self.use_bn, self.dropout, self.init = (
             type,
             in_dim,
             hidden,
@@ -57,13 +57,13 @@ class Head(nn.Module):
         if init == "identity":
             if type != "linear" or self.out_dim != in_dim:
                 raise ConfigError("head init 'identity' needs type 'linear' with embedding_size equal to feature size")
-            lin = self.net[-1]
+            lin: Any = self.net[-1]
             nn.init.eye_(lin.weight)
             nn.init.zeros_(lin.bias)
 
     def config(self) -> dict[str, Any]:
         return {
-            "type": self.type,
+            "type": self.head_type,
             "out_dim": self.out_dim,
             "hidden": self.hidden,
             "bn": self.use_bn,

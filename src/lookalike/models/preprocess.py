@@ -42,7 +42,9 @@ def image_transform(pre: dict[str, Any]) -> Any:
 
     size = int(pre.get("input_size", 224))
     interp = T.InterpolationMode(
-        {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}.get(pre.get("interpolation"), "bilinear")
+        {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}.get(
+            str(pre.get("interpolation")), "bilinear"
+        )
     )
     if pre.get("resize", "crop") == "squash":
         resize = [T.Resize((size, size), interpolation=interp)]
@@ -52,7 +54,7 @@ def image_transform(pre: dict[str, Any]) -> Any:
     return T.Compose([*resize, T.ToTensor(), T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3))])
 
 
-def image_batch(items: Sequence[Any], pre: dict[str, Any], transform: Any = None) -> torch.Tensor:
+def image_batch(items: Sequence[Any] | np.ndarray, pre: dict[str, Any], transform: Any = None) -> torch.Tensor:
     tf = transform or image_transform(pre)
     return torch.stack([tf(to_pil(it)) for it in items])
 

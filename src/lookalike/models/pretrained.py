@@ -35,7 +35,7 @@ def offline_weights_file(model_name: str) -> Path | None:
         module = importlib.import_module(entry[0])
     except ImportError:
         return None
-    folder = Path(module.__file__).parent / "models"
+    folder = Path(str(module.__file__)).parent / "models"
     files = sorted(folder.glob("*.pth"))
     return files[0] if files else None
 

@@ -52,6 +52,9 @@ class EmbeddingDataModule(L.LightningDataModule):
         return collate_text(enc.tokenize) if isinstance(enc, HFTextEncoder) and not self.frozen else None
 
     def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        train_set: Any = self.train_set
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         kw = m_per_class_loader_kwargs(
@@ -63,7 +66,7 @@ class EmbeddingDataModule(L.LightningDataModule):
             seed=self.seed,
         )
         return DataLoader(
-            self.train_set,
+            train_set,
             num_workers=self.cfg.num_workers,
             collate_fn=self._collate(),
             persistent_workers=self.cfg.num_workers > 0,

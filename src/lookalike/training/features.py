@@ -42,7 +42,7 @@ def cache_key(encoder: Encoder, ds: LabeledDataset, view: int, aug: AugmentConfi
     enc_fp = getattr(encoder, "_lookalike_fp", None)
     if enc_fp is None:
         enc_fp = compute_fingerprint_of(encoder)
-        encoder._lookalike_fp = enc_fp  # type: ignore[attr-defined]
+        encoder._lookalike_fp = enc_fp  # type: ignore[attr-defined,assignment]
     meta = {
         "encoder": encoder.spec,
         "weights": enc_fp,

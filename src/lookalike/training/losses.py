@@ -40,7 +40,7 @@ class LossSpec:
 
 
 LOSSES: Registry[LossSpec] = Registry("loss")
-MINERS: Registry[Callable[..., nn.Module | None]] = Registry("miner")
+MINERS: Registry[nn.Module | None] = Registry("miner")
 
 
 def _pair(build: Callable[..., nn.Module]) -> Callable[[], LossSpec]:

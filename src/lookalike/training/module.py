@@ -101,7 +101,7 @@ class EmbeddingModule(L.LightningModule):
     # -- optimisation ------------------------------------------------------------------------------------
     def param_groups(self) -> list[dict[str, Any]]:
         o = self.optim
-        groups = [
+        groups: list[dict[str, Any]] = [
             {
                 "name": "backbone",
                 "params": [p for p in self.network.encoder.parameters() if p.requires_grad],
@@ -121,7 +121,9 @@ class EmbeddingModule(L.LightningModule):
         o = self.optim
         groups = self.param_groups()
         if o.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=o.lr_head, momentum=0.9, weight_decay=o.weight_decay)
+            opt: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=o.lr_head, momentum=0.9, weight_decay=o.weight_decay
+            )
         elif o.optimizer == "adam":
             opt = torch.optim.Adam(groups, lr=o.lr_head, weight_decay=o.weight_decay)
         else:
