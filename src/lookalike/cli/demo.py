@@ -12,7 +12,10 @@ from lookalike.cli.app import app
 @app.command("demo")
 def demo(
     data: Path | None = typer.Option(
-        None, "--data", help="A class-per-folder dataset (e.g. ../shared/data/orl_faces); default: bundled digits."
+        None,
+        "--data",
+        help="A class-per-folder dataset (e.g. ../shared/data/orl_faces) or FlickrLogos-27's raw layout; "
+        "default: bundled digits.",
     ),
     out: Path = typer.Option(Path("lookalike-demo"), "--out", help="Output folder (model, gallery, report)."),
     shots: int = typer.Option(5, "--shots", min=1, help="Examples enrolled per held-out class."),
@@ -26,20 +29,25 @@ def demo(
       lookalike demo
 
       lookalike demo --data ../shared/data/orl_faces --out /tmp/orl-demo
+
+      lookalike demo --data ../shared/data/flickr_logos_27/raw --out /tmp/logo-demo
     """
     from lookalike.demo import run_demo
 
     typer.echo("lookalike demo: data -> train -> evaluate held-out classes -> gallery -> identify")
     r = run_demo(out_dir=out, data=data, shots=shots, target_far=far, max_epochs=epochs)
     val = f"{r.best_val_map_at_r:.3f}" if r.best_val_map_at_r is not None else "n/a"
-    lines = [
-        "",
-        f"trained on classes {', '.join(r.train_classes)}; best epoch chosen on validation classes "
-        f"{', '.join(r.val_classes)} (MAP@R {val})",
-        f"held-out classes {', '.join(r.heldout_classes)}: MAP@R {r.heldout_map_at_r:.3f}, "
-        f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f})",
+    lines = [""]
+    if r.trained:
+        lines += [
+            f"trained on classes {', '.join(r.train_classes)}; best epoch chosen on validation classes "
+            f"{', '.join(r.val_classes)} (MAP@R {val})",
+            f"held-out classes {', '.join(r.heldout_classes)}: MAP@R {r.heldout_map_at_r:.3f}, "
+            f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f})",
+        ]
+    lines += [
         f"gallery: enrolled {', '.join(r.enrolled)} with {r.shots} examples each; "
-        f"threshold {r.threshold:.4f} calibrated on validation classes at FAR {r.target_far:g}",
+        f"threshold {r.threshold:.4f} calibrated at FAR {r.target_far:g}",
         f"identification of enrolled classes: {r.identified}/{r.known_probes} = {r.identification_rate:.1%}",
     ]
     if r.unknown_probes:
