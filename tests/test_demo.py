@@ -32,3 +32,13 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path: Path) -> None:
 def test_demo_rejects_missing_data_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a folder"):
         run_demo(out_dir=tmp_path / "d", data=tmp_path / "nope")
+
+
+@pytest.mark.realdata
+def test_demo_on_flickr27_raw_layout(tmp_path: Path, shared_data: Path) -> None:
+    r = run_demo(out_dir=tmp_path / "logos", data=shared_data / "flickr_logos_27" / "raw", target_far=1e-2)
+    assert not r.trained and len(r.enrolled) == 27
+    assert (r.known_probes, r.unknown_probes) == (27, 27)  # the query set: 27 logos, 27 'none'
+    assert 0 <= r.identified <= 27 and 0 <= r.rejected <= 27
+    assert r.identified + r.rejected > 0  # at least one decision came out right
+    assert any("too few per brand" in n for n in r.notes)
