@@ -167,7 +167,7 @@ def retrieval_metrics(
     exclude_self = references is None
     n_q = len(queries)
     q_labels = _check(query_labels, n_q, "query labels")
-    r_labels = q_labels if exclude_self else _check(reference_labels, len(references), "reference labels")
+    r_labels = q_labels if references is None else _check(reference_labels, len(references), "reference labels")
     r_all = relevant_counts(q_labels, r_labels, exclude_self=exclude_self)
     known = q_labels != UNKNOWN_LABEL
     available = len(r_labels) - int(exclude_self)
