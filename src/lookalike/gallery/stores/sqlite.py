@@ -403,10 +403,9 @@ class SQLiteStore(VectorStore):
             scores, ids = self._index.search(q, k)
             codes = self._codes[np.maximum(ids, 0)]
             names = self._names
-            return [
-                [Hit(int(i), names[int(c)], float(s)) for i, c, s in zip(ri, rc, rs, strict=True) if i >= 0]
-                for ri, rc, rs in zip(ids, codes, scores, strict=True)
-            ]
+            # plain Python lists first: far cheaper than converting numpy scalars one by one (hot path)
+            rows = zip(ids.tolist(), codes.tolist(), scores.tolist(), strict=True)
+            return [[Hit(i, names[c], s) for i, c, s in zip(ri, rc, rs, strict=True) if i >= 0] for ri, rc, rs in rows]
 
     def count(self) -> int:
         with self._lock:
