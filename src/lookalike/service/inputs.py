@@ -33,6 +33,16 @@ def how_to_send(kind: str, field: str = "images") -> str:
     return _HOW.get(kind, "see /docs").format(field=field)
 
 
+def require_image_model(model_kind: str) -> None:
+    """Multipart uploads carry images: refuse them (422, with what to send instead) for text/vector models."""
+    if model_kind != "image":
+        raise ServiceError(
+            f"this gallery's model embeds {model_kind} items, not images; " + how_to_send(model_kind),
+            status=422,
+            type="validation",
+        )
+
+
 def body_kind(request: Request, model_kind: str, field: str = "images") -> str:
     """``"json"`` or ``"multipart"`` from the Content-Type; anything else is 415 with the fix."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

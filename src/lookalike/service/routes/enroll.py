@@ -12,11 +12,11 @@ from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
     body_kind,
     decode_uploads,
-    how_to_send,
     json_items,
     read_form,
     read_json,
     read_uploads,
+    require_image_model,
 )
 from lookalike.service.limits import make_thumbnail
 from lookalike.service.routes import body_doc, get_state
@@ -81,12 +81,7 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
             settings=settings,
         )
     else:
-        if state.model_kind != "image":
-            raise ServiceError(
-                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
-                status=422,
-                type="validation",
-            )
+        require_image_model(state.model_kind)
         form = await read_form(request, settings)
         identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)

@@ -12,11 +12,11 @@ from lookalike.service.inputs import (
     body_kind,
     decode_uploads,
     form_int,
-    how_to_send,
     json_items,
     read_form,
     read_json,
     read_uploads,
+    require_image_model,
 )
 from lookalike.service.routes import body_doc, get_state, thumbnail_url
 from lookalike.service.schemas import (
@@ -76,12 +76,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         if k > settings.max_k:
             raise ServiceError(f"k must be at most {settings.max_k}, got {k}", status=422, type="validation")
     else:
-        if state.model_kind != "image":
-            raise ServiceError(
-                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
-                status=422,
-                type="validation",
-            )
+        require_image_model(state.model_kind)
         form = await read_form(request, settings)
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
@@ -119,12 +114,7 @@ async def verify(request: Request, state: ServiceState = Depends(get_state)) -> 
                 )
             )
     else:
-        if state.model_kind != "image":
-            raise ServiceError(
-                f"this gallery's model embeds {state.model_kind} items, not images; " + how_to_send(state.model_kind),
-                status=422,
-                type="validation",
-            )
+        require_image_model(state.model_kind)
         form = await read_form(request, settings)
         files = [(await read_uploads(form, name, settings))[0] for name in ("a", "b")]
         pair = await decode_uploads(files, settings)
