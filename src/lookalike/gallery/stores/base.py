@@ -128,6 +128,24 @@ class VectorStore(ABC):
             raise DataError(f"identity must be a non-empty string, got {identity!r}")
         return identity
 
+    def _check_add(
+        self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]
+    ) -> tuple[str, np.ndarray, list[str]]:
+        """Validate an ``add`` call: identity, vectors, one JSON-serialisable metadata dict per vector."""
+        import json
+
+        from lookalike.errors import DataError
+
+        identity = self._check_identity(identity)
+        v = self._check_vectors(vectors)
+        if len(metadata) != len(v):
+            raise DataError(f"got {len(metadata)} metadata dicts for {len(v)} vectors; give one per item")
+        try:
+            meta_json = [json.dumps(m) if m else "{}" for m in metadata]
+        except TypeError as e:
+            raise DataError(f"item metadata must be JSON-serialisable: {e}") from e
+        return identity, v, meta_json
+
     @staticmethod
     def _missing(ids: list[int], present: set[int]) -> None:
         missing = [i for i in ids if i not in present]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import DataError, GalleryError, NotFoundError
+from lookalike.errors import GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord
 from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
 from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
@@ -313,14 +313,7 @@ class SQLiteStore(VectorStore):
 
     # -- writes -----------------------------------------------------------------------------------------------
     def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
-        identity = self._check_identity(identity)
-        v = self._check_vectors(vectors)
-        if len(metadata) != len(v):
-            raise DataError(f"got {len(metadata)} metadata dicts for {len(v)} vectors; give one per item")
-        try:
-            meta_json = [json.dumps(m) if m else "{}" for m in metadata]
-        except TypeError as e:
-            raise DataError(f"item metadata must be JSON-serialisable: {e}") from e
+        identity, v, meta_json = self._check_add(identity, vectors, metadata)
         if len(v) == 0:
             return []
 
