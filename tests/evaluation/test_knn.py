@@ -105,3 +105,54 @@ def test_grouped_selection_path_is_exact_with_ties(name: str) -> None:
     y = _embed("cosine", 1300, 8, seed=4)
     got = exact_knn(y, k=7, max_memory_mb=0.5)
     np.testing.assert_array_equal(got.indices, _brute(y, None, 7, "cosine")[0])
+
+
+def _spy_sparse(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the filtered (sparse) heap updates of the CPU search."""
+    from lookalike.evaluation import _cpu_knn
+
+    calls: list[int] = []
+    real = _cpu_knn._sparse
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_cpu_knn, "_sparse", spy)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("separate", [False, True])
+def test_cpu_filter_path_is_exact_with_massive_ties(name: str, separate: bool, monkeypatch) -> None:
+    # integer points: products are exact in float32, so thousands of equal distances straddle the k-th place,
+    # the group filter and the tile borders; the heaps must still keep the lower index of equal distances
+    calls = _spy_sparse(monkeypatch)
+    rng = np.random.default_rng(7)
+    x = (rng.integers(0, 4, size=(2600, 4)) + 1).astype(np.float32)
+    q, r = (x[:900], x[900:]) if separate else (x, None)
+    got = exact_knn(q, r, k=30, distance=name, device="cpu", max_memory_mb=1)  # tiles of 32 x 128
+    want_i, want_s = _brute(q, r, 30, name)
+    np.testing.assert_array_equal(got.indices, want_i)
+    np.testing.assert_allclose(got.scores, want_s, rtol=1e-6, atol=1e-5)
+    assert calls, "the group filter was never used: the test no longer covers it"
+
+
+@pytest.mark.parametrize("name", DISTANCES)
+def test_cpu_search_agrees_with_the_block_path(name: str) -> None:
+    # the block path is what runs on GPU; on CPU both must give the same neighbours
+    from lookalike.evaluation.knn import _blocked_topk_knn
+
+    x = torch.from_numpy(_embed(name, 2100, 16, seed=9))
+    got = exact_knn(x, k=15, distance=name, device="cpu")
+    idx, val = _blocked_topk_knn(x, x, True, 15, get_distance(name), 512.0, torch.device("cpu"))
+    assert (got.indices == idx).mean() > 0.999  # float rounding may swap near-ties
+    np.testing.assert_allclose(got.scores, val, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_search_restores_thread_settings() -> None:
+    import faiss
+
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    exact_knn(_embed("cosine", 300, 8), k=5, device="cpu")
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == before

@@ -1,8 +1,14 @@
 """Exact k-nearest neighbours in blocks, for any :class:`~lookalike.models.distances.Distance`.
 
 The score matrix is never held whole: queries are processed in blocks and references in chunks, so at most
-``max_memory_mb`` of scores (plus the running top-k) exist at any time. Ranking uses ``Distance.scores``
-(higher is closer) for every distance, so cosine, dot, euclidean and hyperbolic are all exact.
+``max_memory_mb`` of scores (plus the running top-k) exist at any time. Every distance is ranked exactly
+(cosine, dot, euclidean and hyperbolic).
+
+Two implementations, one contract:
+
+- CPU (:mod:`lookalike.evaluation._cpu_knn`): matrix-product tiles, a group-minimum filter and faiss heaps;
+  with queries = references each tile of the upper triangle is computed once and used both ways.
+- Other devices (GPU): whole score blocks from ``Distance.scores`` with an exact top-k selection.
 
 Ties are broken deterministically by the lower reference index — also at the k-th place, where a plain
 ``torch.topk`` picks an arbitrary one of equal scores. This is the order faiss's exact indexes produce, so
@@ -19,6 +25,7 @@ import numpy as np
 import torch
 
 from lookalike.errors import DataError, EmbeddingSizeError
+from lookalike.evaluation import _cpu_knn
 from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
@@ -149,8 +156,10 @@ def exact_knn(
         references: (m, d) embeddings; ``None`` searches the queries themselves, each query's own row excluded.
         k: neighbours per query; at most the number of references (minus one when searching the queries).
         distance: a :class:`Distance`, its name or its ``to_dict()``.
-        max_memory_mb: budget for one block of scores; the work is split so no block exceeds it.
-        device: ``"cpu"``, ``"cuda"``; ``None``/``"auto"`` uses CUDA when available.
+        max_memory_mb: budget for the blocks of scores held at once; the work is split so they fit in it.
+        device: ``"cpu"``, ``"cuda"``; ``None``/``"auto"`` uses CUDA when available. On CPU the search runs
+            ``torch.get_num_threads()`` worker threads (torch and faiss are set to one thread each meanwhile and
+            restored afterwards; one CPU search runs at a time).
     """
     dist = get_distance(distance)
     q = as_matrix(queries, "queries")
@@ -167,8 +176,25 @@ def exact_knn(
             f"{', minus each query itself' if exclude_self else ''}); got {k!r}"
         )
     dev = resolve_device(device)
+    log.debug("exact_knn: %d queries x %d references, k=%d on %s", len(q), len(r), k, dev)
+    if dev.type == "cpu":
+        out_idx, out_val = _cpu_knn.search(q, None if exclude_self else r, k, dist, max_memory_mb)
+    else:
+        out_idx, out_val = _blocked_topk_knn(q, r, exclude_self, k, dist, max_memory_mb, dev)
+    return KNNResult(indices=out_idx, scores=out_val, exclude_self=exclude_self, distance=dist.name)
+
+
+def _blocked_topk_knn(
+    q: torch.Tensor,
+    r: torch.Tensor,
+    exclude_self: bool,
+    k: int,
+    dist: Distance,
+    max_memory_mb: float,
+    dev: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole score blocks with exact top-k selection: the GPU path (also runs on CPU, for tests)."""
     qb, rc = _plan(q.shape[0], r.shape[0], k, _BYTES_PER_PAIR.get(dist.name, 40), max_memory_mb)
-    log.debug("exact_knn: %d queries x %d references, k=%d, blocks %d x %d on %s", len(q), len(r), k, qb, rc, dev)
     r_dev = r.to(dev)
     out_idx = np.empty((q.shape[0], k), dtype=np.int64)
     out_val = np.empty((q.shape[0], k), dtype=np.float32)
@@ -192,7 +218,7 @@ def exact_knn(
         assert best_v is not None and best_i is not None  # at least one reference chunk ran
         out_val[q0 : q0 + len(qblock)] = best_v.cpu().numpy()
         out_idx[q0 : q0 + len(qblock)] = best_i.cpu().numpy()
-    return KNNResult(indices=out_idx, scores=out_val, exclude_self=exclude_self, distance=dist.name)
+    return out_idx, out_val
 
 
 __all__ = ["KNNResult", "as_matrix", "exact_knn", "resolve_device"]

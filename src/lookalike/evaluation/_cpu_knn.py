@@ -1,0 +1,255 @@
+"""Exact k-nearest neighbours on CPU: tiles of a matrix product, a group-minimum filter and faiss heaps.
+
+How it stays exact and fast:
+
+- Every distance is turned into a *ranking distance* ``D`` (lower = closer): ``-q·r`` for cosine and dot,
+  ``‖q‖² + ‖r‖² − 2q·r`` for euclidean (one product of augmented vectors, the way faiss and ``torch.cdist``
+  compute it), ``-Distance.scores`` otherwise (hyperbolic).
+- Leave-one-out (queries = references) is symmetric, so each tile of the upper triangle is computed once and
+  used along its rows *and* its columns: half the matrix products of a plain search.
+- Each query keeps its best ``k`` in a faiss max-heap (``float_maxheap_array_t``). References reach a heap in
+  increasing index order and the heap only takes strictly better values, so of equal distances the lower
+  index wins, at every rank — the order faiss's exact indexes (and so PML) produce.
+- Most of a tile cannot enter any heap. A tile's columns are ordered so that each run of 16 consecutive
+  references lies on 16 strided columns; one vectorised minimum over those gives each group's best value,
+  and only groups whose minimum beats the heap's current k-th distance are handed to faiss (early tiles,
+  while the heaps are still filling, go whole). A heap's k-th distance only ever falls, so a filter that
+  reads an older one lets more through, never less: exactness does not depend on timing.
+- ``torch.get_num_threads()`` worker threads each compute whole tiles single-threaded while the calling
+  thread feeds the heaps in tile order: coarse parallelism without a barrier per operation, which holds up
+  on a machine shared with other work. The product uses torch's oneDNN kernel where present (about twice
+  MKL's speed on AMD CPUs), else ``torch.mm``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lookalike.models.distances import Distance
+
+_G = 16  # references per filter group
+_AHEAD = 4  # tiles in flight per worker: room for the workers to run ahead of the heap updates
+_DENSE = 4  # a tile is offered whole when more than 1/_DENSE of its groups pass the filter
+_FMAX = float(np.finfo(np.float32).max)  # an empty heap slot (faiss's neutral value)
+_BYTES_PER_PAIR = {"cosine": 12, "dot": 12, "euclidean": 12, "hyperbolic": 48}
+
+
+@functools.cache
+def _onednn_ok() -> bool:
+    """Whether torch's oneDNN fp32 product (about 2x MKL's on AMD CPUs) is present and gives the same values."""
+    try:
+        a, b = torch.randn(67, 19), torch.randn(45, 19)
+        got = torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+        return bool(got.shape == (67, 45) and torch.allclose(got, a @ b.T, rtol=1e-5, atol=1e-5))
+    except Exception:  # missing op / build without oneDNN: fall back to torch.mm
+        return False
+
+
+def _matmul_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b.T`` as a new contiguous float32 tensor."""
+    if _onednn_ok():
+        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+        return out
+    return a @ b.T
+
+
+class _Ranker:
+    """Ranking distances (lower = closer) between rows of the queries and rows of the references."""
+
+    def __init__(self, dist: Distance, q: torch.Tensor, r: torch.Tensor) -> None:
+        self.dist, self.q, self.r = dist, q, r
+        self.name = dist.name
+        if self.name in ("cosine", "dot"):
+            self.left, self.right = (-q).contiguous(), r.contiguous()
+        elif self.name == "euclidean":  # [-2q, |q|², 1] · [r, 1, |r|²] = |q - r|²
+            ones_q, ones_r = torch.ones(len(q), 1), torch.ones(len(r), 1)
+            self.left = torch.cat([-2 * q, (q * q).sum(1, keepdim=True), ones_q], 1)
+            self.right = torch.cat([r, ones_r, (r * r).sum(1, keepdim=True)], 1)
+
+    def block(self, rows: slice, cols: slice | torch.Tensor) -> torch.Tensor:
+        if self.name in ("cosine", "dot", "euclidean"):
+            out = _matmul_t(self.left[rows], self.right[cols])
+            return out.clamp_min_(0) if self.name == "euclidean" else out
+        return (-self.dist.scores(self.q[rows], self.r[cols])).float().contiguous()
+
+    def scores(self, d: np.ndarray) -> np.ndarray:
+        """``Distance.scores`` (higher = closer) from ranking distances."""
+        if self.name == "euclidean":
+            return -np.sqrt(d)
+        return -d
+
+
+class _Heaps:
+    """One faiss max-heap of (distance, reference index) per query."""
+
+    def __init__(self, n: int, k: int) -> None:
+        import faiss
+
+        self.faiss = faiss
+        self.vals = np.empty((n, k), dtype=np.float32)
+        self.ids = np.empty((n, k), dtype=np.int64)
+        self.h = faiss.float_maxheap_array_t()
+        self.h.nh, self.h.k = n, k
+        self.h.val, self.h.ids = faiss.swig_ptr(self.vals), faiss.swig_ptr(self.ids)
+        self.h.heapify()
+        self.top = torch.from_numpy(self.vals)[:, 0]  # each heap's current k-th distance (a live view)
+
+    def add(self, rows: np.ndarray, values: np.ndarray, ids: np.ndarray, shared_ids: bool) -> None:
+        """Offer row ``values[i]`` (ids ``ids`` if ``shared_ids`` else ``ids[i]``) to heap ``rows[i]``.
+
+        Entries are processed in order (faiss runs this loop on one thread here, see :func:`search`), so a
+        heap may appear in several consecutive entries, e.g. one candidate per entry.
+        """
+        sp = self.faiss.swig_ptr
+        width = values.shape[1]
+        self.h.addn_query_subset_with_ids(len(rows), sp(rows), width, sp(values), sp(ids), 0 if shared_ids else width)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        self.h.reorder()
+        return self.vals, self.ids
+
+
+@dataclass
+class _Update:
+    """What one tile offers to the heaps: heap ``rows`` get ``values``/``ids`` (one row of ids if shared)."""
+
+    rows: np.ndarray
+    values: np.ndarray
+    ids: np.ndarray
+    shared_ids: bool
+
+
+def _perm(width: int) -> torch.Tensor:
+    """Column order of a chunk: column ``w + m·W`` holds reference ``w·G + m`` (``W = width / G``)."""
+    return torch.arange(width).view(width // _G, _G).T.reshape(-1)
+
+
+def _sparse(heap_ids: torch.Tensor, h: torch.Tensor, w: torch.Tensor, vals: torch.Tensor, ref0: int) -> _Update:
+    """The passing groups, one per entry: group ``(h, w)`` offers references ``ref0 + w·G + m`` (``m < G``) at
+    distances ``vals[i, m]`` to heap ``heap_ids[h]``. Groups come sorted by ``w`` within each heap, so each heap
+    sees its candidates in ascending reference order; faiss drops those that do not beat its k-th."""
+    ids = (ref0 + w * _G)[:, None] + torch.arange(_G)
+    return _Update(heap_ids[h].numpy(), vals.contiguous().numpy(), ids.numpy(), shared_ids=False)
+
+
+def _along_rows(d: torch.Tensor, q0: int, ref_ids: torch.Tensor, permuted: bool, top: torch.Tensor) -> _Update | None:
+    """Offer tile ``d`` (rows = queries ``q0…``, columns = references ``ref_ids``) to the queries' heaps."""
+    rows, width = d.shape
+    thr = top[q0 : q0 + rows].clone()
+    heap_ids = torch.arange(q0, q0 + rows)
+    if permuted and not bool((thr == _FMAX).any()):
+        grid = d.view(rows, _G, width // _G)
+        h, w = (grid.amin(1) < thr[:, None]).nonzero().unbind(1)
+        if len(h) * _G * _DENSE <= rows * width:
+            return _sparse(heap_ids, h, w, grid[h, :, w], int(ref_ids.min())) if len(h) else None
+    if permuted:  # dense: back to ascending reference order
+        d = d.view(rows, _G, width // _G).transpose(1, 2).reshape(rows, width)
+        ref_ids = ref_ids.view(_G, width // _G).T.reshape(-1)
+    return _Update(heap_ids.numpy(), d.contiguous().numpy(), ref_ids.numpy(), shared_ids=True)
+
+
+def _along_columns(d: torch.Tensor, q0: int, col_ids: torch.Tensor, top: torch.Tensor) -> _Update | None:
+    """Offer tile ``d`` column by column to the heaps of ``col_ids``; the references are rows ``q0…`` of ``d``."""
+    rows, width = d.shape
+    thr = top[col_ids]
+    if rows % _G == 0 and not bool((thr == _FMAX).any()):
+        grid = d.view(rows // _G, _G, width)
+        w, p = (grid.amin(1) < thr[None, :]).nonzero().unbind(1)  # sorted by w: ascending per heap
+        if len(p) * _G * _DENSE <= rows * width:
+            return _sparse(col_ids, p, w, grid[w, :, p], q0) if len(p) else None
+    return _Update(col_ids.numpy(), d.T.contiguous().numpy(), np.arange(q0, q0 + rows, dtype=np.int64), True)
+
+
+def _tiles(n_q: int, n_r: int, symmetric: bool, block: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
+    """(q0, q1, c0, c1) in the order the heaps must see them: per query block, references ascending."""
+    for q0 in range(0, n_q, block):
+        q1 = min(n_q, q0 + block)
+        starts = [q0, *range(q1, n_r, chunk)] if symmetric else list(range(0, n_r, chunk))
+        for c0 in starts:
+            c1 = q1 if symmetric and c0 == q0 else min(n_r, c0 + chunk)
+            yield q0, q1, c0, c1
+
+
+def _tile_updates(
+    ranker: _Ranker, heaps: _Heaps, tile: tuple[int, int, int, int], symmetric: bool
+) -> list[_Update | None]:
+    q0, q1, c0, c1 = tile
+    width = c1 - c0
+    permuted = width % _G == 0
+    ref_ids = c0 + _perm(width) if permuted else torch.arange(c0, c1)
+    d = ranker.block(slice(q0, q1), ref_ids)
+    diagonal = symmetric and c0 == q0
+    if diagonal:  # a query is not its own neighbour
+        t = torch.arange(q1 - q0)
+        d[t, t // _G + (t % _G) * (width // _G) if permuted else t] = float("inf")
+    out = [_along_rows(d, q0, ref_ids, permuted, heaps.top)]
+    if symmetric and not diagonal:
+        out.append(_along_columns(d, q0, ref_ids, heaps.top))
+    return out
+
+
+def plan(n_q: int, n_r: int, dist: Distance, max_memory_mb: float, workers: int) -> tuple[int, int]:
+    """(query block, reference chunk): 1024 x 2048 tiles (cache-sized, amortise Python) within the budget."""
+    per_tile = max(1.0, max_memory_mb * 2**20 / (_BYTES_PER_PAIR.get(dist.name, 48) * 2 * (_AHEAD * workers + 2)))
+    block = max(1, min(n_q, 1024, int((per_tile / 2) ** 0.5)))
+    chunk = max(1, min(n_r, 2048, int(per_tile // block)))
+    if block >= _G:
+        block -= block % _G
+    if chunk >= _G:
+        chunk -= chunk % _G
+    return block, chunk
+
+
+def search(
+    q: torch.Tensor, r: torch.Tensor | None, k: int, dist: Distance, max_memory_mb: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores), each (n_q, k), best first; ``r=None`` searches ``q`` without each query itself."""
+    import faiss
+
+    symmetric = r is None
+    refs = q if r is None else r
+    ranker = _Ranker(dist, q, refs)
+    heaps = _Heaps(len(q), k)
+    workers = max(1, torch.get_num_threads())
+    block, chunk = plan(len(q), len(refs), dist, max_memory_mb, workers)
+    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
+    work: Callable[[tuple[int, int, int, int]], list[_Update | None]] = functools.partial(
+        _tile_updates, ranker, heaps, symmetric=symmetric
+    )
+    with _LOCK:
+        try:
+            # worker threads each run whole tiles single-threaded; the heaps are fed here, in tile order
+            torch.set_num_threads(1)
+            faiss.omp_set_num_threads(1)
+            # (OpenMP thread counts are per thread: each worker sets its own)
+            with ThreadPoolExecutor(workers, "lookalike-knn", initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                pending: collections.deque[Future[list[_Update | None]]] = collections.deque()
+                tiles = _tiles(len(q), len(refs), symmetric, block, chunk)
+                for tile in tiles:
+                    pending.append(pool.submit(work, tile))
+                    if len(pending) > _AHEAD * workers:
+                        _apply(heaps, pending.popleft().result())
+                while pending:
+                    _apply(heaps, pending.popleft().result())
+        finally:
+            torch.set_num_threads(torch_threads)
+            faiss.omp_set_num_threads(faiss_threads)
+    vals, ids = heaps.finish()
+    return ids, ranker.scores(vals).astype(np.float32, copy=False)
+
+
+_LOCK = threading.Lock()  # thread settings are process-wide: one search at a time changes them
+
+
+def _apply(heaps: _Heaps, updates: list[_Update | None]) -> None:
+    for u in updates:
+        if u is not None:
+            heaps.add(u.rows, u.values, u.ids, u.shared_ids)
