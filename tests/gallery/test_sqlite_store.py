@@ -94,3 +94,98 @@ def test_hyperbolic_uses_exact_torch_search(tmp_path: Path) -> None:
     store = SQLiteStore.open(tmp_path / "g")
     assert store.search(x[:3], k=5) == hits
     store.close()
+
+
+_OTHER_PROCESS = """
+import sys, numpy as np
+from lookalike.gallery import Gallery
+from lookalike.gallery.stores.sqlite import SQLiteStore
+path, step = sys.argv[1], sys.argv[2]
+if step == "enroll":
+    g = Gallery.open(path)
+    g.enroll_vectors("late", np.load(sys.argv[3]))
+    g.close()
+elif step == "checkpoint-then-enroll":  # empties the WAL, so the next commit restarts it from its first frame
+    store = SQLiteStore.open(path)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.add("later", np.load(sys.argv[3]), [{}])
+    store.close()
+elif step == "threshold":
+    g = Gallery.open(path)
+    g.set_threshold(float(sys.argv[3]))
+    g.close()
+else:
+    g = Gallery.open(path)
+    g.remove("late")
+    g.close()
+"""
+
+
+def _in_other_process(tmp_path: Path, *args: str) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS, *args], check=True, timeout=120, cwd=tmp_path)
+
+
+def test_another_process_writes_are_seen_by_the_next_identify(tmp_path: Path, model8) -> None:
+    from lookalike.gallery import Gallery
+
+    x, y = clustered(3, 4, seed=2)
+    g = Gallery.create(tmp_path / "g", model8)
+    for c in range(3):
+        g.enroll_vectors(f"p{c}", x[y == c])
+    store = g.store
+    assert isinstance(store, SQLiteStore) and store._wal is not None and store._wal.active  # the cheap check is on
+    far = -x[:1]  # nobody enrolled is near it
+    np.save(tmp_path / "far.npy", far)
+    assert g.identify_vectors(far, k=1)[0].matches[0].identity != "late"
+    assert g.identify_vectors(far, k=1)[0].matches[0].identity != "late"  # a second read, nothing changed
+
+    _in_other_process(tmp_path, str(tmp_path / "g"), "enroll", str(tmp_path / "far.npy"))
+    assert g.identify_vectors(far, k=1)[0].matches[0].identity == "late"
+    assert len(g) == 13 and g.identities()["late"] == 1
+
+    np.save(tmp_path / "far2.npy", -x[4:5])
+    _in_other_process(tmp_path, str(tmp_path / "g"), "checkpoint-then-enroll", str(tmp_path / "far2.npy"))
+    assert g.identify_vectors(-x[4:5], k=1)[0].matches[0].identity == "later"
+
+    assert g.identify_vectors(x[:1], k=1)[0].decision == "known"  # uncalibrated: the best match is known
+    _in_other_process(tmp_path, str(tmp_path / "g"), "threshold", "1.5")  # beyond any cosine score
+    result = g.identify_vectors(x[:1], k=1)[0]
+    assert result.threshold == 1.5 and result.decision == "unknown"
+
+    _in_other_process(tmp_path, str(tmp_path / "g"), "remove")
+    assert g.identify_vectors(far, k=1)[0].matches[0].identity != "late"
+    assert "late" not in g.identities() and len(g) == 13
+    g.close()
+
+
+def test_without_the_wal_header_every_read_asks_sqlite(tmp_path: Path) -> None:
+    from lookalike.gallery.stores._wal import WalIndexWatch
+
+    assert not WalIndexWatch(tmp_path / "nothing.sqlite").active  # no -shm file: the filter is off
+    store, x = _filled(tmp_path / "g")
+    store._wal = WalIndexWatch(tmp_path / "nothing.sqlite")
+    other = SQLiteStore.open(tmp_path / "g")
+    new = other.add("late", -x[:1], [{}])
+    assert store.search(-x[:1], k=1)[0][0].id == new[0]  # seen through PRAGMA data_version alone
+    other.close()
+    store.close()
+
+
+def test_wal_header_changes_with_every_commit_of_any_connection(tmp_path: Path) -> None:
+    store, x = _filled(tmp_path / "g")
+    other = SQLiteStore.open(tmp_path / "g")
+    assert store._wal is not None
+    before = store._wal.header()
+    assert before is not None and store._wal.header() == before  # stable while nobody writes
+    store.search(x[:1], k=1)
+    assert store._wal.header() == before  # reads leave it alone
+    other.add("late", x[:1], [{}])
+    after = store._wal.header()
+    assert after != before
+    other.set_meta({"threshold": 0.5})
+    assert store._wal.header() != after
+    other.close()
+    store.close()

@@ -47,6 +47,30 @@ def test_search_is_exact_on_small_galleries_and_sorted(location: str, store_opti
     store.close()
 
 
+def test_search_identities_gives_distinct_identities_scored_by_their_best_item(
+    location: str, store_options: dict
+) -> None:
+    x, y = clustered(3, 4, seed=1)
+    store = make(location, store_options)
+    crowd = x[0] + 0.01 * np.random.default_rng(0).normal(size=(60, 8))  # 60 items nearer than anyone else's
+    store.add("crowd", (crowd / np.linalg.norm(crowd, axis=1, keepdims=True)).astype(np.float32), [{}] * 60)
+    for c in range(1, 3):
+        store.add(f"id{c}", x[y == c], [{}] * 4)
+    k = 3
+    got = store.search_identities(x[:2], k)  # max(4k, k + 16) = 19 nearest items are all "crowd": fetch more
+    every = store.search(x[:2], 68)
+    for row, hits in zip(got, every, strict=True):
+        best: dict[str, float] = {}
+        for h in hits:
+            best.setdefault(h.identity, h.score)
+        assert [m.identity for m in row] == list(best)[:k] and row[0].identity == "crowd"
+        np.testing.assert_allclose([m.score for m in row], list(best.values())[:k], atol=1e-5)
+    assert [len(r) for r in store.search_identities(x[:2], 10)] == [3, 3]  # fewer identities than k: all
+    with pytest.raises(EmbeddingSizeError):
+        store.search_identities(x[:1, :4], 2)
+    store.close()
+
+
 def test_euclidean_scores_are_minus_l2_distance(location: str, store_options: dict) -> None:
     x, _ = clustered(2, 3)
     store = make(location, store_options, distance="euclidean")

@@ -41,6 +41,19 @@ log = logging.getLogger(__name__)
 GROWTH_WARNING_FACTOR = 2.0
 
 
+#: how far from 1 the norm of a vector for a normalised distance (cosine) may be
+NORM_TOLERANCE = 1e-3
+
+
+def _sq_norm_band(distance: Distance) -> tuple[float, float]:
+    """``[lo, hi)`` for the squared norms of vectors in ``distance``'s space."""
+    if distance.normalized:
+        return (1 - NORM_TOLERANCE) ** 2, (1 + NORM_TOLERANCE) ** 2
+    if distance.name == "hyperbolic":
+        return 0.0, 1 / float(distance.params.get("c", 0.1))
+    return 0.0, float("inf")
+
+
 def _model_record(model: EmbeddingModel) -> dict[str, Any]:
     return {
         "encoder": model.card.encoder,
@@ -71,6 +84,8 @@ class Gallery:
         meta = store.get_meta()
         self._record: dict[str, Any] = meta["model"]
         self.distance: Distance = get_distance(self._record["distance"])
+        self._dim = int(self._record["embedding_size"])
+        self._sq_norm_band = _sq_norm_band(self.distance)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -150,7 +165,7 @@ class Gallery:
     # -- embedding at the boundary ----------------------------------------------------------------------------
     @property
     def embedding_size(self) -> int:
-        return int(self._record["embedding_size"])
+        return self._dim
 
     def _embed(self, items: Any) -> np.ndarray:
         if self.model is None:
@@ -169,17 +184,31 @@ class Gallery:
             raise EmbeddingSizeError(f"{e} (gallery model: {_describe(self._record)})") from e
 
     def _check_vectors(self, vectors: Any, what: str) -> np.ndarray:
+        """``(n, dim)`` float32 vectors, finite and in the distance's space (the stores can trust them)."""
         v = np.asarray(vectors, dtype=np.float32)
         if v.ndim == 1:
             v = v[None, :]
-        if v.ndim != 2 or v.shape[1] != self.embedding_size:
+        if v.ndim != 2 or v.shape[1] != self._dim:
             raise EmbeddingSizeError(
-                f"{what} must have {self.embedding_size} columns to match the gallery (built with model "
+                f"{what} must have {self._dim} columns to match the gallery (built with model "
                 f"{_describe(self._record)}); got shape {tuple(v.shape)}. Were they embedded with another model?"
             )
-        norms = np.sqrt(np.einsum("ij,ij->i", v, v))  # cheaper than np.linalg.norm on the query hot path
+        # fast acceptance on the identify hot path: every squared norm inside the band (NaN and inf never are);
+        # anything else goes to the exact check, which raises or (for huge finite vectors) accepts
+        sq = np.einsum("ij,ij->i", v, v)
+        lo, hi = self._sq_norm_band
+        short = len(sq) <= 64  # then a Python loop over a list beats three numpy reductions
+        ok = all(lo <= x < hi for x in sq.tolist()) if short else bool(((sq >= lo) & (sq < hi)).all())
+        if not ok:
+            self._refuse_vectors(v, what)
+        return v
+
+    def _refuse_vectors(self, v: np.ndarray, what: str) -> None:
+        if not np.isfinite(v).all():
+            raise DataError(f"{what} contain NaN or infinite values; check the model's output")
+        norms = np.linalg.norm(v.astype(np.float64), axis=1)
         c = float(self.distance.params.get("c", 0.1))
-        if (self.distance.normalized and np.any(np.abs(norms - 1) > 1e-3)) or (
+        if (self.distance.normalized and np.any(np.abs(norms - 1) > NORM_TOLERANCE)) or (
             self.distance.name == "hyperbolic" and np.any(norms >= 1 / np.sqrt(c))
         ):
             raise DataError(
@@ -187,7 +216,6 @@ class Gallery:
                 f"{norms.max():.3g}); pass vectors as the model's embed() returns them, or raw items to the "
                 "methods that embed"
             )
-        return v
 
     # -- writes -----------------------------------------------------------------------------------------------
     def enroll(
@@ -271,19 +299,11 @@ class Gallery:
         meta = self.store.get_meta()
         threshold = meta.get("threshold")
         scoring = meta.get("scoring", "max")
-        exact = scoring != "max"
-        per_query = self._exact_matches(q, int(k), scoring) if exact else self._max_matches(q, int(k))
+        if scoring != "max":
+            per_query = self._exact_matches(q, int(k), scoring)
+        else:  # max-scoring is the store's nearest-identity search; q is already checked (and stricter)
+            per_query = self.store._search_identities(q, int(k))
         return [self._decide(m, threshold) for m in per_query]
-
-    def _max_matches(self, q: np.ndarray, k: int) -> list[list[Match]]:
-        fetch = max(4 * k, k + 16)
-        while True:
-            hits = self.store.search(q, fetch)
-            out = [sc.top_identities_from_hits(h, k) for h in hits]
-            exhausted = all(len(h) < fetch for h in hits)  # the store holds fewer items than asked for
-            if exhausted or all(len(m) >= k for m in out) or fetch >= 1_000_000:
-                return out
-            fetch *= 4  # too few distinct identities among the nearest items
 
     def _exact_matches(self, q: np.ndarray, k: int, scoring: str) -> list[list[Match]]:
         gen = self.store.generation()

@@ -1,8 +1,9 @@
 """Scoring identities from their items: ``max`` (best item), ``mean`` (average item score), ``centroid``.
 
 Pure functions over similarity matrices, shared by :class:`~lookalike.gallery.Gallery` and the sklearn
-estimator. ``max`` is what the stores' nearest-item search answers directly (and so scales through faiss /
-pgvector); ``mean`` and ``centroid`` score every identity exactly from all vectors.
+estimator. ``max`` is what the stores' nearest-identity search (``VectorStore.search_identities``) answers
+directly (and so scales through faiss / pgvector); ``mean`` and ``centroid`` score every identity exactly from
+all vectors.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import torch
 
 from lookalike.errors import ConfigError
 from lookalike.gallery.results import Match
-from lookalike.gallery.stores.base import Hit
 from lookalike.models.distances import Distance
 
 Scoring = Literal["max", "mean", "centroid"]
@@ -25,17 +25,6 @@ def check_scoring(scoring: str) -> Scoring:
     if scoring not in SCORINGS:
         raise ConfigError(f"identity scoring {scoring!r} is unknown; choose one of {', '.join(SCORINGS)}")
     return scoring  # type: ignore[return-value]
-
-
-def top_identities_from_hits(hits: list[Hit], k: int) -> list[Match]:
-    """Max-scoring: each identity scores its best item; the first ``k`` distinct identities, best first."""
-    seen: dict[str, float] = {}
-    for h in hits:  # hits are sorted best first
-        if h.identity not in seen:
-            seen[h.identity] = h.score
-            if len(seen) == k:
-                break
-    return [Match(name, score) for name, score in seen.items()]
 
 
 def centroids(
@@ -102,6 +91,5 @@ __all__ = [
     "centroids",
     "check_scoring",
     "identity_score_matrix",
-    "top_identities_from_hits",
     "top_k",
 ]

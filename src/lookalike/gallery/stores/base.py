@@ -9,14 +9,18 @@ models or thresholds: the :class:`~lookalike.gallery.Gallery` on top does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from lookalike.errors import EmbeddingSizeError, NotFoundError
-from lookalike.gallery.results import ItemRecord
+from lookalike.gallery.results import ItemRecord, Match
 from lookalike.models.distances import Distance
+
+#: the most nearest items fetched per query to collect ``k`` distinct identities
+MAX_FETCH = 1_000_000
 
 
 class Hit(NamedTuple):
@@ -25,6 +29,17 @@ class Hit(NamedTuple):
     id: int
     identity: str
     score: float
+
+
+def first_identities(hits: Iterable[tuple[str, float]], k: int) -> list[Match]:
+    """Max-scoring over ``(identity, score)`` pairs sorted best first: the first ``k`` distinct identities."""
+    seen: dict[str, float] = {}
+    for name, score in hits:
+        if name not in seen:
+            seen[name] = score
+            if len(seen) == k:
+                break
+    return [Match(name, score) for name, score in seen.items()]
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,32 @@ class VectorStore(ABC):
     @abstractmethod
     def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
         """The ``k`` most similar items of each query, best first (fewer when the store holds fewer)."""
+
+    def search_identities(self, queries: np.ndarray, k: int) -> list[list[Match]]:
+        """The ``k`` most similar distinct identities of each query, best first, each scored by its most similar
+        item (max-scoring); fewer when the store holds fewer identities (or, for an approximate index, when the
+        searched part of it does)."""
+        return self._search_identities(self._check_vectors(queries, "queries"), int(k))
+
+    def _search_identities(self, q: np.ndarray, k: int) -> list[list[Match]]:
+        """:meth:`search_identities` for queries already checked (float32, ``(n, dim)``, finite).
+
+        Fetches ``max(4k, k + 16)`` nearest items and, for the queries where they hold fewer than ``k``
+        identities, four times as many again until the store has no more to give (or ``MAX_FETCH`` items were
+        fetched). Stores override this with something cheaper where they can.
+        """
+        out: list[list[Match]] = [[] for _ in range(len(q))]
+        todo = list(range(len(q)))
+        fetch = max(4 * k, k + 16)
+        while todo and fetch <= MAX_FETCH:
+            hits = self.search(q[todo], fetch)
+            more = []
+            for row, h in zip(todo, hits, strict=True):
+                out[row] = first_identities(((x.identity, x.score) for x in h), k)
+                if len(out[row]) < k and len(h) == fetch:  # too few identities, and there may be more items
+                    more.append(row)
+            todo, fetch = more, fetch * 4
+        return out
 
     @abstractmethod
     def count(self) -> int:
@@ -153,4 +194,4 @@ class VectorStore(ABC):
             raise NotFoundError(f"no item with id {missing[:10]} in this gallery; list items with `gallery list`")
 
 
-__all__ = ["Hit", "VectorStore", "VectorTable"]
+__all__ = ["Hit", "VectorStore", "VectorTable", "first_identities"]

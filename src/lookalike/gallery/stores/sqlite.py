@@ -9,7 +9,8 @@ The search index is derived state: it is kept in step in memory, snapshotted to 
 generation and largest item id it reflects in its header) on close and after rebuilds, and on open it is
 loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
 generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
-SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` and caught up the same way.
+SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` and caught up the same way; reads
+ask SQLite only when the WAL-index header (shared memory every commit rewrites, see ``_wal.py``) has changed.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import GalleryError, NotFoundError
-from lookalike.gallery.results import ItemRecord
+from lookalike.gallery.results import ItemRecord, Match
 from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
-from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
+from lookalike.gallery.stores._wal import WalIndexWatch
+from lookalike.gallery.stores.base import MAX_FETCH, Hit, VectorStore, VectorTable
 from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class SQLiteStore(VectorStore):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._index: SearchIndex
+        self._wal: WalIndexWatch | None = None
+        self._wal_seen: bytes | None = None  # the WAL-index header read just before the last data_version check
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -148,7 +152,10 @@ class SQLiteStore(VectorStore):
         self._gen, self._max_id, self._max_code = 0, 0, 0
         self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
         self._names: dict[int, str] = {}
+        self._wal_seen = None
         self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._wal is None:  # the -shm file exists once the connection has read in WAL mode
+            self._wal = WalIndexWatch(self.path / self.DB_NAME)
 
     def _new_index(self) -> SearchIndex:
         metric = self.distance.faiss_metric
@@ -207,6 +214,9 @@ class SQLiteStore(VectorStore):
             finally:
                 self._conn.close()
                 self._conn = None
+                if self._wal is not None:
+                    self._wal.close()
+                    self._wal = None
 
     @property
     def location(self) -> str:
@@ -219,16 +229,24 @@ class SQLiteStore(VectorStore):
 
     # -- keeping the index in step ----------------------------------------------------------------------------
     def _sync(self) -> None:
-        """Catch up with commits made by other connections (cheap when there are none)."""
+        """Catch up with commits made by other connections (well under a microsecond when there are none).
+
+        The WAL-index header is read *before* asking SQLite, so a commit landing in between changes the header
+        again and is asked about on the next call: an unchanged header proves no commit since the last check.
+        """
+        header = self._wal.header() if self._wal is not None else None
+        if header is not None and header == self._wal_seen:
+            return
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
-            self._data_version = version
             self._meta = {}
             self.conn.execute("BEGIN")
             try:
                 self._catch_up()
             finally:
                 self.conn.execute("COMMIT")
+            self._data_version = version
+        self._wal_seen = header
 
     def _catch_up(self) -> None:
         gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
@@ -281,11 +299,14 @@ class SQLiteStore(VectorStore):
                 gen = self._gen + 1
                 result = fn(gen)
                 c.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(gen),))
+                # read inside the transaction: after COMMIT it could already count another connection's commit
+                # that this one has not caught up with (our own commit never changes it)
+                version = c.execute("PRAGMA data_version").fetchone()[0]
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
-            self._data_version = c.execute("PRAGMA data_version").fetchone()[0]
+            self._data_version = version
             return gen, result
 
     # -- meta -------------------------------------------------------------------------------------------------
@@ -399,6 +420,36 @@ class SQLiteStore(VectorStore):
             # plain Python lists first: far cheaper than converting numpy scalars one by one (hot path)
             rows = zip(ids.tolist(), codes.tolist(), scores.tolist(), strict=True)
             return [[Hit(i, names[c], s) for i, c, s in zip(ri, rc, rs, strict=True) if i >= 0] for ri, rc, rs in rows]
+
+    def _search_identities(self, q: np.ndarray, k: int) -> list[list[Match]]:
+        # the identify hot path: faiss ids -> identity codes through the numpy id -> code array, distinct codes
+        # picked from plain lists, and names and Match objects made only for the k identities returned
+        out: list[list[Match]] = [[] for _ in range(len(q))]
+        todo = list(range(len(q)))
+        fetch = max(4 * k, k + 16)
+        with self._lock:
+            self._sync()
+            names = self._names
+            while todo and fetch <= MAX_FETCH:
+                scores, ids = self._index.search(q if len(todo) == len(q) else q[todo], fetch)
+                codes = self._codes[np.maximum(ids, 0)]  # id -1 (no item) -> code -1 (row 0 is never an item)
+                more = []
+                for row, rc, rs in zip(todo, codes.tolist(), scores.tolist(), strict=True):
+                    seen: dict[int, float] = {}
+                    n = 0
+                    for code, score in zip(rc, rs, strict=True):
+                        if code < 0:  # faiss pads missing results with -1 at the end
+                            break
+                        n += 1
+                        if code not in seen:
+                            seen[code] = score
+                            if len(seen) == k:
+                                break
+                    out[row] = [Match(names[c], s) for c, s in seen.items()]
+                    if len(seen) < k and n == fetch:  # too few identities, and there may be more items
+                        more.append(row)
+                todo, fetch = more, fetch * 4
+        return out
 
     def count(self) -> int:
         with self._lock:
