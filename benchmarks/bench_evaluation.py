@@ -3,8 +3,9 @@
 Each method runs in its own subprocess (so peak resident memory, ``ru_maxrss``, is its own), on the same
 seeded embeddings: ``n`` unit vectors of ``dim`` floats in ``classes`` equal classes (Gaussian clusters),
 leave-one-out retrieval (Musgrave et al. protocol: Precision@1, R-Precision, MAP@R). Both get the same
-thread count. PML runs with ``k="max_bin_count"`` (its default ``k=None`` would search all n-1 neighbours,
-an n x n result that does not fit in memory at this size).
+thread count; the 1-minute load average before and after each run is printed (the machine may be shared).
+PML runs with ``k="max_bin_count"`` (its default ``k=None`` would search all n-1 neighbours, an n x n result
+that does not fit in memory at this size).
 
     python benchmarks/bench_evaluation.py                 # 100,000 x 128, 1,000 classes, 2 threads
     python benchmarks/bench_evaluation.py --n 20000       # quicker
@@ -86,14 +87,19 @@ def main() -> None:
     for method in ("lookalike", "pml"):
         cmd = [sys.executable, __file__, "--worker", method, "--n", str(args.n), "--dim", str(args.dim),
                "--classes", str(args.classes), "--threads", str(args.threads)]  # fmt: skip
+        load_before = os.getloadavg()[0]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-        rows[method] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"{'method':<22}{'seconds':>10}{'peak RSS MB':>14}{'RSS before':>12}{'P@1':>10}{'R-Prec':>10}{'MAP@R':>10}")
+        rows[method] = {**json.loads(out.stdout.strip().splitlines()[-1]), "load": (load_before, os.getloadavg()[0])}
+    print(
+        f"{'method':<22}{'seconds':>10}{'peak RSS MB':>14}{'RSS before':>12}{'P@1':>10}{'R-Prec':>10}{'MAP@R':>10}"
+        f"{'load 1-min avg':>18}"
+    )
     for name, label in (("lookalike", "lookalike exact_knn"), ("pml", "PML AccuracyCalculator")):
         r = rows[name]
         print(
             f"{label:<22}{r['seconds']:>10.1f}{r['peak_rss_mb']:>14.0f}{r['rss_before_mb']:>12.0f}"
             f"{r['precision_at_1']:>10.5f}{r['r_precision']:>10.5f}{r['map_at_r']:>10.5f}"
+            f"{r['load'][0]:>11.2f} → {r['load'][1]:.2f}"
         )
     a, b = rows["lookalike"], rows["pml"]
     diff = max(abs(a[k] - b[k]) for k in ("precision_at_1", "r_precision", "map_at_r"))
