@@ -156,3 +156,20 @@ def test_cpu_search_restores_thread_settings() -> None:
     before = torch.get_num_threads(), faiss.omp_get_max_threads()
     exact_knn(_embed("cosine", 300, 8), k=5, device="cpu")
     assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == before
+
+
+def test_cpu_search_error_in_a_worker_is_raised_not_hung(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.evaluation import _cpu_knn
+
+    real = _cpu_knn._tile_updates
+    seen: list[int] = []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(1)
+        if len(seen) == 3:
+            raise MemoryError("tile 3")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_cpu_knn, "_tile_updates", failing)
+    with pytest.raises(MemoryError, match="tile 3"):
+        exact_knn(_embed("cosine", 600, 8), k=5, device="cpu", max_memory_mb=0.2)

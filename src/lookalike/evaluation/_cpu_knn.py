@@ -23,10 +23,9 @@ How it stays exact and fast:
 
 from __future__ import annotations
 
-import collections
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -142,6 +141,7 @@ class _Update:
     shared_ids: bool
 
 
+@functools.cache
 def _perm(width: int) -> torch.Tensor:
     """Column order of a chunk: column ``w + m·W`` holds reference ``w·G + m`` (``W = width / G``)."""
     return torch.arange(width).view(width // _G, _G).T.reshape(-1)
@@ -224,48 +224,91 @@ def plan(n_q: int, n_r: int, dist: Distance, max_memory_mb: float, workers: int)
     return block, chunk
 
 
+class _InTileOrder:
+    """Feeds each tile's candidates to the heaps in tile order (a heap must see ascending ids), without making
+    a worker wait: a finished tile is parked, and whichever worker holds the feeding role drains the parked
+    tiles in order while the others go on computing."""
+
+    def __init__(self, heaps: _Heaps, room: threading.BoundedSemaphore) -> None:
+        self.heaps, self.room = heaps, room
+        self.parked: dict[int, list[_Update | None]] = {}
+        self.next = 0
+        self.feeding = False
+        self.lock = threading.Lock()
+
+    def put(self, ticket: int, updates: list[_Update | None]) -> None:
+        with self.lock:
+            self.parked[ticket] = updates
+            if self.feeding:
+                return
+            self.feeding = True
+        while True:
+            with self.lock:
+                if self.next not in self.parked:
+                    self.feeding = False
+                    return
+                todo = self.parked.pop(self.next)
+                self.next += 1
+            try:
+                for u in todo:  # only the feeder gets here: the heaps need no lock
+                    if u is not None:
+                        self.heaps.add(u.rows, u.values, u.ids, u.shared_ids)
+            except BaseException:
+                with self.lock:
+                    self.feeding = False
+                raise
+            finally:
+                self.room.release()
+
+
+def _worker_setup() -> None:
+    """OpenMP thread counts are per thread: each worker computes and feeds heaps on exactly one."""
+    import faiss
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)  # also what keeps faiss's per-entry loop sequential (see _Heaps.add)
+
+
 def search(
     q: torch.Tensor, r: torch.Tensor | None, k: int, dist: Distance, max_memory_mb: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores), each (n_q, k), best first; ``r=None`` searches ``q`` without each query itself."""
-    import faiss
+    """(indices, scores), each (n_q, k), best first; ``r=None`` searches ``q`` without each query itself.
 
+    Runs ``torch.get_num_threads()`` worker threads; each computes whole tiles and then, in tile order, feeds
+    their candidates to the heaps (tiles are taken first-come first-served, so a tile's predecessors have
+    always started: no deadlock).
+    """
     symmetric = r is None
     refs = q if r is None else r
     ranker = _Ranker(dist, q, refs)
     heaps = _Heaps(len(q), k)
     workers = max(1, torch.get_num_threads())
     block, chunk = plan(len(q), len(refs), dist, max_memory_mb, workers)
-    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
-    work: Callable[[tuple[int, int, int, int]], list[_Update | None]] = functools.partial(
-        _tile_updates, ranker, heaps, symmetric=symmetric
-    )
-    with _LOCK:
+    room = threading.BoundedSemaphore(_AHEAD * workers)  # tiles submitted but not yet fed, at most
+    order = _InTileOrder(heaps, room)
+    failed = threading.Event()
+
+    def work(ticket: int, tile: tuple[int, int, int, int]) -> None:
+        updates: list[_Update | None] = []
         try:
-            # worker threads each run whole tiles single-threaded; the heaps are fed here, in tile order
-            torch.set_num_threads(1)
-            faiss.omp_set_num_threads(1)
-            # (OpenMP thread counts are per thread: each worker sets its own)
-            with ThreadPoolExecutor(workers, "lookalike-knn", initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                pending: collections.deque[Future[list[_Update | None]]] = collections.deque()
-                tiles = _tiles(len(q), len(refs), symmetric, block, chunk)
-                for tile in tiles:
-                    pending.append(pool.submit(work, tile))
-                    if len(pending) > _AHEAD * workers:
-                        _apply(heaps, pending.popleft().result())
-                while pending:
-                    _apply(heaps, pending.popleft().result())
-        finally:
-            torch.set_num_threads(torch_threads)
-            faiss.omp_set_num_threads(faiss_threads)
+            updates = _tile_updates(ranker, heaps, tile, symmetric)
+        except BaseException:
+            failed.set()
+            raise
+        finally:  # a failed tile still takes its turn (empty), so the later ones are fed
+            order.put(ticket, updates)
+
+    with _LOCK, ThreadPoolExecutor(workers, "lookalike-knn", initializer=_worker_setup) as pool:
+        futures: list[Future[None]] = []
+        for ticket, tile in enumerate(_tiles(len(q), len(refs), symmetric, block, chunk)):
+            room.acquire()
+            if failed.is_set():
+                break
+            futures.append(pool.submit(work, ticket, tile))
+        for f in futures:
+            f.result()  # raises a worker's error
     vals, ids = heaps.finish()
     return ids, ranker.scores(vals).astype(np.float32, copy=False)
 
 
-_LOCK = threading.Lock()  # thread settings are process-wide: one search at a time changes them
-
-
-def _apply(heaps: _Heaps, updates: list[_Update | None]) -> None:
-    for u in updates:
-        if u is not None:
-            heaps.add(u.rows, u.values, u.ids, u.shared_ids)
+_LOCK = threading.Lock()  # one CPU search at a time: each already uses every thread it was given
