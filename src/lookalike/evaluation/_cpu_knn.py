@@ -15,10 +15,10 @@ How it stays exact and fast:
   and only groups whose minimum beats the heap's current k-th distance are handed to faiss (early tiles,
   while the heaps are still filling, go whole). A heap's k-th distance only ever falls, so a filter that
   reads an older one lets more through, never less: exactness does not depend on timing.
-- ``torch.get_num_threads()`` worker threads each compute whole tiles single-threaded while the calling
-  thread feeds the heaps in tile order: coarse parallelism without a barrier per operation, which holds up
-  on a machine shared with other work. The product uses torch's oneDNN kernel where present (about twice
-  MKL's speed on AMD CPUs), else ``torch.mm``.
+- ``torch.get_num_threads()`` worker threads each compute whole tiles on one thread and feed the heaps in
+  tile order (:class:`_InTileOrder`): coarse parallelism without a barrier per operation, which holds up on a
+  machine shared with other work. The product uses torch's oneDNN kernel where present (about twice MKL's
+  speed on AMD CPUs), else ``torch.mm``.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class _Heaps:
     def add(self, rows: np.ndarray, values: np.ndarray, ids: np.ndarray, shared_ids: bool) -> None:
         """Offer row ``values[i]`` (ids ``ids`` if ``shared_ids`` else ``ids[i]``) to heap ``rows[i]``.
 
-        Entries are processed in order (faiss runs this loop on one thread here, see :func:`search`), so a
+        Entries are processed in order (faiss runs this loop on one thread here, see :func:`_worker_setup`), so a
         heap may appear in several consecutive entries, e.g. one candidate per entry.
         """
         sp = self.faiss.swig_ptr
