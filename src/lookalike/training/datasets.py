@@ -55,7 +55,8 @@ class ItemDataset(Dataset):
             return self.ds.load(i)
         if i in self._decoded:
             return self._decoded[i]
-        im = to_pil(self.ds.items[i]) if not isinstance(self.ds.items[i], str) else self.ds.load(i)
+        # arrays (sklearn digits) go through to_pil; paths, zip members (Omniglot) and boxes through ds.load
+        im = to_pil(self.ds.items[i]) if isinstance(self.ds.items[i], np.ndarray) else self.ds.load(i)
         if self.keep_decoded:
             self._decoded[i] = im
         return im
