@@ -50,7 +50,16 @@ def _attach() -> None:
 
 
 # Modules under lookalike/cli/ that define commands; each does `from lookalike.cli.app import app`.
-_COMMAND_MODULES: list[str] = ["data_download", "serve", "evaluate", "train", "data_import", "gallery", "demo"]
+_COMMAND_MODULES: list[str] = [
+    "data_download",
+    "serve",
+    "evaluate",
+    "train",
+    "data_import",
+    "gallery",
+    "demo",
+    "bench",
+]
 
 
 def main() -> None:
