@@ -53,3 +53,18 @@ def test_partial_unfreezing_and_frozen_bn(tmp_path: Path, make_tiny_config) -> N
 @pytest.mark.parametrize(("step", "expected"), [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.5), (100, 0.0)])
 def test_warmup_then_cosine(step: int, expected: float) -> None:
     assert warmup_cosine(step, warmup=10, total=100, cosine=True) == pytest.approx(expected, abs=1e-6)
+
+
+def test_extra_callbacks_see_every_training_batch(tmp_path: Path, make_tiny_config) -> None:  # type: ignore[no-untyped-def]
+    import lightning as L
+
+    class Count(L.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, *args: object) -> None:
+            self.batches += 1
+
+    counter = Count()
+    cfg = load_train_config(make_tiny_config(tmp_path), ["trainer.limit_train_batches=3"])
+    train(cfg, extra_callbacks=[counter])
+    assert counter.batches == 3

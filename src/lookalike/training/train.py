@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -53,8 +55,11 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path, has_val: bool) -> list:
     return cbs
 
 
-def train(cfg: TrainConfig, *, resume: bool = True) -> TrainResult:
-    """Run ``cfg``; with ``resume`` a run killed earlier continues from ``<output>/checkpoints/last.ckpt``."""
+def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Run ``cfg``; with ``resume`` a run killed earlier continues from ``<output>/checkpoints/last.ckpt``.
+
+    ``extra_callbacks`` are Lightning callbacks added to the run's own (a throughput timer, say).
+    """
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -78,6 +83,7 @@ def train(cfg: TrainConfig, *, resume: bool = True) -> TrainResult:
     ckpt_dir = out / "checkpoints"
     has_val = built.splits.val is not None
     callbacks = _callbacks(cfg, ckpt_dir, has_val)
+    callbacks += list(extra_callbacks)
     trainer = L.Trainer(
         max_epochs=cfg.trainer.max_epochs,
         precision=cfg.trainer.precision,
