@@ -173,7 +173,7 @@ def pml_recipe(pack: Path, batch: int, steps: int, warmup: int, workers: int, de
     sampler = samplers.MPerClassSampler(data.targets, 4, batch_size=batch, length_before_new_iter=len(data))
     loader = DataLoader(data, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True)
     trunk = timm.create_model(MODEL, pretrained=False, num_classes=0).to(device).train()
-    embedder = torch.nn.Linear(int(trunk.num_features), 128).to(device)
+    embedder = torch.nn.Linear(int(getattr(trunk, "num_features")), 128).to(device)  # noqa: B009 (timm attribute)
     opt = torch.optim.Adam([*trunk.parameters(), *embedder.parameters()], lr=1e-5)
     loss_fn = losses.TripletMarginLoss(margin=0.1)
     miner = miners.TripletMarginMiner(margin=0.1, type_of_triplets="semihard")
