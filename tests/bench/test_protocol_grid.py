@@ -94,7 +94,9 @@ def test_cli_bench_quick(recipe: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "| digits | multi_similarity / cosine | 1 |" in result.output
     assert "wall time" in (out / "grid.md").read_text()
-    assert (out / "grid.csv").is_file() and (out / "runs.csv").is_file()
+    assert (out / "grid.csv").is_file()
+    runs = (out / "runs.csv").read_text().splitlines()
+    assert runs[0].startswith("protocol,method,seed") and len(runs) == 1 + 7  # header + one line per run
     assert not (out / "work").exists()
 
 

@@ -314,6 +314,20 @@ def resolve_recipe(name_or_path: str, configs_dir: Path) -> Path:
     return path
 
 
+def _append_run(path: Path) -> Callable[[RunScore], None]:
+    """Append each finished run to ``path`` (CSV), so an interrupted grid keeps what it measured."""
+    cols = list(RunScore.__dataclass_fields__)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(cols)
+
+    def append(s: RunScore) -> None:
+        with path.open("a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow(["" if getattr(s, c) is None else getattr(s, c) for c in cols])
+
+    return append
+
+
 def run_grid(
     recipes: Sequence[Path],
     out_dir: Path,
@@ -332,6 +346,7 @@ def run_grid(
 
     start = time.perf_counter()
     scores: list[RunScore] = []
+    append = _append_run(out_dir / "runs.csv")  # written as runs finish
     for recipe in recipes:
         spec = GridSpec(
             recipe=recipe,
@@ -344,7 +359,7 @@ def run_grid(
             threads=threads,
             cache_dir=cache_dir,
         )
-        scores += run_protocol_grid(spec)
+        scores += run_protocol_grid(spec, on_run=append)
     shutil.rmtree(out_dir / "work", ignore_errors=True)
     wall = time.perf_counter() - start
     rows = summarize(scores)
@@ -355,12 +370,6 @@ def run_grid(
         f"wall time {wall:.0f} s. Command: `{command}`"
     )
     md, cs = write_tables(rows, out_dir, header=header)
-    with (out_dir / "runs.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        cols = list(RunScore.__dataclass_fields__)
-        w.writerow(cols)
-        for s in scores:
-            w.writerow(["" if getattr(s, c) is None else getattr(s, c) for c in cols])
     return rows, md, cs
 
 
