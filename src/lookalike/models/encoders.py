@@ -39,7 +39,9 @@ class Encoder(nn.Module):
 class TimmEncoder(Encoder):
     """A timm backbone without classifier, globally pooled.
 
-    ``global_pool``: timm's ("avg", "max", ...) or "gem"; ``out_block``: stop after that block of an
+    ``global_pool``: timm's ("avg", "max", ...), "gem", or "gridN" (average-pooled to an N x N grid and
+    flattened: keeps the layout, which helps for aligned images such as faces or logo crops);
+    ``out_block``: stop after that block of an
     EfficientNet-style backbone (mid-level features generalise better to unseen classes on small data sets);
     ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off).
     """
@@ -67,7 +69,8 @@ class TimmEncoder(Encoder):
         self.global_pool = global_pool
         self.resize = resize
         self.out_block = out_block
-        own_pool = global_pool == "gem" or out_block is not None
+        self._grid = _grid_size(global_pool)
+        own_pool = global_pool == "gem" or self._grid is not None or out_block is not None
         kw: dict[str, Any] = {"num_classes": 0, "global_pool": "avg" if own_pool else global_pool}
         if drop_path_rate:
             kw["drop_path_rate"] = drop_path_rate
@@ -133,14 +136,25 @@ class TimmEncoder(Encoder):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.global_pool != "gem" and self.out_block is None:
+        if self.global_pool != "gem" and self._grid is None and self.out_block is None:
             return self.backbone(x)
         fmap = self.feature_map(x)
         if self.global_pool == "gem":  # generalized-mean pooling, p = 3 (Radenović et al.)
             return fmap.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1.0 / 3)
         if self.global_pool == "max":
             return fmap.amax((2, 3))
+        if self._grid is not None:
+            return torch.nn.functional.adaptive_avg_pool2d(fmap, self._grid).flatten(1)
         return fmap.mean((2, 3))
+
+
+def _grid_size(global_pool: str) -> int | None:
+    if not global_pool.startswith("grid"):
+        return None
+    n = global_pool[4:]
+    if not n.isdigit() or not 1 <= int(n) <= 8:
+        raise ConfigError(f"global_pool {global_pool!r}: write grid1 ... grid8 (an N x N grid of averages)")
+    return int(n)
 
 
 class HFTextEncoder(Encoder):

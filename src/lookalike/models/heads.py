@@ -16,7 +16,8 @@ class Head(nn.Module):
 
     ``bn`` puts a BatchNorm1d on the input features (a learned per-feature standardisation, which helps
     when the backbone's features have very uneven scales). ``init="identity"`` starts a square linear head
-    at the identity so training begins from the backbone's own geometry instead of a random projection.
+    at the identity so training begins from the backbone's own geometry instead of a random projection;
+    ``init="whiten"`` marks a linear head that training fits in closed form (:mod:`lookalike.training.whitening`).
     """
 
     def __init__(
@@ -28,7 +29,7 @@ class Head(nn.Module):
         hidden: int = 512,
         bn: bool = False,
         dropout: float = 0.0,
-        init: Literal["default", "identity"] = "default",
+        init: Literal["default", "identity", "whiten"] = "default",
     ) -> None:
         super().__init__()
         if type == "none" and out_dim not in (None, in_dim):
@@ -54,6 +55,8 @@ class Head(nn.Module):
         elif type != "none":
             raise ConfigError(f"unknown head type {type!r}; use 'linear', 'mlp' or 'none'")
         self.net = nn.Sequential(*layers)
+        if init == "whiten" and type != "linear":
+            raise ConfigError("head init 'whiten' (fitted by lookalike.training.whitening) needs type 'linear'")
         if init == "identity":
             if type != "linear" or self.out_dim != in_dim:
                 raise ConfigError("head init 'identity' needs type 'linear' with embedding_size equal to feature size")

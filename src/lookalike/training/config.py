@@ -53,7 +53,10 @@ class HeadConfig(StrictModel):
     hidden: int = Field(default=512, gt=0)
     bn: bool = False
     dropout: float = Field(default=0.0, ge=0, lt=1)
-    init: Literal["default", "identity"] = "default"
+    #: 'whiten': a linear head fitted in closed form on the training features (learned whitening,
+    #: frozen backbone only); gradient epochs may follow, or none (``trainer.max_epochs: 0``)
+    init: Literal["default", "identity", "whiten"] = "default"
+    whiten_shrink: float = Field(default=0.5, ge=0, lt=1, description="within-class covariance shrinkage")
 
 
 class ModelConfig(StrictModel):
@@ -87,7 +90,7 @@ class OptimConfig(StrictModel):
 
 
 class TrainerConfig(StrictModel):
-    max_epochs: int = Field(default=20, ge=1)
+    max_epochs: int = Field(default=20, ge=0, description="0: no gradient epochs (whitened head)")
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     channels_last: bool = False
     compile: bool = False
@@ -120,6 +123,12 @@ class TrainConfig(StrictModel):
                 f"data.batch_size ({self.data.batch_size}) must be a multiple of data.m_per_class "
                 f"({self.data.m_per_class}) so every batch holds whole classes"
             )
+        if self.model.head.init == "whiten" and (self.model.backbone != "frozen" or self.model.head.type != "linear"):
+            raise ValueError("head init 'whiten' needs model.backbone: frozen and head type: linear")
+        if self.model.head.init == "whiten" and (self.model.head.bn or self.model.head.dropout):
+            raise ValueError("head init 'whiten' fits the Linear on the raw features; set head bn: false, dropout: 0")
+        if self.trainer.max_epochs == 0 and self.model.head.init != "whiten":
+            raise ValueError("trainer.max_epochs 0 trains nothing; it is meant for head init 'whiten'")
         if self.data.train_classes == "all" and self.trainer.early_stopping_patience:
             raise ValueError("early stopping needs validation classes; use train_classes: carve or drop the patience")
         return self

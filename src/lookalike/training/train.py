@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from lookalike.errors import ConfigError
 from lookalike.models.embedder import EmbeddingModel
 from lookalike.models.export import save_model
 from lookalike.training.builder import build
@@ -101,15 +102,21 @@ def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[An
         log_every_n_steps=1,
         default_root_dir=out,
     )
+    if cfg.model.head.init == "whiten":
+        _fit_whitened_head(built.network.head, dm, cfg.model.head.whiten_shrink, cfg.model.head.embedding_size)
     last = ckpt_dir / "last.ckpt"
     resumed = last if resume and last.is_file() else None
     if resumed:
         log.info("resuming from %s", resumed)
-    trainer.fit(built.module, datamodule=dm, ckpt_path=str(resumed) if resumed else None)
     best_cb = callbacks[0]
-    best_score = float(best_cb.best_model_score) if has_val and best_cb.best_model_score is not None else None
-    best_epoch = None
-    if has_val and best_cb.best_model_path:
+    best_score, best_epoch = None, None
+    if cfg.trainer.max_epochs == 0:  # closed-form head only: validate it once, export it as it is
+        if has_val:
+            best_score = float(trainer.validate(built.module, datamodule=dm, verbose=False)[0][MONITOR])
+    else:
+        trainer.fit(built.module, datamodule=dm, ckpt_path=str(resumed) if resumed else None)
+        best_score = float(best_cb.best_model_score) if has_val and best_cb.best_model_score is not None else None
+    if cfg.trainer.max_epochs and has_val and best_cb.best_model_path:
         state = torch.load(best_cb.best_model_path, map_location="cpu", weights_only=False)
         built.module.load_state_dict(state["state_dict"])
         best_epoch = int(state["epoch"])
@@ -132,6 +139,22 @@ def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[An
     if trainer.is_global_zero:
         (out / "result.json").write_text(json.dumps(asdict(result), default=str, indent=2), encoding="utf-8")
     return result
+
+
+def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> None:
+    """Set the linear head to the learned whitening of the clean cached training features."""
+    from lookalike.training.whitening import fit_whitening
+
+    dm.setup("fit")
+    feats = dm.train_set.features[0].numpy()
+    weight, bias = fit_whitening(feats, dm.train_set.labels.numpy(), shrink=shrink, dim=dim)
+    lin = head.net[-1]
+    if tuple(lin.weight.shape) != weight.shape:
+        raise ConfigError(f"whitened head: Linear is {tuple(lin.weight.shape)}, whitening gives {weight.shape}")
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(weight))
+        lin.bias.copy_(torch.from_numpy(bias))
+    log.info("whitened head fitted on %d training features (shrink %.2f)", len(feats), shrink)
 
 
 __all__ = ["TrainResult", "train"]
