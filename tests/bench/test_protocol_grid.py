@@ -7,38 +7,16 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from lookalike.bench import GridSpec, run_protocol_grid, summarize, write_tables
 from lookalike.bench.protocol_grid import t_interval
 from lookalike.cli import app
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def recipe(tmp_path: Path) -> Path:
-    cfg = {
-        "name": "digits_tiny",
-        "data": {
-            "protocol": str(REPO / "configs" / "protocols" / "digits.yaml"),
-            "batch_size": 20,
-            "m_per_class": 4,
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "model": {
-            "encoder": "timm:test_efficientnet",
-            "encoder_kwargs": {"pretrained": False, "input_size": 32},
-            "head": {"type": "linear", "embedding_size": 16},
-            "backbone": "frozen",
-        },
-        "loss": {"name": "multi_similarity", "miner": "multi_similarity"},
-        "trainer": {"max_epochs": 1, "progress_bar": False, "threads": 1},
-    }
-    path = tmp_path / "digits_tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+def recipe(tmp_path: Path, make_tiny_config) -> Path:  # type: ignore[no-untyped-def]
+    return make_tiny_config(tmp_path, file_name="digits_tiny.yaml", name="digits_tiny")
 
 
 def test_t_interval() -> None:
