@@ -40,9 +40,9 @@ class TimmEncoder(Encoder):
     """A timm backbone without classifier, globally pooled.
 
     ``global_pool``: timm's ("avg", "max", ...), "gem", or "gridN" (average-pooled to an N x N grid and
-    flattened: keeps the layout, which helps for aligned images such as faces or logo crops);
-    ``out_block``: stop after that block of an
-    EfficientNet-style backbone (mid-level features generalise better to unseen classes on small data sets);
+    flattened: keeps the layout, which helps for aligned images such as faces or logo crops); ``out_block``:
+    stop after that block of an EfficientNet-style backbone (mid-level features generalise better to unseen
+    classes on small data sets);
     ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off).
     """
 
