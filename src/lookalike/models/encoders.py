@@ -40,9 +40,11 @@ class TimmEncoder(Encoder):
     """A timm backbone without classifier, globally pooled.
 
     ``global_pool``: timm's ("avg", "max", ...), "gem", or "gridN" (average-pooled to an N x N grid and
-    flattened: keeps the layout, which helps for aligned images such as faces or logo crops); ``out_block``:
+    flattened: keeps the layout, which helps for aligned images such as faces or logo crops), or a list of
+    those, one per ``out_block`` listed; ``out_block``:
     stop after that block of an EfficientNet-style backbone (mid-level features generalise better to unseen
-    classes on small data sets);
+    classes on small data sets), or a list of blocks whose pooled features are concatenated in list order
+    (several levels of detail at once);
     ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off).
     """
 
@@ -53,11 +55,11 @@ class TimmEncoder(Encoder):
         model_name: str,
         *,
         pretrained: bool | str = False,
-        global_pool: str = "avg",
+        global_pool: str | list[str] = "avg",
         input_size: int | None = None,
         resize: Literal["crop", "squash"] = "crop",
         drop_path_rate: float = 0.0,
-        out_block: int | None = None,
+        out_block: int | list[int] | None = None,
     ) -> None:
         super().__init__()
         import timm
@@ -69,8 +71,18 @@ class TimmEncoder(Encoder):
         self.global_pool = global_pool
         self.resize = resize
         self.out_block = out_block
-        self._grid = _grid_size(global_pool)
-        own_pool = global_pool == "gem" or self._grid is not None or out_block is not None
+        pools = list(global_pool) if isinstance(global_pool, (list, tuple)) else [global_pool]
+        n_taps = len(out_block) if isinstance(out_block, (list, tuple)) else 1
+        if len(pools) != 1 and len(pools) != n_taps:
+            raise ConfigError(
+                f"global_pool={global_pool}: give one pooling, or a list with one per out_block ({out_block})"
+            )
+        self._pools = [(p, _grid_size(p)) for p in pools]
+        own_pool = len(pools) > 1 or out_block is not None or pools[0] == "gem" or self._pools[0][1] is not None
+        unknown = [p for p, grid in self._pools if grid is None and p not in ("avg", "max", "gem")]
+        if own_pool and unknown:
+            raise ConfigError(f"global_pool {unknown[0]!r} with out_block or a list: use avg, max, gem or gridN")
+        self._own_pool = own_pool
         kw: dict[str, Any] = {"num_classes": 0, "global_pool": "avg" if own_pool else global_pool}
         if drop_path_rate:
             kw["drop_path_rate"] = drop_path_rate
@@ -80,13 +92,20 @@ class TimmEncoder(Encoder):
             self._load_file(_pre.offline_weights_file(model_name))  # type: ignore[arg-type]
         elif isinstance(pretrained, str) and pretrained not in ("", "none"):
             self._load_file(Path(pretrained))
+        self._taps: list[int] = []
         if out_block is not None:
             blocks = getattr(self.backbone, "blocks", None)
-            if blocks is None or not -len(blocks) <= out_block < len(blocks):
+            wanted = list(out_block) if isinstance(out_block, (list, tuple)) else [out_block]
+            bad = [b for b in wanted if not isinstance(b, int) or blocks is None or not -len(blocks) <= b < len(blocks)]
+            if bad or not wanted or blocks is None:
                 raise ConfigError(
                     f"out_block={out_block}: {model_name} has {len(blocks) if blocks is not None else 'no'} "
-                    "'blocks'; out_block works for EfficientNet/MobileNet-style timm models, 0..len(blocks)-1"
+                    "'blocks'; out_block (a block index or a list of them) works for EfficientNet/MobileNet-style "
+                    "timm models, 0..len(blocks)-1"
                 )
+            self._taps = [b % len(blocks) for b in wanted]
+            if len(set(self._taps)) != len(self._taps):
+                raise ConfigError(f"out_block={out_block} names a block twice; list each block once")
         backbone: Any = self.backbone
         with torch.no_grad():
             self.feature_dim = (
@@ -125,27 +144,62 @@ class TimmEncoder(Encoder):
             "out_block": self.out_block,
         }
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The unpooled feature map (after block ``out_block`` when set, else the backbone's last layer)."""
-        if self.out_block is None:
-            return self.backbone.forward_features(x)
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The unpooled feature maps: after each ``out_block`` block when set, else the backbone's last layer."""
+        if not self._taps:
+            return [self.backbone.forward_features(x)]
         bb: Any = self.backbone
         h = bb.bn1(bb.conv_stem(x))
-        for blk in list(bb.blocks)[: (self.out_block % len(bb.blocks)) + 1]:
+        maps: dict[int, torch.Tensor] = {}
+        for i, blk in enumerate(list(bb.blocks)[: max(self._taps) + 1]):
             h = blk(h)
-        return h
+            if i in self._taps:
+                maps[i] = h
+        return [maps[i] for i in self._taps]
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The unpooled feature map of the last ``out_block`` listed (else the backbone's last layer)."""
+        return self.feature_maps(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.global_pool != "gem" and self._grid is None and self.out_block is None:
+        maps = self.feature_maps(x) if self._own_pool else None
+        if maps is None:
             return self.backbone(x)
-        fmap = self.feature_map(x)
-        if self.global_pool == "gem":  # generalized-mean pooling, p = 3 (Radenović et al.)
-            return fmap.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1.0 / 3)
-        if self.global_pool == "max":
-            return fmap.amax((2, 3))
-        if self._grid is not None:
-            return torch.nn.functional.adaptive_avg_pool2d(fmap, self._grid).flatten(1)
-        return fmap.mean((2, 3))
+        pools = self._pools * len(maps) if len(self._pools) == 1 else self._pools
+        pooled = [_pool(fmap, name, grid) for fmap, (name, grid) in zip(maps, pools, strict=True)]
+        return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1)
+
+
+def _pool(fmap: torch.Tensor, name: str, grid: int | None) -> torch.Tensor:
+    if name == "gem":  # generalized-mean pooling, p = 3 (Radenović et al.)
+        return fmap.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1.0 / 3)
+    if name == "max":
+        return fmap.amax((2, 3))
+    if grid is not None:
+        return _grid_pool(fmap, grid).flatten(1)
+    return fmap.mean((2, 3))
+
+
+def _grid_pool(fmap: torch.Tensor, n: int) -> torch.Tensor:
+    """Average-pool ``fmap`` to an n x n grid, with the bins of ``adaptive_avg_pool2d``.
+
+    ONNX export refuses adaptive pooling when n does not divide the map (a 14x14 map to 3x3, say), so while
+    exporting the same bins are written as two averaging matrices, constants for the model's fixed input size.
+    """
+    h, w = int(fmap.shape[-2]), int(fmap.shape[-1])
+    if not torch.onnx.is_in_onnx_export() or (h % n == 0 and w % n == 0):
+        return torch.nn.functional.adaptive_avg_pool2d(fmap, n)
+    rows, cols = _bin_matrix(h, n).to(fmap), _bin_matrix(w, n).to(fmap)
+    return torch.einsum("ih,bchw,jw->bcij", rows, fmap, cols)
+
+
+def _bin_matrix(size: int, n: int) -> torch.Tensor:
+    """(n, size): row i averages [floor(i*size/n), ceil((i+1)*size/n)), as adaptive pooling does."""
+    m = torch.zeros(n, size)
+    for i in range(n):
+        start, end = (i * size) // n, -((-(i + 1) * size) // n)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
 
 
 def _grid_size(global_pool: str) -> int | None:
