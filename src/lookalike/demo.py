@@ -64,7 +64,7 @@ def frozen_recipe(name: str, *, input_size: int, out_block: int, batch_size: int
 
 #: 8x8 digits upscaled to 64 px: shallower features (block 4) separate strokes better than late ones
 DIGITS_RECIPE = frozen_recipe("digits", input_size=64, out_block=4, batch_size=64, m_per_class=16)
-#: photos (faces, logos): the recipe of configs/orl.yaml
+#: photos (faces, logos): the recipe of configs/orl_bnhead.yaml (trained BN head on block-6 GeM features)
 FOLDER_RECIPE = frozen_recipe("folder", input_size=224, out_block=6, batch_size=32, m_per_class=4)
 
 
