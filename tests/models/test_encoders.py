@@ -11,7 +11,7 @@ from lookalike.models import load_model
 from lookalike.models.encoders import TimmEncoder, _bin_matrix
 
 
-def _encoder(out_block, pool: str = "grid3") -> TimmEncoder:  # type: ignore[no-untyped-def]
+def _encoder(out_block: int | list[int] | None, pool: str | list[str] = "grid3") -> TimmEncoder:
     torch.manual_seed(0)
     return TimmEncoder("test_efficientnet", out_block=out_block, global_pool=pool, input_size=64).eval()
 

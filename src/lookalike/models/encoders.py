@@ -78,7 +78,7 @@ class TimmEncoder(Encoder):
                 f"global_pool={global_pool}: give one pooling, or a list with one per out_block ({out_block})"
             )
         self._pools = [(p, _grid_size(p)) for p in pools]
-        own_pool = len(pools) > 1 or out_block is not None or pools[0] == "gem" or self._pools[0][1] is not None
+        own_pool = out_block is not None or pools[0] == "gem" or self._pools[0][1] is not None
         unknown = [p for p, grid in self._pools if grid is None and p not in ("avg", "max", "gem")]
         if own_pool and unknown:
             raise ConfigError(f"global_pool {unknown[0]!r} with out_block or a list: use avg, max, gem or gridN")
@@ -96,8 +96,11 @@ class TimmEncoder(Encoder):
         if out_block is not None:
             blocks = getattr(self.backbone, "blocks", None)
             wanted = list(out_block) if isinstance(out_block, (list, tuple)) else [out_block]
-            bad = [b for b in wanted if not isinstance(b, int) or blocks is None or not -len(blocks) <= b < len(blocks)]
-            if bad or not wanted or blocks is None:
+            if (
+                blocks is None
+                or not wanted
+                or any(not isinstance(b, int) or not -len(blocks) <= b < len(blocks) for b in wanted)
+            ):
                 raise ConfigError(
                     f"out_block={out_block}: {model_name} has {len(blocks) if blocks is not None else 'no'} "
                     "'blocks'; out_block (a block index or a list of them) works for EfficientNet/MobileNet-style "
@@ -162,9 +165,9 @@ class TimmEncoder(Encoder):
         return self.feature_maps(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = self.feature_maps(x) if self._own_pool else None
-        if maps is None:
+        if not self._own_pool:
             return self.backbone(x)
+        maps = self.feature_maps(x)
         pools = self._pools * len(maps) if len(self._pools) == 1 else self._pools
         pooled = [_pool(fmap, name, grid) for fmap, (name, grid) in zip(maps, pools, strict=True)]
         return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1)
