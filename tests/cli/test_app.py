@@ -14,9 +14,16 @@ def test_version() -> None:
 
 
 def test_help_lists_commands() -> None:
+    import typer.main
+
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert "Usage" in result.output
+    group = typer.main.get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    # Every command module attached, each command and group listed in the help with its summary.
+    assert {"train", "evaluate", "embed", "identify", "verify", "calibrate", "serve", "demo", "gallery"} <= set(names)
+    for name in names:
+        assert f" {name} " in result.output, f"'lookalike --help' does not list the command {name!r}"
 
 
 def test_console_script_version() -> None:

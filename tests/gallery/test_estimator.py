@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from lookalike.errors import ConfigError
 from lookalike.gallery import SimilarityClassifier
 
 
@@ -41,5 +42,5 @@ def test_calibrated_threshold_and_pipeline() -> None:
 
 
 def test_bad_params_are_refused() -> None:
-    with pytest.raises(Exception, match="scoring"):
+    with pytest.raises(ConfigError, match="identity scoring 'median' is unknown"):
         SimilarityClassifier(scoring="median").fit(*clustered(2, 3))

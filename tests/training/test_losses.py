@@ -61,9 +61,22 @@ def test_miner_feeds_triplet_loss(miner_name: str, dist_name: str) -> None:
     x, y = _batch()
     emb = net(x)
     tuples = miner(emb, y) if miner is not None else None
+    if tuples is not None:
+        # Whatever form the miner returns (pairs or triplets), mined positives share the anchor's label
+        # and mined negatives do not: otherwise the loss would learn the wrong thing.
+        if len(tuples) == 3:
+            a, p, n = tuples
+            assert len(a) > 0, "the miner found no triplet in a batch of 6 classes x 4"
+            assert bool((y[a] == y[p]).all()) and bool((y[a] != y[n]).all()) and bool((a != p).all())
+        else:
+            a1, p, a2, n = tuples
+            assert len(a1) + len(a2) > 0, "the miner found no pair in a batch of 6 classes x 4"
+            assert bool((y[a1] == y[p]).all()) and bool((y[a2] != y[n]).all())
     loss = loss_fn(emb, y, tuples)
     assert torch.isfinite(loss)
     loss.backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_every_issue_loss_and_miner_is_registered() -> None:

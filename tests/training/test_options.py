@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from lookalike.models import load_model
 from lookalike.training import load_train_config, train
@@ -25,8 +26,26 @@ def test_finetune_bf16_channels_last_two_batches(tmp_path: Path, make_tiny_confi
             "trainer.limit_train_batches=2",
         ],
     )
-    result = train(cfg)
+    seen: dict[str, object] = {}
+
+    class _Probe(Callback):
+        """Records, during a real training step, the backbone input's layout and the conv output's dtype."""
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):  # type: ignore[no-untyped-def]
+            if "handle" in seen:
+                return
+
+            def hook(module, args, output):  # type: ignore[no-untyped-def]
+                if module.training and "dtype" not in seen:
+                    seen["channels_last"] = args[0].is_contiguous(memory_format=torch.channels_last)
+                    seen["dtype"] = output.dtype
+
+            seen["handle"] = pl_module.network.encoder.backbone.conv_stem.register_forward_hook(hook)
+
+    result = train(cfg, extra_callbacks=[_Probe()])
     assert result.epochs_run == 1 and result.best_val_map_at_r is not None
+    assert seen.get("dtype") == torch.bfloat16, "bf16-mixed did not autocast the backbone's convolutions"
+    assert seen.get("channels_last") is True, "channels_last did not reach the backbone's input"
     model = load_model(result.model_dir)
     out = model.embed([np.zeros((8, 8), np.uint8)])
     assert out.dtype == np.float32 and np.isfinite(out).all()

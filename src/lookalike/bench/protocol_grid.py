@@ -363,7 +363,7 @@ def run_grid(
     shutil.rmtree(out_dir / "work", ignore_errors=True)
     wall = time.perf_counter() - start
     rows = summarize(scores)
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     header = (
         f"Held-out MAP@R / P@1, mean ± 95 % t-interval over seeds. {now:%Y-%m-%d %H:%M} "
         f"UTC, {platform.node()} ({platform.processor() or platform.machine()}, {threads} torch threads), "
