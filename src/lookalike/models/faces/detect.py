@@ -1,0 +1,172 @@
+"""Face detection and 5-point alignment with dlib: an image → the faces in it, each a box and an aligned chip.
+
+dlib's HOG detector (default; fast, frontal faces) or its CNN (MMOD) detector finds boxes; the 5-point shape
+predictor (eye corners and nose) places each face; ``dlib.get_face_chip`` warps it to the recognition model's
+150 px chip. The ``detect`` policy says what to do with the frame:
+
+- ``always``: only detected faces; none → :class:`~lookalike.errors.NoFaceError`.
+- ``never``: the whole frame is the face (images that are already aligned crops).
+- ``auto`` (default): detected faces; when none is found in an image no larger than ``crop_max_side`` on its
+  longer side, the image is taken to be a face crop already (tight crops such as ORL's 92x112 often defeat
+  HOG) and the whole frame is used; a larger image with no face is a :class:`NoFaceError`.
+
+Model files come from the ``face-recognition-models`` package (pip extra ``faces``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from lookalike.config import StrictModel
+from lookalike.errors import ConfigError, NoFaceError
+
+#: the model files used (all from face-recognition-models; the 68-point predictor is deliberately not used)
+MODEL_FILES = {
+    "shape5": "shape_predictor_5_face_landmarks.dat",
+    "recognition": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn": "mmod_human_face_detector.dat",
+}
+_INSTALL = "install the faces extra: pip install 'lookalike[faces]' (dlib-bin and face-recognition-models)"
+
+
+class FaceOptions(StrictModel):
+    """How faces are found and aligned (stored in the model card's preprocessing)."""
+
+    detector: Literal["hog", "cnn"] = Field("hog", description="dlib HOG (fast) or CNN/MMOD (slower, more poses)")
+    detect: Literal["auto", "always", "never"] = "auto"
+    upsample: int = Field(1, ge=0, le=4, description="times the image is upsampled before detection (small faces)")
+    chip_size: int = Field(150, ge=32, le=1024, description="side of the aligned chip in pixels")
+    padding: float = Field(0.25, ge=0.0, le=2.0, description="context around the face in the chip (dlib's)")
+    crop_max_side: int = Field(400, ge=0, description="detect=auto: images up to this side count as face crops")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: ``box`` (left, top, right, bottom) in image pixels, its aligned uint8 RGB ``chip``, and
+    ``detected`` (False when the whole frame was used because no face was found or ``detect`` is never)."""
+
+    box: tuple[int, int, int, int]
+    chip: np.ndarray
+    detected: bool = True
+
+    @property
+    def area(self) -> int:
+        return max(0, self.box[2] - self.box[0]) * max(0, self.box[3] - self.box[1])
+
+
+def dlib_module() -> Any:
+    try:
+        import dlib
+    except ImportError:
+        raise ConfigError(f"face models need dlib; {_INSTALL}") from None
+    return dlib
+
+
+def model_file(key: str) -> Path:
+    """Path of a face-recognition-models file (located without importing the package, which warns)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"face models need the face-recognition-models package; {_INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_FILES[key]
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; reinstall face-recognition-models")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _detector(kind: str) -> Any:
+    dlib = dlib_module()
+    if kind == "cnn":
+        return dlib.cnn_face_detection_model_v1(str(model_file("cnn")))
+    return dlib.get_frontal_face_detector()
+
+
+@lru_cache(maxsize=1)
+def _shape_predictor() -> Any:
+    return dlib_module().shape_predictor(str(model_file("shape5")))
+
+
+def _rgb(image: Any) -> np.ndarray:
+    from lookalike.models.preprocess import to_pil
+
+    return np.ascontiguousarray(np.asarray(to_pil(image), dtype=np.uint8))
+
+
+def detect_boxes(rgb: np.ndarray, options: FaceOptions) -> list[Any]:
+    """dlib rectangles of the faces in ``rgb`` (uint8 H x W x 3), largest first."""
+    found = _detector(options.detector)(rgb, options.upsample)
+    rects = [d.rect if hasattr(d, "rect") else d for d in found]
+    return sorted(rects, key=lambda r: -r.area())
+
+
+def find_faces(image: Any, options: FaceOptions | None = None, *, name: str = "image") -> list[Face]:
+    """Every face in ``image`` (PIL image, path or uint8 array), largest first, under ``options.detect``.
+
+    Raises :class:`NoFaceError` (naming ``name``) when the policy finds no face to use.
+    """
+    opts = options or FaceOptions()
+    dlib = dlib_module()
+    rgb = _rgb(image)
+    h, w = rgb.shape[:2]
+    rects = [] if opts.detect == "never" else detect_boxes(rgb, opts)
+    detected = bool(rects)
+    if not rects:
+        if opts.detect == "always" or (opts.detect == "auto" and max(h, w) > opts.crop_max_side):
+            why = "detect=always" if opts.detect == "always" else f"longer side {max(h, w)} > crop_max_side"
+            raise NoFaceError(
+                f"no face found in {name} ({w}x{h} px, {opts.detector} detector, upsample={opts.upsample}, {why}); "
+                "for small faces raise upsample or use detector=cnn; for images that are already face crops use "
+                "detect=auto or detect=never"
+            )
+        rects = [dlib.rectangle(0, 0, w - 1, h - 1)]
+    predictor = _shape_predictor()
+    faces = []
+    for r in rects:
+        shape = predictor(rgb, r)
+        chip = np.asarray(dlib.get_face_chip(rgb, shape, size=opts.chip_size, padding=opts.padding), dtype=np.uint8)
+        box = (max(0, r.left()), max(0, r.top()), min(w, r.right() + 1), min(h, r.bottom() + 1))
+        faces.append(Face(box=box, chip=chip, detected=detected))
+    return faces
+
+
+def face_detection_rate(images: list[Any], options: FaceOptions | None = None) -> float:
+    """Share of ``images`` in which the detector finds at least one face ("does this folder look like faces?").
+
+    Uses detection only (no ``auto`` fallback), so a folder of tight face crops that HOG misses scores low; pass
+    ``FaceOptions(upsample=2)`` for those. Unreadable images count as no face.
+    """
+    if not images:
+        return 0.0
+    opts = options or FaceOptions()
+    hits = 0
+    for item in images:
+        try:
+            hits += bool(detect_boxes(_rgb(item), opts))
+        except (OSError, ValueError):
+            continue
+    return hits / len(images)
+
+
+
+
+class FaceChipTransform:
+    """PIL image → (3, chip_size, chip_size) float tensor in [0, 1] of its largest face (the embedding input)."""
+
+    def __init__(self, options: FaceOptions) -> None:
+        self.options = options
+
+    def __call__(self, image: Any) -> Any:
+        import torch
+
+        chip = find_faces(image, self.options)[0].chip
+        return torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1))).float().div_(255.0)
+
+
+__all__ = ["MODEL_FILES", "Face", "FaceChipTransform", "FaceOptions", "detect_boxes", "face_detection_rate", "find_faces", "model_file"]
