@@ -45,13 +45,9 @@ def image_transform(pre: dict[str, Any]) -> Any:
     from torchvision import transforms as T
 
     if pre.get("face") is not None:
-        from lookalike.models.faces.detect import FaceChipTransform, FaceOptions
+        from lookalike.models.faces.detect import FaceChipTransform, face_options
 
-        opts = FaceOptions.model_validate({**pre["face"], "chip_size": int(pre.get("input_size", 150))})
-        steps: list[Any] = [FaceChipTransform(opts), T.Normalize(pre.get("mean", [0.0] * 3), pre.get("std", [1.0] * 3))]
-        if pre.get("channel_order", "rgb") == "bgr":
-            steps.append(_bgr)
-        return T.Compose(steps)
+        return T.Compose([FaceChipTransform(face_options(pre)), chip_normalizer(pre)])
 
     size = int(pre.get("input_size", 224))
     interp = T.InterpolationMode(
@@ -65,6 +61,16 @@ def image_transform(pre: dict[str, Any]) -> Any:
         scaled = int(size / float(pre.get("crop_pct", 0.875)))
         resize = [T.Resize(scaled, interpolation=interp), T.CenterCrop(size)]
     steps = [*resize, T.ToTensor(), T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3))]
+    if pre.get("channel_order", "rgb") == "bgr":
+        steps.append(_bgr)
+    return T.Compose(steps)
+
+
+def chip_normalizer(pre: dict[str, Any]) -> Any:
+    """Aligned face chip tensor in [0, 1] → model input: ``mean``/``std`` (RGB), then ``channel_order``."""
+    from torchvision import transforms as T
+
+    steps: list[Any] = [T.Normalize(pre.get("mean", [0.0] * 3), pre.get("std", [1.0] * 3))]
     if pre.get("channel_order", "rgb") == "bgr":
         steps.append(_bgr)
     return T.Compose(steps)
@@ -108,4 +114,4 @@ def vector_batch(items: Sequence[Any] | np.ndarray, input_dim: int) -> torch.Ten
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-__all__ = ["image_batch", "image_transform", "to_pil", "vector_batch"]
+__all__ = ["chip_normalizer", "image_batch", "image_transform", "to_pil", "vector_batch"]

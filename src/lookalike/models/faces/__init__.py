@@ -6,4 +6,12 @@ Importing this package does not import dlib; that happens when a face model is b
 from lookalike.models.faces.detect import Face, FaceChipTransform, FaceOptions, face_detection_rate, find_faces
 from lookalike.models.faces.encoder import DlibFaceEncoder, face_encoder
 
-__all__ = ["DlibFaceEncoder", "Face", "FaceChipTransform", "FaceOptions", "face_detection_rate", "face_encoder", "find_faces"]
+__all__ = [
+    "DlibFaceEncoder",
+    "Face",
+    "FaceChipTransform",
+    "FaceOptions",
+    "face_detection_rate",
+    "face_encoder",
+    "find_faces",
+]

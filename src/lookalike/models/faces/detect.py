@@ -61,6 +61,18 @@ class Face:
         return max(0, self.box[2] - self.box[0]) * max(0, self.box[3] - self.box[1])
 
 
+@dataclass(frozen=True)
+class FaceEmbedding:
+    """One face of an image: its ``box`` (left, top, right, bottom), its embedding ``vector`` and ``detected``."""
+
+    box: tuple[int, int, int, int]
+    vector: np.ndarray
+    detected: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "detected": self.detected}
+
+
 def dlib_module() -> Any:
     try:
         import dlib
@@ -154,6 +166,16 @@ def face_detection_rate(images: list[Any], options: FaceOptions | None = None) -
     return hits / len(images)
 
 
+def face_options(pre: dict[str, Any]) -> FaceOptions:
+    """The :class:`FaceOptions` of a card's image ``preprocessing`` (its ``face`` entry, chip = input_size)."""
+    return FaceOptions.model_validate({**pre["face"], "chip_size": int(pre.get("input_size", 150))})
+
+
+def chip_tensor(chip: np.ndarray) -> Any:
+    """(3, S, S) float tensor in [0, 1] of a uint8 RGB chip."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1))).float().div_(255.0)
 
 
 class FaceChipTransform:
@@ -163,10 +185,17 @@ class FaceChipTransform:
         self.options = options
 
     def __call__(self, image: Any) -> Any:
-        import torch
-
-        chip = find_faces(image, self.options)[0].chip
-        return torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1))).float().div_(255.0)
+        return chip_tensor(find_faces(image, self.options)[0].chip)
 
 
-__all__ = ["MODEL_FILES", "Face", "FaceChipTransform", "FaceOptions", "detect_boxes", "face_detection_rate", "find_faces", "model_file"]
+__all__ = [
+    "MODEL_FILES",
+    "Face",
+    "FaceChipTransform",
+    "FaceEmbedding",
+    "FaceOptions",
+    "detect_boxes",
+    "face_detection_rate",
+    "find_faces",
+    "model_file",
+]

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationError
 
-from lookalike.config import StrictModel
 from lookalike.errors import ConfigError, DataError
 from lookalike.models.encoders import Encoder, Kind
 from lookalike.models.faces.detect import FaceOptions, dlib_module, model_file
