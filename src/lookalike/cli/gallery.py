@@ -163,15 +163,46 @@ def identify(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
-    """Who is in each of FILES? Prints the best identities and known/unknown."""
+    """Who is in each of FILES? Prints the best identities and known/unknown.
+
+    With a face model, one line per face found (largest first) with its box; a file with no face prints
+    NO FACE and the others go on.
+    """
     with _open(location, model, name) as g:
-        results = g.identify(_items(g, files), k=k)
+        items = _items(g, files)
+        if g.model.is_face_model:
+            return _identify_faces(g, files, k, as_json)
+        results = g.identify(items, k=k)
     if as_json:
         return _echo([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)], True)
     for f, r in zip(files, results, strict=True):
         best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
         who = f" {r.identity}" if r.identity else ""
         typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
+
+
+def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
+    from lookalike.errors import NoFaceError
+
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            faces = g.identify_faces(str(f), k=k, name=str(f))
+        except NoFaceError as err:
+            rows.append({"file": str(f), "face": None, "error": str(err)})
+            if not as_json:
+                typer.echo(f"{f}: NO FACE ({err})")
+            continue
+        for i, face in enumerate(faces, 1):
+            rows.append({"file": str(f), "face": i, **face.to_dict()})
+            if not as_json:
+                r = face.identification
+                best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
+                who = f" {r.identity}" if r.identity else ""
+                where = "whole image" if not face.detected else "box {},{},{},{}".format(*face.box)
+                typer.echo(f"{f} face {i}/{len(faces)} ({where}): {r.decision.upper()}{who} [{best}]")
+    if as_json:
+        _echo(rows, True)
 
 
 @app.command("verify")

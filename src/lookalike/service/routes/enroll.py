@@ -87,7 +87,11 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
         thumbs = await state.call(lambda: [make_thumbnail(im, size=settings.thumbnail_size) for im in items])
 
-    vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
+    faces = None
+    if state.model_kind == "image" and state.model.is_face_model:  # the largest face of each image
+        vectors, faces = await state.call(state.embed_faces, items)
+    else:
+        vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
     def write() -> tuple[list[int], int]:
         ids = [int(i) for i in state.gallery.enroll_vectors(identity, vectors, metadata=metadata)]
@@ -97,7 +101,7 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
 
     ids, size = await state.call(write, write=True)
     state.metrics.enrolled.inc(len(ids))
-    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size)
+    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=faces)
 
 
 @router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")
