@@ -45,9 +45,9 @@ class EvaluationResult:
     verification: VerificationMetrics | None = None
     open_set: dict[str, OpenSetMetrics] = field(default_factory=dict)
     few_shot: FewShotMetrics | None = None
-    pair_verification: PairVerification | None = None
     info: dict[str, Any] = field(default_factory=dict)
     details: EvaluationDetails | None = field(default=None, repr=False)
+    pair_verification: PairVerification | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
