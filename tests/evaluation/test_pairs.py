@@ -49,7 +49,7 @@ def test_pairs_txt_is_read_with_paths_under_its_folder(tmp_path: Path) -> None:
 
 def test_bad_pair_lists_are_named(tmp_path: Path) -> None:
     path = write_pairs_txt(tmp_path, "1\t1\nAnn\t1\t2\nAnn\t1\tBo\t3\n", {"Ann": 2, "Bo": 1})
-    with pytest.raises(DataError, match="1 image.*missing.*Bo_0003"):
+    with pytest.raises(DataError, match=r"1 image.*missing.*Bo_0003"):
         load_pairs(path)
     bad = tmp_path / "p.csv"
     bad.write_text("a,b\nx,y\n", encoding="utf-8")

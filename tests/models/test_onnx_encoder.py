@@ -11,8 +11,8 @@ from torch import nn
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
-from lookalike.errors import ConfigError, DataError, ModelMismatchError  # noqa: E402
-from lookalike.models import build_encoder, load_model, save_model  # noqa: E402
+from lookalike.errors import ConfigError, DataError, ModelMismatchError
+from lookalike.models import build_encoder, load_model, save_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

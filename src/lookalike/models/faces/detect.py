@@ -7,8 +7,13 @@ predictor (eye corners and nose) places each face; ``dlib.get_face_chip`` warps 
 - ``always``: only detected faces; none → :class:`~lookalike.errors.NoFaceError`.
 - ``never``: the whole frame is the face (images that are already aligned crops).
 - ``auto`` (default): detected faces; when none is found in an image no larger than ``crop_max_side`` on its
-  longer side, the image is taken to be a face crop already (tight crops such as ORL's 92x112 often defeat
-  HOG) and the whole frame is used; a larger image with no face is a :class:`NoFaceError`.
+  longer side, the image is taken to be a face crop already and the whole frame is used; a larger image with
+  no face is a :class:`NoFaceError`.
+
+Before giving up (``always``, ``auto``), a second, lenient pass looks again (``retry``, on by default): one more
+upsampling and a HOG threshold lowered by 0.5. On ORL's 92x112 tight crops the first pass misses 12 of 400 photos
+and the second finds all of them. The whole frame is a poor stand-in for a detected box, because the 5-point
+landmarks then land badly (``detect: never`` on ORL: MAP@R 0.89 instead of 0.9997 on carve-outs of s1-s30).
 
 Model files come from the ``face-recognition-models`` package (pip extra ``faces``); nothing is downloaded.
 """
@@ -45,6 +50,9 @@ class FaceOptions(StrictModel):
     chip_size: int = Field(150, ge=32, le=1024, description="side of the aligned chip in pixels")
     padding: float = Field(0.25, ge=0.0, le=2.0, description="context around the face in the chip (dlib's)")
     crop_max_side: int = Field(400, ge=0, description="detect=auto: images up to this side count as face crops")
+    retry: bool = Field(
+        True, description="when nothing is found, look again once more upsampled and with a lower HOG threshold"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,9 +119,17 @@ def _rgb(image: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(to_pil(image), dtype=np.uint8))
 
 
-def detect_boxes(rgb: np.ndarray, options: FaceOptions) -> list[Any]:
-    """dlib rectangles of the faces in ``rgb`` (uint8 H x W x 3), largest first."""
-    found = _detector(options.detector)(rgb, options.upsample)
+def detect_boxes(rgb: np.ndarray, options: FaceOptions, *, lenient: bool = False) -> list[Any]:
+    """dlib rectangles of the faces in ``rgb`` (uint8 H x W x 3), largest first.
+
+    ``lenient``: one more upsampling and, for HOG, a detection threshold lowered by 0.5 (finds faces in tight crops
+    and small or turned faces that the default pass misses, at the price of more false detections).
+    """
+    detector = _detector(options.detector)
+    if lenient and options.detector == "hog":
+        found, _, _ = detector.run(rgb, options.upsample + 1, -0.5)
+    else:
+        found = detector(rgb, options.upsample + (1 if lenient else 0))
     rects = [d.rect if hasattr(d, "rect") else d for d in found]
     return sorted(rects, key=lambda r: -r.area())
 
@@ -128,6 +144,8 @@ def find_faces(image: Any, options: FaceOptions | None = None, *, name: str = "i
     rgb = _rgb(image)
     h, w = rgb.shape[:2]
     rects = [] if opts.detect == "never" else detect_boxes(rgb, opts)
+    if not rects and opts.detect != "never" and opts.retry:
+        rects = detect_boxes(rgb, opts, lenient=True)
     detected = bool(rects)
     if not rects:
         if opts.detect == "always" or (opts.detect == "auto" and max(h, w) > opts.crop_max_side):
@@ -176,6 +194,34 @@ def chip_tensor(chip: np.ndarray) -> Any:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1))).float().div_(255.0)
+
+
+@dataclass(frozen=True)
+class FaceCheck:
+    """Answer of :func:`looks_like_faces`: the detection ``rate`` on ``sampled`` images and the verdict."""
+
+    rate: float
+    sampled: int
+    faces: bool
+
+
+def looks_like_faces(
+    images: list[Any], *, sample: int = 24, min_rate: float = 0.6, seed: int = 0, upsample: int = 1
+) -> FaceCheck:
+    """Does this data look like faces? HOG detection on a seeded sample of ``images`` (paths, PIL, arrays).
+
+    For ``lookalike fit`` and similar: add ``face:dlib`` to the candidates when ``faces`` is True (at least
+    ``min_rate`` of the sampled images hold a detectable face). Without dlib installed the answer is no.
+    """
+    try:
+        dlib_module()
+        model_file("shape5")
+    except ConfigError:
+        return FaceCheck(0.0, 0, False)
+    rng = np.random.default_rng(seed)
+    picked = [images[i] for i in sorted(rng.permutation(len(images))[: max(1, sample)].tolist())] if images else []
+    rate = face_detection_rate(picked, FaceOptions(upsample=upsample))
+    return FaceCheck(rate, len(picked), bool(picked) and rate >= min_rate)
 
 
 class FaceChipTransform:
