@@ -26,7 +26,7 @@ from lookalike.models.encoders import Encoder, Kind
 class OnnxPreprocessing(StrictModel):
     """Declared input preparation of an ``onnx:`` encoder."""
 
-    input_size: int = Field(112, ge=8, le=2048)
+    input_size: int = Field(default=112, ge=8, le=2048)
     mean: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], min_length=3, max_length=3)
     std: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], min_length=3, max_length=3)
     channel_order: Literal["rgb", "bgr"] = "rgb"

@@ -71,11 +71,13 @@ class IdentificationOut(BaseModel):
     score: float | None
     threshold: float | None
     matches: list[MatchOut]
-    image: int = Field(0, description="index of the query (uploaded image) this result belongs to")
+    image: int = Field(default=0, description="index of the query (uploaded image) this result belongs to")
     box: list[int] | None = Field(
-        None, description="face models: the face's box [left, top, right, bottom] in the image's pixels"
+        default=None, description="face models: the face's box [left, top, right, bottom] in the image's pixels"
     )
-    detected: bool | None = Field(None, description="face models: false when the whole image stood for the face")
+    detected: bool | None = Field(
+        default=None, description="face models: false when the whole image stood for the face"
+    )
 
 
 class IdentifyResponse(BaseModel):
@@ -99,7 +101,9 @@ class EnrollResponse(BaseModel):
     identity: str
     item_ids: list[int]
     gallery_size: int
-    faces: list[EnrolledFaceOut] | None = Field(None, description="face models: which face of each image was enrolled")
+    faces: list[EnrolledFaceOut] | None = Field(
+        default=None, description="face models: which face of each image was enrolled"
+    )
 
 
 class RemoveResponse(BaseModel):

@@ -44,14 +44,18 @@ _INSTALL = "install the faces extra: pip install 'lookalike[faces]' (dlib-bin an
 class FaceOptions(StrictModel):
     """How faces are found and aligned (stored in the model card's preprocessing)."""
 
-    detector: Literal["hog", "cnn"] = Field("hog", description="dlib HOG (fast) or CNN/MMOD (slower, more poses)")
+    detector: Literal["hog", "cnn"] = Field(
+        default="hog", description="dlib HOG (fast) or CNN/MMOD (slower, more poses)"
+    )
     detect: Literal["auto", "always", "never"] = "auto"
-    upsample: int = Field(1, ge=0, le=4, description="times the image is upsampled before detection (small faces)")
-    chip_size: int = Field(150, ge=32, le=1024, description="side of the aligned chip in pixels")
-    padding: float = Field(0.25, ge=0.0, le=2.0, description="context around the face in the chip (dlib's)")
-    crop_max_side: int = Field(400, ge=0, description="detect=auto: images up to this side count as face crops")
+    upsample: int = Field(
+        default=1, ge=0, le=4, description="times the image is upsampled before detection (small faces)"
+    )
+    chip_size: int = Field(default=150, ge=32, le=1024, description="side of the aligned chip in pixels")
+    padding: float = Field(default=0.25, ge=0.0, le=2.0, description="context around the face in the chip (dlib's)")
+    crop_max_side: int = Field(default=400, ge=0, description="detect=auto: images up to this side count as face crops")
     retry: bool = Field(
-        True, description="when nothing is found, look again once more upsampled and with a lower HOG threshold"
+        default=True, description="when nothing is found, look again once more upsampled and with a lower HOG threshold"
     )
 
 

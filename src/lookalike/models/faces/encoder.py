@@ -25,7 +25,7 @@ FACE_MODELS = ("dlib",)
 class DlibFaceOptions(FaceOptions):
     """Options of ``face:dlib``: the detection/alignment options plus test-time ``jitter``."""
 
-    jitter: int = Field(0, ge=0, le=100, description="random re-crops averaged per face (dlib num_jitters)")
+    jitter: int = Field(default=0, ge=0, le=100, description="random re-crops averaged per face (dlib num_jitters)")
 
 
 @lru_cache(maxsize=1)

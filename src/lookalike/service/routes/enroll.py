@@ -20,7 +20,7 @@ from lookalike.service.inputs import (
 )
 from lookalike.service.limits import make_thumbnail
 from lookalike.service.routes import body_doc, get_state
-from lookalike.service.schemas import EnrollJSON, EnrollResponse, RemoveResponse
+from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse
 from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["enrolment"], dependencies=[Depends(require(Scope.write))])
@@ -101,7 +101,8 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
 
     ids, size = await state.call(write, write=True)
     state.metrics.enrolled.inc(len(ids))
-    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=faces)
+    enrolled = None if faces is None else [EnrolledFaceOut(**f) for f in faces]
+    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=enrolled)
 
 
 @router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")
