@@ -49,6 +49,7 @@ class DlibFaceEncoder(Encoder):
         jitter: int = 0,
         padding: float = 0.25,
         crop_max_side: int = 400,
+        retry: bool = True,
     ) -> None:
         super().__init__()
         if model not in FACE_MODELS:
@@ -61,6 +62,7 @@ class DlibFaceEncoder(Encoder):
                 jitter=jitter,
                 padding=padding,
                 crop_max_side=crop_max_side,
+                retry=retry,
             )
         except ValidationError as err:
             first = err.errors()[0]
