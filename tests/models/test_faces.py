@@ -120,3 +120,43 @@ def test_looks_like_faces_on_a_folder_sample(shared_data: Path) -> None:
     yes = looks_like_faces(faces, sample=6)
     assert yes.faces and yes.sampled == 6 and yes.rate >= 0.6
     assert not looks_like_faces(noise, sample=6).faces
+
+
+@pytest.mark.parametrize(
+    "head, epochs",
+    [({"type": "linear", "init": "whiten", "whiten_shrink": 0.9}, 0), ({"type": "linear", "init": "identity"}, 2)],
+    ids=["whitened", "trained"],
+)
+def test_heads_train_on_cached_face_features(tmp_path: Path, shared_data: Path, make_tiny_config, head, epochs) -> None:  # type: ignore[no-untyped-def]
+    """face:dlib under the closed-form whitened head and under a gradient-trained head (frozen, cached features)."""
+    import shutil
+
+    from lookalike.training import load_train_config, train
+
+    people = tmp_path / "people"
+    for p in range(1, 9):  # s1-s4 fit, s5-s6 validation (carved from the training people), s7-s8 test
+        (people / f"s{p}").mkdir(parents=True)
+        for k in range(1, 5):
+            shutil.copy(shared_data / "orl_faces" / f"s{p}" / f"{k}.pgm", people / f"s{p}" / f"{k}.pgm")
+    (tmp_path / "p.yaml").write_text(
+        f"name: mini\nsource: {{kind: folder, path: {people}}}\nclass_order: natural\n"
+        "train: {classes: {first: 6}}\nval: {names: [s5, s6]}\ntest: {classes: {last: 2}}\n"
+    )
+    cfg_path = make_tiny_config(
+        tmp_path,
+        **{
+            "data.protocol": str(tmp_path / "p.yaml"),
+            "data.batch_size": 8,
+            "data.m_per_class": 4,
+            "model.encoder": "face:dlib",
+            "model.encoder_kwargs": {},
+            "model.head": head,
+            "trainer.max_epochs": epochs,
+        },
+    )
+    result = train(load_train_config(cfg_path))
+    assert result.best_val_map_at_r is not None and result.best_val_map_at_r > 0.9
+    model = load_model(result.model_dir)
+    assert model.card.encoder == "face:dlib" and model.is_face_model and model.embedding_size == 128
+    e = model.embed([orl(shared_data, 7, 1), orl(shared_data, 7, 2), orl(shared_data, 8, 1)])
+    assert cos(e[0], e[1]) > cos(e[0], e[2])
