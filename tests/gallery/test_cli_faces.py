@@ -38,3 +38,10 @@ def test_identify_prints_one_line_per_face(tmp_path: Path, shared_data: Path) ->
     assert len(faces) == 2 and all("/2 (box " in ln for ln in faces)
     assert {ln.split(": ", 1)[1].split(" [")[0] for ln in faces} == {"KNOWN ann", "KNOWN bob"}
     assert any("blank.png: NO FACE" in ln for ln in lines)
+
+    out = run("gallery", "enroll", g, "cy", str(orl / "s3" / "1.pgm"), str(tmp_path / "blank.png"), "--skip-no-face")
+    assert "enrolled 1 item(s) as 'cy'" in out and "skipped 1 image(s) without a face" in out and "blank.png" in out
+    from lookalike.cli.app import app
+
+    failed = CliRunner().invoke(app, ["gallery", "enroll", g, "dee", str(tmp_path / "blank.png")])
+    assert failed.exit_code == 1 and "no face found in" in failed.output and "blank.png" in failed.output

@@ -74,13 +74,31 @@ def enroll(
     files: list[Path] = typer.Argument(..., help="image or text files to enroll (text: one item per file)"),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
+    skip_no_face: bool = typer.Option(
+        False, "--skip-no-face", help="face models: leave out (and count) images without a face instead of failing"
+    ),
 ) -> None:
-    """Enroll FILES as IDENTITY (no retraining)."""
+    """Enroll FILES as IDENTITY (no retraining). Face models enroll the largest face of each image."""
+    from lookalike.errors import NoFaceError
+
     g = _open(location, model, name)
+    skipped: list[tuple[int, str]] = []
     with g:
         items = _items(g, files)
+        if skip_no_face and g.model.is_face_model:
+            from lookalike.models.faces.detect import face_options, filter_faces
+
+            found = filter_faces(items, face_options(g.model.card.preprocessing))
+            skipped = found.skipped
+            files, items = [files[i] for i in found.kept], [items[i] for i in found.kept]
+            if not items:
+                raise NoFaceError(f"none of the {len(skipped)} image(s) shows a face; nothing was enrolled")
         ids = g.enroll(identity, items, [{"source": str(f)} for f in files])
     typer.echo(f"enrolled {len(ids)} item(s) as {identity!r}: ids {ids[0]}..{ids[-1]}")
+    if skipped:
+        typer.echo(f"skipped {len(skipped)} image(s) without a face:")
+        for _, reason in skipped:
+            typer.echo(f"  {reason}")
 
 
 def _items(g: Any, files: list[Path]) -> list[Any]:

@@ -201,6 +201,29 @@ def chip_tensor(chip: np.ndarray) -> Any:
 
 
 @dataclass(frozen=True)
+class FaceFilter:
+    """Which items hold a usable face under the policy: ``kept`` indices, ``skipped`` (index, reason) pairs."""
+
+    kept: list[int]
+    skipped: list[tuple[int, str]]
+
+
+def filter_faces(items: list[Any], options: FaceOptions) -> FaceFilter:
+    """Split ``items`` into those with a face to use (under ``options.detect``) and those without (skip and count).
+
+    Detection only (cheap next to the embedding); the embedding finds the same faces again.
+    """
+    kept, skipped = [], []
+    for i, item in enumerate(items):
+        try:
+            find_faces(item, options, name=str(item) if isinstance(item, (str, Path)) else f"item {i}")
+            kept.append(i)
+        except NoFaceError as err:
+            skipped.append((i, str(err)))
+    return FaceFilter(kept, skipped)
+
+
+@dataclass(frozen=True)
 class FaceCheck:
     """Answer of :func:`looks_like_faces`: the detection ``rate`` on ``sampled`` images and the verdict."""
 
