@@ -48,6 +48,11 @@ def test_detect_policies_on_a_tight_crop(shared_data: Path) -> None:
     assert always[0].chip.shape == never[0].chip.shape == (150, 150, 3)
 
 
+def test_cnn_detector_finds_the_face(shared_data: Path) -> None:
+    faces = find_faces(orl(shared_data, 1, 1), FaceOptions(detector="cnn", detect="always"))
+    assert len(faces) == 1 and faces[0].detected
+
+
 def test_blank_images_under_each_policy() -> None:
     big = np.full((480, 640, 3), 200, np.uint8)
     small = np.full((112, 92, 3), 200, np.uint8)
