@@ -42,6 +42,8 @@ def test_identify_prints_one_line_per_face(tmp_path: Path, shared_data: Path) ->
     out = run("gallery", "enroll", g, "cy", str(orl / "s3" / "1.pgm"), str(tmp_path / "blank.png"), "--skip-no-face")
     assert "enrolled 1 item(s) as 'cy'" in out and "skipped 1 image(s) without a face" in out and "blank.png" in out
     from lookalike.cli.app import app
+    from lookalike.errors import NoFaceError
 
     failed = CliRunner().invoke(app, ["gallery", "enroll", g, "dee", str(tmp_path / "blank.png")])
-    assert failed.exit_code == 1 and "no face found in" in failed.output and "blank.png" in failed.output
+    assert isinstance(failed.exception, NoFaceError)  # `lookalike` turns it into one line on stderr, exit 1
+    assert "no face found in" in str(failed.exception) and "blank.png" in str(failed.exception)
