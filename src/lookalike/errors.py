@@ -41,6 +41,12 @@ class BadFilesError(DataError):
         self.bad = list(bad or [])
 
 
+class NoFaceError(DataError):
+    """A face model found no face in an image (``detect: always``, or ``auto`` on a large image)."""
+
+    http_status = 422
+
+
 class ImageTooLargeError(DataError):
     """An image exceeds the pixel limit (decompression-bomb guard)."""
 
@@ -96,6 +102,7 @@ __all__ = [
     "ImageTooLargeError",
     "LookalikeError",
     "ModelMismatchError",
+    "NoFaceError",
     "NotFoundError",
     "PayloadTooLargeError",
     "UnknownNameError",

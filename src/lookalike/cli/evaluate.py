@@ -42,7 +42,15 @@ def evaluate(
         err=True,
     )
     result = evaluate_model(
-        loaded, ev.dataset, runs=ev.runs, batch_size=batch_size, ks=k, shots=ev.shots, seed=ev.seed, device=device
+        loaded,
+        ev.dataset,
+        runs=ev.runs,
+        pairs=ev.pairs,
+        batch_size=batch_size,
+        ks=k,
+        shots=ev.shots,
+        seed=ev.seed,
+        device=device,
     )
     result.info["data_spec"] = data
     width = max(len(name) for name in result.headline())

@@ -74,13 +74,31 @@ def enroll(
     files: list[Path] = typer.Argument(..., help="image or text files to enroll (text: one item per file)"),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
+    skip_no_face: bool = typer.Option(
+        False, "--skip-no-face", help="face models: leave out (and count) images without a face instead of failing"
+    ),
 ) -> None:
-    """Enroll FILES as IDENTITY (no retraining)."""
+    """Enroll FILES as IDENTITY (no retraining). Face models enroll the largest face of each image."""
+    from lookalike.errors import NoFaceError
+
     g = _open(location, model, name)
+    skipped: list[tuple[int, str]] = []
     with g:
         items = _items(g, files)
+        if skip_no_face and g.model.is_face_model:
+            from lookalike.models.faces.detect import face_options, filter_faces
+
+            found = filter_faces(items, face_options(g.model.card.preprocessing))
+            skipped = found.skipped
+            files, items = [files[i] for i in found.kept], [items[i] for i in found.kept]
+            if not items:
+                raise NoFaceError(f"none of the {len(skipped)} image(s) shows a face; nothing was enrolled")
         ids = g.enroll(identity, items, [{"source": str(f)} for f in files])
     typer.echo(f"enrolled {len(ids)} item(s) as {identity!r}: ids {ids[0]}..{ids[-1]}")
+    if skipped:
+        typer.echo(f"skipped {len(skipped)} image(s) without a face:")
+        for _, reason in skipped:
+            typer.echo(f"  {reason}")
 
 
 def _items(g: Any, files: list[Path]) -> list[Any]:
@@ -163,15 +181,46 @@ def identify(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
-    """Who is in each of FILES? Prints the best identities and known/unknown."""
+    """Who is in each of FILES? Prints the best identities and known/unknown.
+
+    With a face model, one line per face found (largest first) with its box; a file with no face prints
+    NO FACE and the others go on.
+    """
     with _open(location, model, name) as g:
-        results = g.identify(_items(g, files), k=k)
+        items = _items(g, files)
+        if g.model.is_face_model:
+            return _identify_faces(g, files, k, as_json)
+        results = g.identify(items, k=k)
     if as_json:
         return _echo([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)], True)
     for f, r in zip(files, results, strict=True):
         best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
         who = f" {r.identity}" if r.identity else ""
         typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
+
+
+def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
+    from lookalike.errors import NoFaceError
+
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            faces = g.identify_faces(str(f), k=k, name=str(f))
+        except NoFaceError as err:
+            rows.append({"file": str(f), "face": None, "error": str(err)})
+            if not as_json:
+                typer.echo(f"{f}: NO FACE ({err})")
+            continue
+        for i, face in enumerate(faces, 1):
+            rows.append({"file": str(f), "face": i, **face.to_dict()})
+            if not as_json:
+                r = face.identification
+                best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
+                who = f" {r.identity}" if r.identity else ""
+                where = "whole image" if not face.detected else "box {},{},{},{}".format(*face.box)
+                typer.echo(f"{f} face {i}/{len(faces)} ({where}): {r.decision.upper()}{who} [{best}]")
+    if as_json:
+        _echo(rows, True)
 
 
 @app.command("verify")

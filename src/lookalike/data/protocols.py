@@ -121,6 +121,8 @@ class Protocol(StrictModel):
     enrollment: EnrollmentSpec | None = None
     #: Omniglot: path of all_runs.zip (official 20-way one-shot runs)
     one_shot_runs: str | None = None
+    #: verification pair list (LFW pairs.txt or path_a,path_b,same,fold csv), relative to the data root
+    pairs: str | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _sources: dict[str, LabeledDataset] = PrivateAttr(default_factory=dict)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from lookalike.evaluation.clustering import clustering_metrics
 from lookalike.evaluation.fewshot import embed_episodes, few_shot_accuracy
 from lookalike.evaluation.knn import as_matrix
 from lookalike.evaluation.openset import DEFAULT_FPIRS, OpenSetMetrics, open_set_metrics
+from lookalike.evaluation.pairs import PairList, PairVerification, pair_verification
 from lookalike.evaluation.result import EvaluationDetails, EvaluationResult
 from lookalike.evaluation.retrieval import DEFAULT_KS, retrieval_metrics
 from lookalike.evaluation.verification import DEFAULT_FARS, pair_scores, verification_metrics
@@ -118,6 +120,7 @@ def evaluate_model(
     dataset: LabeledDataset,
     *,
     runs: Sequence[Any] | None = None,
+    pairs: PairList | None = None,
     batch_size: int = 64,
     progress: bool = False,
     **kwargs: Any,
@@ -125,6 +128,8 @@ def evaluate_model(
     """Embed ``dataset`` (items labelled -1 are unknown probes) with ``model`` and evaluate.
 
     ``runs``: few-shot episodes with ``gallery``/``queries`` datasets (``lookalike.data.omniglot.omniglot_runs``).
+    ``pairs``: a verification pair list (LFW's pairs.txt, :func:`~lookalike.evaluation.pairs.load_pairs`); images
+    already in ``dataset`` are not embedded twice.
     Other keyword arguments go to :func:`evaluate_embeddings`.
     """
     t0 = time.perf_counter()
@@ -136,6 +141,8 @@ def evaluate_model(
     if runs:
         episodes = embed_episodes(runs, lambda ds: model.embed_dataset(ds, batch_size=batch_size))
         result.few_shot = few_shot_accuracy(episodes, distance=model.distance)
+    if pairs is not None:
+        result.pair_verification = verify_pairs(model, pairs, dataset, emb, batch_size=batch_size)
     result.info.update(
         model=model.card.encoder,
         model_fingerprint=model.fingerprint,
@@ -149,4 +156,28 @@ def evaluate_model(
     return result
 
 
-__all__ = ["evaluate_embeddings", "evaluate_model", "open_set_split"]
+def verify_pairs(
+    model: EmbeddingModel,
+    pairs: PairList,
+    dataset: LabeledDataset | None = None,
+    embeddings: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+) -> PairVerification:
+    """Pair-list verification with ``model``; rows of ``embeddings`` of ``dataset``'s path items are reused."""
+    import torch
+
+    known: dict[str, np.ndarray] = {}
+    if dataset is not None and embeddings is not None and dataset.kind == "image":
+        known = {str(it): embeddings[i] for i, it in enumerate(dataset.items) if isinstance(it, (str, Path))}
+    todo = [p for p in pairs.paths() if p not in known]
+    if todo:
+        fresh = model.embed(todo, batch_size=batch_size)
+        known.update(zip(todo, fresh, strict=True))
+    a = torch.from_numpy(np.stack([known[p] for p in pairs.a]))
+    b = torch.from_numpy(np.stack([known[p] for p in pairs.b]))
+    scores = model.distance.pair_scores(a, b).numpy()
+    return pair_verification(scores, pairs.same, pairs.fold)
+
+
+__all__ = ["evaluate_embeddings", "evaluate_model", "open_set_split", "verify_pairs"]

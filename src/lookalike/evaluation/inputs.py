@@ -2,7 +2,8 @@
 
 For a protocol the held-out TEST split is evaluated (never training classes), its ``unknown`` split (if any)
 joins as unknown probes labelled -1, its enrollment ``shots``/``seed`` set the open-set galleries, and its
-``one_shot_runs`` (Omniglot's ``all_runs.zip``) add N-way K-shot accuracy.
+``one_shot_runs`` (Omniglot's ``all_runs.zip``) add N-way K-shot accuracy, and its ``pairs`` (LFW's pairs.txt)
+add pair-list verification (10-fold accuracy, ROC AUC, TAR@FAR).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class EvaluationData:
     seed: int = 0
     runs: list[Any] = field(default_factory=list)
     protocol: str | None = None
+    pairs: Any = None  #: a :class:`~lookalike.evaluation.pairs.PairList` from the protocol's ``pairs``
 
 
 def _is_protocol(spec: str | Path) -> bool:
@@ -66,7 +68,12 @@ def load_evaluation_data(spec: str | Path) -> EvaluationData:
     shots, seed = [1], 0
     if protocol.enrollment is not None:
         shots, seed = list(protocol.enrollment.shots), protocol.enrollment.seed
-    return EvaluationData(dataset=ds, shots=shots, seed=seed, runs=runs, protocol=protocol.name)
+    pairs = None
+    if protocol.pairs:
+        from lookalike.evaluation.pairs import load_pairs
+
+        pairs = load_pairs(protocol.resolve(protocol.pairs))
+    return EvaluationData(dataset=ds, shots=shots, seed=seed, runs=runs, protocol=protocol.name, pairs=pairs)
 
 
 __all__ = ["EvaluationData", "load_evaluation_data", "with_unknown"]

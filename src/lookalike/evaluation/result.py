@@ -11,6 +11,7 @@ from lookalike.evaluation.clustering import ClusteringMetrics
 from lookalike.evaluation.fewshot import FewShotMetrics
 from lookalike.evaluation.knn import KNNResult
 from lookalike.evaluation.openset import OpenSetMetrics
+from lookalike.evaluation.pairs import PairVerification
 from lookalike.evaluation.retrieval import RetrievalMetrics
 from lookalike.evaluation.verification import PairScores, VerificationMetrics
 
@@ -46,6 +47,7 @@ class EvaluationResult:
     few_shot: FewShotMetrics | None = None
     info: dict[str, Any] = field(default_factory=dict)
     details: EvaluationDetails | None = field(default=None, repr=False)
+    pair_verification: PairVerification | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class EvaluationResult:
             "verification": self.verification.to_dict() if self.verification else None,
             "open_set": {name: m.to_dict() for name, m in self.open_set.items()},
             "few_shot": self.few_shot.to_dict() if self.few_shot else None,
+            "pair_verification": self.pair_verification.to_dict() if self.pair_verification else None,
         }
 
     def headline(self) -> dict[str, float | None]:
@@ -79,6 +82,13 @@ class EvaluationResult:
                 out[f"{name} DIR@FPIR={f:g}"] = d
         if self.few_shot:
             out[f"{self.few_shot.ways}-way {self.few_shot.shots}-shot accuracy"] = self.few_shot.accuracy
+        if self.pair_verification:
+            pv = self.pair_verification
+            out[f"pairs {len(pv.fold_accuracies)}-fold accuracy"] = pv.accuracy
+            out["pairs accuracy std"] = pv.accuracy_std
+            out["pairs ROC AUC"] = pv.roc.roc_auc
+            for far, tar in pv.roc.tar_at_far.items():
+                out[f"pairs TAR@FAR={far:g}"] = tar
         return out
 
 

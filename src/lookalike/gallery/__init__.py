@@ -11,6 +11,7 @@ from lookalike.gallery.estimator import SimilarityClassifier
 from lookalike.gallery.gallery import Gallery, verify_items, verify_vectors
 from lookalike.gallery.results import (
     CalibrationReport,
+    FaceIdentification,
     GalleryInfo,
     Identification,
     ItemRecord,
@@ -23,6 +24,7 @@ __all__ = [
     "STORES",
     "CalibrationReport",
     "CalibrationWarning",
+    "FaceIdentification",
     "Gallery",
     "GalleryInfo",
     "Identification",

@@ -22,6 +22,7 @@ from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
 from lookalike.gallery.results import (
     CalibrationReport,
+    FaceIdentification,
     GalleryInfo,
     Identification,
     ItemRecord,
@@ -290,6 +291,18 @@ class Gallery:
         An empty gallery answers every query with no matches and decision ``"unknown"`` ("nobody we know").
         """
         return self.identify_vectors(self._embed(queries), k=k)
+
+    def identify_faces(self, image: Any, k: int = 5, *, name: str = "image") -> list[FaceIdentification]:
+        """Every face in one ``image`` (face models only), largest first, each with its box and identification.
+
+        Raises :class:`~lookalike.errors.NoFaceError` (naming ``name``) when the model's ``detect`` policy finds
+        no face to use.
+        """
+        if self.model is None:
+            raise GalleryError("identify_faces needs the gallery's model; open the gallery with it")
+        faces = self.model.embed_faces(image, name=name)
+        results = self.identify_vectors(np.stack([f.vector for f in faces]), k=k)
+        return [FaceIdentification(f.box, r, f.detected) for f, r in zip(faces, results, strict=True)]
 
     def identify_vectors(self, vectors: Any, k: int = 5) -> list[Identification]:
         """:meth:`identify` for already-embedded query vectors."""

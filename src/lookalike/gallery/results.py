@@ -50,6 +50,21 @@ class Identification:
 
 
 @dataclass(frozen=True)
+class FaceIdentification:
+    """One face found in a query image: its ``box`` (left, top, right, bottom, in pixels) and who it is.
+
+    ``detected`` is False when the whole frame stood for the face (``detect: never``, or ``auto`` on a crop).
+    """
+
+    box: tuple[int, int, int, int]
+    identification: Identification
+    detected: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "detected": self.detected, **self.identification.to_dict()}
+
+
+@dataclass(frozen=True)
 class Verification:
     """Whether two items show the same identity: ``same`` is ``score >= threshold``."""
 
@@ -141,4 +156,13 @@ class GalleryInfo:
         return d
 
 
-__all__ = ["CalibrationReport", "Decision", "GalleryInfo", "Identification", "ItemRecord", "Match", "Verification"]
+__all__ = [
+    "CalibrationReport",
+    "Decision",
+    "FaceIdentification",
+    "GalleryInfo",
+    "Identification",
+    "ItemRecord",
+    "Match",
+    "Verification",
+]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lookalike.errors import DataError
+from lookalike.errors import ConfigError, DataError
 from lookalike.models.card import ModelCard, compute_fingerprint
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.encoders import HFTextEncoder, IdentityEncoder
@@ -19,6 +19,7 @@ from lookalike.models.preprocess import image_batch, image_transform, vector_bat
 
 if TYPE_CHECKING:
     from lookalike.data.types import LabeledDataset
+    from lookalike.models.faces.detect import FaceEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,29 @@ class EmbeddingModel:
             f"EmbeddingModel(encoder={self.card.encoder!r}, kind={self.kind!r}, d={self.embedding_size}, "
             f"distance={self.distance.name!r}, fingerprint={self.fingerprint[:12]!r})"
         )
+
+    @property
+    def is_face_model(self) -> bool:
+        """True when the card's preprocessing detects and aligns faces (``face:dlib``, ``onnx:`` with align)."""
+        return self.kind == "image" and self.card.preprocessing.get("face") is not None
+
+    @torch.no_grad()
+    def embed_faces(self, image: Any, *, name: str = "image") -> list[FaceEmbedding]:
+        """Every face in ``image`` with its box and embedding, largest first (face models only).
+
+        Under the card's ``detect`` policy; raises :class:`~lookalike.errors.NoFaceError` naming ``name`` when
+        there is no face to use. :meth:`embed` keeps one vector per image: the largest face's.
+        """
+        from lookalike.models.faces.detect import FaceEmbedding, chip_tensor, face_options, find_faces
+        from lookalike.models.preprocess import chip_normalizer
+
+        if not self.is_face_model:
+            raise ConfigError(f"embed_faces needs a face model (face:dlib, or onnx: with align); this is {self!r}")
+        faces = find_faces(image, face_options(self.card.preprocessing), name=name)
+        norm = chip_normalizer(self.card.preprocessing)
+        x = torch.stack([norm(chip_tensor(f.chip)) for f in faces])
+        vecs = self.network(x).float().cpu().numpy()
+        return [FaceEmbedding(f.box, v, f.detected) for f, v in zip(faces, vecs, strict=True)]
 
     # -- embedding -----------------------------------------------------------------------------------
     def prepare(self, items: Sequence[Any] | np.ndarray) -> Any:

@@ -316,6 +316,22 @@ ENCODERS.register("mlp")(MLPEncoder)
 ENCODERS.register("identity")(IdentityEncoder)
 
 
+@ENCODERS.register("face", takes_argument=True)
+def _face_encoder(model: str, **options: Any) -> Encoder:
+    """``face:dlib`` (pip extra ``faces``); imported on use so that dlib stays optional."""
+    from lookalike.models.faces.encoder import DlibFaceEncoder
+
+    return DlibFaceEncoder(model, **options)
+
+
+@ENCODERS.register("onnx", takes_argument=True)
+def _onnx_encoder(path: str, **options: Any) -> Encoder:
+    """``onnx:PATH``: a user's exported model with declared preprocessing (pip extra ``onnx``)."""
+    from lookalike.models.onnx_encoder import OnnxFileEncoder
+
+    return OnnxFileEncoder(path, **options)
+
+
 def build_encoder(spec: str, **kwargs: Any) -> Encoder:
     """Build an encoder by spec; ``"identity:<dim>"`` is accepted as shorthand for input_dim."""
     head, _, arg = spec.partition(":")

@@ -37,8 +37,17 @@ def to_pil(item: Any) -> Any:
 
 
 def image_transform(pre: dict[str, Any]) -> Any:
-    """The torchvision eval transform for a card's image ``preprocessing``."""
+    """The torchvision eval transform for a card's image ``preprocessing``.
+
+    With a ``face`` entry (face models) the image is replaced by its largest face, detected and 5-point aligned
+    to an ``input_size`` chip (:mod:`lookalike.models.faces`); ``channel_order: bgr`` swaps the channels last.
+    """
     from torchvision import transforms as T
+
+    if pre.get("face") is not None:
+        from lookalike.models.faces.detect import FaceChipTransform, face_options
+
+        return T.Compose([FaceChipTransform(face_options(pre)), chip_normalizer(pre)])
 
     size = int(pre.get("input_size", 224))
     interp = T.InterpolationMode(
@@ -51,12 +60,38 @@ def image_transform(pre: dict[str, Any]) -> Any:
     else:
         scaled = int(size / float(pre.get("crop_pct", 0.875)))
         resize = [T.Resize(scaled, interpolation=interp), T.CenterCrop(size)]
-    return T.Compose([*resize, T.ToTensor(), T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3))])
+    steps = [*resize, T.ToTensor(), T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3))]
+    if pre.get("channel_order", "rgb") == "bgr":
+        steps.append(_bgr)
+    return T.Compose(steps)
+
+
+def chip_normalizer(pre: dict[str, Any]) -> Any:
+    """Aligned face chip tensor in [0, 1] → model input: ``mean``/``std`` (RGB), then ``channel_order``."""
+    from torchvision import transforms as T
+
+    steps: list[Any] = [T.Normalize(pre.get("mean", [0.0] * 3), pre.get("std", [1.0] * 3))]
+    if pre.get("channel_order", "rgb") == "bgr":
+        steps.append(_bgr)
+    return T.Compose(steps)
+
+
+def _bgr(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(0)
 
 
 def image_batch(items: Sequence[Any] | np.ndarray, pre: dict[str, Any], transform: Any = None) -> torch.Tensor:
+    from lookalike.errors import NoFaceError
+
     tf = transform or image_transform(pre)
-    return torch.stack([tf(to_pil(it)) for it in items])
+    out = []
+    for i, it in enumerate(items):
+        try:
+            out.append(tf(to_pil(it)))
+        except NoFaceError as err:
+            name = str(it) if isinstance(it, (str, Path)) else f"item {i} of the batch"
+            raise NoFaceError(str(err).replace("no face found in image", f"no face found in {name}", 1)) from None
+    return torch.stack(out)
 
 
 def vector_batch(items: Sequence[Any] | np.ndarray, input_dim: int) -> torch.Tensor:
@@ -79,4 +114,4 @@ def vector_batch(items: Sequence[Any] | np.ndarray, input_dim: int) -> torch.Ten
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-__all__ = ["image_batch", "image_transform", "to_pil", "vector_batch"]
+__all__ = ["chip_normalizer", "image_batch", "image_transform", "to_pil", "vector_batch"]

@@ -71,6 +71,13 @@ class IdentificationOut(BaseModel):
     score: float | None
     threshold: float | None
     matches: list[MatchOut]
+    image: int = Field(default=0, description="index of the query (uploaded image) this result belongs to")
+    box: list[int] | None = Field(
+        default=None, description="face models: the face's box [left, top, right, bottom] in the image's pixels"
+    )
+    detected: bool | None = Field(
+        default=None, description="face models: false when the whole image stood for the face"
+    )
 
 
 class IdentifyResponse(BaseModel):
@@ -83,10 +90,20 @@ class VerifyResponse(BaseModel):
     threshold: float
 
 
+class EnrolledFaceOut(BaseModel):
+    image: int = Field(description="index of the uploaded image")
+    box: list[int] = Field(description="the enrolled face's box [left, top, right, bottom]")
+    detected: bool = Field(description="false when the whole image stood for the face")
+    faces_in_image: int = Field(description="faces found in the image; the largest one is enrolled")
+
+
 class EnrollResponse(BaseModel):
     identity: str
     item_ids: list[int]
     gallery_size: int
+    faces: list[EnrolledFaceOut] | None = Field(
+        default=None, description="face models: which face of each image was enrolled"
+    )
 
 
 class RemoveResponse(BaseModel):

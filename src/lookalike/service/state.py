@@ -65,6 +65,25 @@ class ServiceState:
         """Embed items with the gallery's model (one forward per ``max_batch_size`` items)."""
         return self.model.embed(items, batch_size=max(self.settings.max_batch_size, len(items)))
 
+    def embed_faces(self, items: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+        """Face models: the largest face of each image (vectors) and, per image, its box and the face count."""
+        import numpy as np
+
+        vectors, faces = [], []
+        for i, item in enumerate(items):
+            found = self.model.embed_faces(item, name=f"image {i + 1}")
+            vectors.append(found[0].vector)
+            faces.append({"image": i, "box": list(found[0].box), "detected": found[0].detected,
+                          "faces_in_image": len(found)})  # fmt: skip
+        return np.stack(vectors), faces
+
+    def identify_faces(self, items: list[Any], k: int) -> list[tuple[int, Any]]:
+        """Face models: (image index, FaceIdentification) for every face of every image, images in order."""
+        out = []
+        for i, item in enumerate(items):
+            out += [(i, f) for f in self.gallery.identify_faces(item, k=k, name=f"image {i + 1}")]
+        return out
+
     def _identify_batch(self, queries: list[Any], k: int) -> list[Any]:
         """One ``model.embed`` call for the whole batch, then one gallery search for all of its vectors."""
         return list(self.gallery.identify_vectors(self.embed(queries), k=k))

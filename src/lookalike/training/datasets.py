@@ -17,6 +17,13 @@ def train_image_transform(pre: dict[str, Any], aug: AugmentConfig) -> Any:
     """Eval preprocessing plus the configured augmentations (random crop replaces the deterministic resize)."""
     from torchvision import transforms as T
 
+    if pre.get("face") is not None:
+        from lookalike.errors import ConfigError
+
+        raise ConfigError(
+            "image augmentations are not supported for face encoders (their input is a detected, aligned chip): "
+            "use model.backbone: frozen with data.feature_views: 1 and train the head on the cached features"
+        )
     size = int(pre.get("input_size", 224))
     steps: list[Any] = []
     if aug.rotation:

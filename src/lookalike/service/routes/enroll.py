@@ -20,7 +20,7 @@ from lookalike.service.inputs import (
 )
 from lookalike.service.limits import make_thumbnail
 from lookalike.service.routes import body_doc, get_state
-from lookalike.service.schemas import EnrollJSON, EnrollResponse, RemoveResponse
+from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse
 from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["enrolment"], dependencies=[Depends(require(Scope.write))])
@@ -87,7 +87,11 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
         thumbs = await state.call(lambda: [make_thumbnail(im, size=settings.thumbnail_size) for im in items])
 
-    vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
+    faces = None
+    if state.model_kind == "image" and state.model.is_face_model:  # the largest face of each image
+        vectors, faces = await state.call(state.embed_faces, items)
+    else:
+        vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
     def write() -> tuple[list[int], int]:
         ids = [int(i) for i in state.gallery.enroll_vectors(identity, vectors, metadata=metadata)]
@@ -97,7 +101,8 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
 
     ids, size = await state.call(write, write=True)
     state.metrics.enrolled.inc(len(ids))
-    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size)
+    enrolled = None if faces is None else [EnrolledFaceOut(**f) for f in faces]
+    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=enrolled)
 
 
 @router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")

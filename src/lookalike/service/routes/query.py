@@ -80,9 +80,21 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         form = await read_form(request, settings)
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
+    if state.model_kind == "image" and state.model.is_face_model:  # one result per face, with its box
+        faces = await state.call(state.identify_faces, items, k)
+        return IdentifyResponse(
+            results=[
+                _format(f.identification, k, state).model_copy(
+                    update={"image": i, "box": list(f.box), "detected": f.detected}
+                )
+                for i, f in faces
+            ]
+        )
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
-    return IdentifyResponse(results=[_format(r, k, state) for r in results])
+    return IdentifyResponse(
+        results=[_format(r, k, state).model_copy(update={"image": i}) for i, r in enumerate(results)]
+    )
 
 
 @router.post(

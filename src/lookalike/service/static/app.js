@@ -106,10 +106,68 @@ async function identify(file) {
   form.append("k", $("k").value || "5");
   try {
     const body = await (await api("/v1/identify", { method: "POST", body: form })).json();
-    await renderResult(body.results[0]);
+    await renderResults(body.results);
   } catch (err) {
     show($("identify-error"), err.message);
   }
+}
+
+function verdictText(result) {
+  const threshold = result.threshold === null ? "uncalibrated" : `threshold ${result.threshold.toFixed(3)}`;
+  return result.decision === "known"
+    ? `Known: ${result.identity} (score ${result.score.toFixed(3)}, ${threshold})`
+    : `Unknown${result.score === null ? " (empty gallery)" : ` (best score ${result.score.toFixed(3)}, ${threshold})`}`;
+}
+
+// Face models answer one result per face with its box: draw the boxes over the preview, list every face, and
+// show the matches of the first (largest) face below. Other models answer one result per image.
+async function renderResults(results) {
+  const faces = results.filter((r) => Array.isArray(r.box));
+  await drawBoxes(faces);
+  const list = $("faces");
+  list.replaceChildren();
+  list.hidden = faces.length === 0;
+  faces.forEach((face, i) => {
+    const li = document.createElement("li");
+    li.className = `face ${face.decision}`;
+    li.dataset.decision = face.decision;
+    const where = face.detected === false ? "whole image" : `box ${face.box.join(", ")}`;
+    const best = face.matches.map((m) => `${m.identity} ${m.score.toFixed(3)}`).join(", ");
+    li.textContent = `Face ${i + 1} (${where}): ${verdictText(face)}${best ? ` — ${best}` : ""}`;
+    list.appendChild(li);
+  });
+  if (results.length) await renderResult(results[0]);
+  else {
+    $("verdict").className = "verdict unknown";
+    $("verdict").textContent = "No face found";
+    $("matches").replaceChildren();
+    $("result").hidden = false;
+  }
+}
+
+async function drawBoxes(faces) {
+  const layer = $("boxes");
+  layer.replaceChildren();
+  const img = $("probe-preview");
+  if (!faces.length) return;
+  try { await img.decode(); } catch (_) { return; }
+  if (!img.naturalWidth) return;
+  const sx = img.clientWidth / img.naturalWidth;
+  const sy = img.clientHeight / img.naturalHeight;
+  faces.forEach((face, i) => {
+    const [left, top, right, bottom] = face.box;
+    const box = document.createElement("div");
+    box.className = `face-box ${face.decision}`;
+    box.style.left = `${img.offsetLeft + left * sx}px`;
+    box.style.top = `${img.offsetTop + top * sy}px`;
+    box.style.width = `${(right - left) * sx}px`;
+    box.style.height = `${(bottom - top) * sy}px`;
+    const tag = document.createElement("span");
+    tag.className = "face-tag";
+    tag.textContent = `${i + 1} ${face.identity === null ? "unknown" : face.identity}`;
+    box.appendChild(tag);
+    layer.appendChild(box);
+  });
 }
 
 async function renderResult(result) {
@@ -155,7 +213,9 @@ async function enroll(event) {
   $("enroll-submit").disabled = true;
   try {
     const body = await (await api("/v1/enroll", { method: "POST", body: form }, key)).json();
-    show($("enroll-result"), `Enrolled ${body.item_ids.length} image(s) as "${body.identity}"; the gallery now holds ${body.gallery_size} items.`);
+    const several = (body.faces || []).filter((f) => f.faces_in_image > 1).length;
+    const note = several ? ` ${several} image(s) showed several faces; the largest face of each was enrolled.` : "";
+    show($("enroll-result"), `Enrolled ${body.item_ids.length} image(s) as "${body.identity}"; the gallery now holds ${body.gallery_size} items.${note}`);
     $("enroll-form").reset();
     thumbCache.clear();
     await Promise.all([refreshStatus(), refreshIdentities()]);

@@ -1,0 +1,65 @@
+"""A face gallery over HTTP: identify answers every face of a two-person photo with its box; enroll reports
+which face it stored; a photo without a face is a clear 422. Images are composed from real ORL faces."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from service_helpers import READ, WRITE
+
+pytest.importorskip("dlib", reason="the faces extra is not installed")
+pytestmark = pytest.mark.realdata
+
+
+def png(image: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")  # type: ignore[attr-defined]
+    return buf.getvalue()
+
+
+def orl(shared: Path, person: int, k: int) -> object:
+    from PIL import Image
+
+    return Image.open(shared / "orl_faces" / f"s{person}" / f"{k}.pgm").convert("RGB")
+
+
+@pytest.fixture
+def face_client(tmp_path: Path, make_client, shared_data: Path):  # type: ignore[no-untyped-def]
+    from lookalike.gallery import Gallery
+    from lookalike.models import load_model
+
+    gallery = Gallery.create(tmp_path / "faces", load_model("face:dlib"), threshold=0.9)
+    client = make_client(gallery)
+    for person, name in ((1, "ann"), (2, "bob")):
+        files = [("images", (f"{k}.png", png(orl(shared_data, person, k)), "image/png")) for k in (2, 3)]
+        r = client.post("/v1/enroll", data={"identity": name}, files=files, headers=WRITE)
+        assert r.status_code == 200, r.text
+        faces = r.json()["faces"]
+        assert [f["image"] for f in faces] == [0, 1] and all(f["faces_in_image"] == 1 for f in faces)
+    yield client
+    gallery.close()
+
+
+def test_identify_returns_each_face_with_its_box(face_client, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    canvas = Image.new("RGB", (500, 200), (128, 128, 128))
+    canvas.paste(orl(shared_data, 2, 1), (20, 40))  # bob on the left
+    canvas.paste(orl(shared_data, 1, 1), (300, 40))  # ann on the right
+    r = face_client.post("/v1/identify", files=[("images", ("two.png", png(canvas), "image/png"))], headers=READ)
+    assert r.status_code == 200, r.text
+    results = sorted(r.json()["results"], key=lambda x: x["box"][0])
+    assert len(results) == 2 and all(x["image"] == 0 and x["detected"] for x in results)
+    assert [x["identity"] for x in results] == ["bob", "ann"]
+    assert results[0]["box"][2] <= 120 and results[1]["box"][0] >= 300
+
+
+def test_no_face_is_a_clear_422(face_client) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    blank = png(Image.new("RGB", (640, 480), (200, 200, 200)))
+    r = face_client.post("/v1/identify", files=[("images", ("blank.png", blank, "image/png"))], headers=READ)
+    assert r.status_code == 422
+    assert "no face found in image 1" in r.json()["error"]["message"]
