@@ -9,8 +9,10 @@ The search index is derived state: it is kept in step in memory, snapshotted to 
 generation and largest item id it reflects in its header) on close and after rebuilds, and on open it is
 loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
 generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
-SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` and caught up the same way; reads
-ask SQLite only when the WAL-index header (shared memory every commit rewrites, see ``_wal.py``) has changed.
+SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` (asked on every read, ~3 µs) and
+caught up the same way. The store never opens SQLite's own files (``-shm``, ``-wal``) itself: on Linux, closing
+any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and a second
+process could then reset the shared memory under this one's map (SIGBUS; ``benchmarks/gallery_stress.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import numpy as np
 from lookalike.errors import GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
 from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
-from lookalike.gallery.stores._wal import WalIndexWatch
 from lookalike.gallery.stores.base import MAX_FETCH, Hit, VectorStore, VectorTable
 from lookalike.models.distances import Distance, get_distance
 
@@ -67,8 +68,6 @@ class SQLiteStore(VectorStore):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._index: SearchIndex
-        self._wal: WalIndexWatch | None = None
-        self._wal_seen: bytes | None = None  # the WAL-index header read just before the last data_version check
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -152,10 +151,7 @@ class SQLiteStore(VectorStore):
         self._gen, self._max_id, self._max_code = 0, 0, 0
         self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
         self._names: dict[int, str] = {}
-        self._wal_seen = None
         self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._wal is None:  # the -shm file exists once the connection has read in WAL mode
-            self._wal = WalIndexWatch(self.path / self.DB_NAME)
 
     def _new_index(self) -> SearchIndex:
         metric = self.distance.faiss_metric
@@ -214,9 +210,6 @@ class SQLiteStore(VectorStore):
             finally:
                 self._conn.close()
                 self._conn = None
-                if self._wal is not None:
-                    self._wal.close()
-                    self._wal = None
 
     @property
     def location(self) -> str:
@@ -229,14 +222,7 @@ class SQLiteStore(VectorStore):
 
     # -- keeping the index in step ----------------------------------------------------------------------------
     def _sync(self) -> None:
-        """Catch up with commits made by other connections (well under a microsecond when there are none).
-
-        The WAL-index header is read *before* asking SQLite, so a commit landing in between changes the header
-        again and is asked about on the next call: an unchanged header proves no commit since the last check.
-        """
-        header = self._wal.header() if self._wal is not None else None
-        if header is not None and header == self._wal_seen:
-            return
+        """Catch up with commits made by other connections (one ``PRAGMA data_version`` when there are none)."""
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._meta = {}
@@ -246,7 +232,6 @@ class SQLiteStore(VectorStore):
             finally:
                 self.conn.execute("COMMIT")
             self._data_version = version
-        self._wal_seen = header
 
     def _catch_up(self) -> None:
         gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
