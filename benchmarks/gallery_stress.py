@@ -119,7 +119,9 @@ def role_service(gallery: str, seconds: float, seed: int) -> int:
                     raise SystemExit(f"identify answered {r.status_code}: {r.text[:500]}")
                 ops, step = ops + 1, step + 1
                 if step % 50 == 0:
-                    r = client.post("/v1/enroll", json={"identity": f"svc{seed}_{step}", "vectors": _unit(rng, 2).tolist()})
+                    r = client.post(
+                        "/v1/enroll", json={"identity": f"svc{seed}_{step}", "vectors": _unit(rng, 2).tolist()}
+                    )
                     if r.status_code != 200:
                         raise SystemExit(f"enroll answered {r.status_code}: {r.text[:500]}")
                     if step % 100 == 0:
@@ -190,7 +192,7 @@ def run(*, minutes: float, counts: dict[str, int], folder: Path) -> dict[str, ob
     seconds = minutes * 60
     procs = []
     for role, n in counts.items():
-        for i in range(n):
+        for _ in range(n):
             cmd = [sys.executable, __file__, "--role", role, "--gallery", gallery, "--seconds", str(seconds)]
             cmd += ["--seed", str(len(procs) + 1)]
             procs.append((role, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))

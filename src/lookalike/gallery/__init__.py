@@ -9,6 +9,7 @@ registry ``STORES`` ("sqlite", "pgvector"), :func:`calibrate_embeddings` and the
 from lookalike.gallery.calibration import CalibrationWarning, calibrate_embeddings
 from lookalike.gallery.estimator import SimilarityClassifier
 from lookalike.gallery.gallery import Gallery, verify_items, verify_vectors
+from lookalike.gallery.names import MAX_NAME_CHARS, identity_name
 from lookalike.gallery.results import (
     CalibrationReport,
     GalleryInfo,
@@ -20,6 +21,7 @@ from lookalike.gallery.results import (
 from lookalike.gallery.stores import STORES
 
 __all__ = [
+    "MAX_NAME_CHARS",
     "STORES",
     "CalibrationReport",
     "CalibrationWarning",
@@ -31,6 +33,7 @@ __all__ = [
     "SimilarityClassifier",
     "Verification",
     "calibrate_embeddings",
+    "identity_name",
     "verify_items",
     "verify_vectors",
 ]

@@ -20,6 +20,7 @@ from lookalike._version import __version__
 from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
+from lookalike.gallery.names import normalize_name
 from lookalike.gallery.results import (
     CalibrationReport,
     GalleryInfo,
@@ -256,8 +257,9 @@ class Gallery:
         return [dict(m) for m in metadata]
 
     def remove(self, identity: str) -> list[int]:
-        """Remove an identity and all its items; returns the removed item ids (NotFoundError if unknown)."""
-        return self.store.remove_identity(identity)
+        """Remove an identity and all its items (and their images); returns the removed item ids (NotFoundError
+        if unknown). The name is trimmed as at enrolment."""
+        return self.store.remove_identity(normalize_name(identity))
 
     def remove_item(self, item_id: int) -> None:
         """Remove one item by id (NotFoundError if there is none)."""
@@ -270,7 +272,25 @@ class Gallery:
 
     def items(self, identity: str | None = None) -> list[ItemRecord]:
         """Stored items (of one identity, or all)."""
-        return self.store.items(identity)
+        return self.store.items(None if identity is None else normalize_name(identity))
+
+    # -- images (small pictures of enrolled items, e.g. the service's thumbnails) -----------------------------
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        """Store one small image (e.g. a JPEG thumbnail) per item id; it is removed with its item, in the same
+        transaction, by any process. Ids no longer in the gallery are skipped; returns the ids stored."""
+        return self.store.put_images({int(i): bytes(b) for i, b in images.items()})
+
+    def image(self, item_id: int) -> bytes | None:
+        """The stored image of an item, or ``None``."""
+        return self.store.image(int(item_id))
+
+    def identity_image(self, identity: str) -> bytes | None:
+        """The image of the identity's earliest item that has one, or ``None``."""
+        return self.store.identity_image(normalize_name(identity))
+
+    def identities_with_images(self) -> set[str]:
+        """Names of the identities with at least one stored image."""
+        return self.store.identities_with_images()
 
     def __len__(self) -> int:
         return self.store.count()

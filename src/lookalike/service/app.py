@@ -26,7 +26,7 @@ from lookalike.service.metrics import ServiceMetrics
 from lookalike.service.schemas import ErrorResponse
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.state import ServiceState
-from lookalike.service.thumbnails import ThumbnailStore, default_location
+from lookalike.service.thumbnails import migrate_legacy
 
 log = logging.getLogger("lookalike.service")
 
@@ -107,16 +107,16 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     owns = gallery is None
     if gallery is None:
         gallery = _open_gallery(settings)
-    thumbs_path = settings.thumbnails or default_location(_gallery_location(gallery, settings))
     metrics = ServiceMetrics()
     state = ServiceState(
         settings=settings,
         gallery=gallery,
         keys=KeyRing.from_settings(settings),
         metrics=metrics,
-        thumbnails=ThumbnailStore(path=thumbs_path),
         owns_gallery=owns,
     )
+
+    migrate_legacy(gallery, _gallery_location(gallery, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

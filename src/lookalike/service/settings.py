@@ -38,7 +38,6 @@ class ServiceSettings(StrictModel):
     max_batch_size: int = Field(32, ge=1, description="most queries the batcher sends through the model at once")
     batch_wait_ms: float = Field(4.0, ge=0, le=1000, description="how long the batcher waits to fill a batch")
     thumbnail_size: int = Field(160, ge=16, le=1024, description="longest side of stored enrolment thumbnails")
-    thumbnails: str | None = Field(None, description="thumbnail database; default: beside the gallery")
 
     def check_auth(self) -> None:
         """Refuse to serve without keys unless ``no_auth`` says so (a ConfigError that never echoes a key)."""

@@ -1,8 +1,8 @@
-"""What one running app holds: the gallery, its model, the keys, the batcher, thumbnails and metrics.
+"""What one running app holds: the gallery, its model, the keys, the batcher and metrics.
 
 Built once by ``create_app`` and kept on ``app.state.service`` — no module-level globals. Blocking gallery
 calls go through :meth:`ServiceState.call` (a worker thread). Writes (enroll, remove) are serialised by one
-lock so the gallery and the thumbnail table change together; embedding happens before taking it, and
+lock; embedding happens before taking it, and
 identify batches run beside writes, as the gallery's stores are thread-safe.
 """
 
@@ -19,7 +19,6 @@ from lookalike.service.auth import KeyRing
 from lookalike.service.batching import Batcher
 from lookalike.service.metrics import ServiceMetrics
 from lookalike.service.settings import ServiceSettings
-from lookalike.service.thumbnails import ThumbnailStore
 
 T = TypeVar("T")
 
@@ -32,7 +31,6 @@ class ServiceState:
     gallery: Any
     keys: KeyRing
     metrics: ServiceMetrics
-    thumbnails: ThumbnailStore
     owns_gallery: bool = False
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher[Any] | None = None
@@ -92,7 +90,6 @@ class ServiceState:
         """Stop the batcher; close what this app opened."""
         if self.batcher is not None:
             await self.batcher.close()
-        self.thumbnails.close()
         if self.owns_gallery:
             self.gallery.close()
 

@@ -46,6 +46,7 @@ CREATE INDEX IF NOT EXISTS items_code ON items(code);
 CREATE TABLE IF NOT EXISTS removed (id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
 """
+_IMAGES = "CREATE TABLE IF NOT EXISTS images (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL)"  # made on first use
 
 
 class SQLiteStore(VectorStore):
@@ -351,6 +352,8 @@ class SQLiteStore(VectorStore):
         c = self.conn
         codes = {int(x) for x in self._codes[ids]}
         c.executemany("DELETE FROM items WHERE id=?", ((int(i),) for i in ids))
+        if self._has_images():  # an item's image goes in the same transaction: no removed face stays behind
+            c.executemany("DELETE FROM images WHERE id=?", ((int(i),) for i in ids))
         c.executemany("INSERT OR REPLACE INTO removed(id, gen) VALUES (?, ?)", ((int(i), gen) for i in ids))
         for code in codes:  # an identity without items is gone
             c.execute(
@@ -472,6 +475,52 @@ class SQLiteStore(VectorStore):
         with self._lock:
             self._sync()
             return self._gen
+
+    # -- images -----------------------------------------------------------------------------------------------
+    def _has_images(self) -> bool:
+        q = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='images'"
+        return self.conn.execute(q).fetchone() is not None
+
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        def apply(gen: int) -> list[int]:
+            c = self.conn
+            c.execute(_IMAGES)
+            c.execute("DELETE FROM images WHERE id NOT IN (SELECT id FROM items)")  # left by an older version
+            stored = []
+            for i, jpeg in images.items():
+                cur = c.execute("INSERT OR REPLACE INTO images SELECT id, ? FROM items WHERE id=?", (jpeg, int(i)))
+                if cur.rowcount:
+                    stored.append(int(i))
+            return stored
+
+        if not images:
+            return []
+        with self._lock:
+            self._gen, stored = self._write(apply)
+            return list(stored)
+
+    def image(self, item_id: int) -> bytes | None:
+        with self._lock:
+            if not self._has_images():
+                return None
+            q = "SELECT jpeg FROM images JOIN items USING(id) WHERE id=?"
+            row = self.conn.execute(q, (int(item_id),)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def identity_image(self, identity: str) -> bytes | None:
+        with self._lock:
+            if not self._has_images():
+                return None
+            q = "SELECT jpeg FROM images JOIN items USING(id) JOIN identities USING(code) WHERE name=? ORDER BY id"
+            row = self.conn.execute(q + " LIMIT 1", (identity,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def identities_with_images(self) -> set[str]:
+        with self._lock:
+            if not self._has_images():
+                return set()
+            q = "SELECT DISTINCT name FROM images JOIN items USING(id) JOIN identities USING(code)"
+            return {r[0] for r in self.conn.execute(q)}
 
 
 __all__ = ["SQLiteStore"]

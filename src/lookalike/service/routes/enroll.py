@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from lookalike.errors import DataError
+from lookalike.gallery.names import identity_name
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
@@ -31,9 +33,10 @@ def _identity(raw: Any) -> str:
         raise ServiceError(
             "form field 'identity' is required: the name to enroll the images under", status=422, type="validation"
         )
-    if len(raw) > 200:
-        raise ServiceError("identity names are at most 200 characters long", status=422, type="validation")
-    return raw.strip()
+    try:
+        return identity_name(raw)  # the one rule of library, CLI and service
+    except DataError as err:
+        raise ServiceError(str(err), status=422, type="validation") from None
 
 
 def _metadata(raw: Any) -> dict[str, Any] | None:
@@ -91,8 +94,8 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
 
     def write() -> tuple[list[int], int]:
         ids = [int(i) for i in state.gallery.enroll_vectors(identity, vectors, metadata=metadata)]
-        if thumbs:
-            state.thumbnails.put(identity, list(zip(ids, thumbs, strict=True)))
+        if thumbs:  # after the items: a crash in between leaves an item without a picture, never the reverse
+            state.gallery.put_images(dict(zip(ids, thumbs, strict=True)))
         return ids, state.refresh_gauges()
 
     ids, size = await state.call(write, write=True)
@@ -100,13 +103,14 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
     return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size)
 
 
-@router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")
+@router.delete(
+    "/identities/{identity:path}", response_model=RemoveResponse, summary="Remove an identity and all its items"
+)
 async def remove_identity(identity: str, state: ServiceState = Depends(get_state)) -> RemoveResponse:
     """404 when the gallery has no such identity."""
 
     def write() -> tuple[list[int], int]:
-        removed = state.gallery.remove(identity)
-        state.thumbnails.remove_identity(identity)
+        removed = state.gallery.remove(identity)  # its thumbnails go in the same transaction
         return [int(i) for i in (removed or [])], state.refresh_gauges()
 
     ids, size = await state.call(write, write=True)
@@ -119,7 +123,6 @@ async def remove_item(item_id: int, state: ServiceState = Depends(get_state)) ->
 
     def write() -> int:
         state.gallery.remove_item(item_id)
-        state.thumbnails.remove_item(item_id)
         return state.refresh_gauges()
 
     size = await state.call(write, write=True)

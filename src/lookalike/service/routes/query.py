@@ -35,10 +35,10 @@ _FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
 _FILE = {"type": "string", "format": "binary"}
 
 
-def _format(result: Any, k: int, state: ServiceState) -> IdentificationOut:
+def _format(result: Any, k: int, state: ServiceState, pictured: set[str]) -> IdentificationOut:
     matches = []
     for m in list(result.matches)[:k]:
-        thumb = thumbnail_url(m.identity) if state.thumbnails.has_identity(m.identity) else None
+        thumb = thumbnail_url(m.identity) if m.identity in pictured else None
         matches.append(MatchOut(identity=m.identity, score=float(m.score), thumbnail=thumb))
     state.metrics.decisions.labels(result.decision).inc()
     return IdentificationOut(
@@ -82,7 +82,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
-    return IdentifyResponse(results=[_format(r, k, state) for r in results])
+    pictured: set[str] = await state.call(state.gallery.identities_with_images)
+    return IdentifyResponse(results=[_format(r, k, state, pictured) for r in results])
 
 
 @router.post(
