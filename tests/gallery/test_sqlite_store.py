@@ -150,7 +150,7 @@ def test_another_process_writes_are_seen_by_the_next_identify(tmp_path: Path, mo
     _in_other_process(tmp_path, str(tmp_path / "g"), "checkpoint-then-enroll", str(tmp_path / "far2.npy"))
     assert g.identify_vectors(-x[4:5], k=1)[0].matches[0].identity == "later"
 
-    assert g.identify_vectors(x[:1], k=1)[0].decision == "known"  # uncalibrated: the best match is known
+    assert g.identify_vectors(x[:1], k=1)[0].decision == "uncalibrated"  # no threshold, no verdict
     _in_other_process(tmp_path, str(tmp_path / "g"), "threshold", "1.5")  # beyond any cosine score
     result = g.identify_vectors(x[:1], k=1)[0]
     assert result.threshold == 1.5 and result.decision == "unknown"

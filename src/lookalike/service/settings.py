@@ -32,6 +32,10 @@ class ServiceSettings(StrictModel):
     no_auth: bool = Field(False, description="serve without keys (trusted hosts only); refused unless set")
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body, checked while read")
     max_image_pixels: int = Field(40_000_000, ge=1, description="largest image (width x height), checked from header")
+    max_request_pixels: int = Field(
+        80_000_000, ge=1, description="most image pixels (width x height, summed from the headers) in one request"
+    )
+    decode_concurrency: int = Field(2, ge=1, description="images decoded at once across all requests")
     max_items_per_request: int = Field(64, ge=1, description="most images/texts/vectors in one request")
     max_text_chars: int = Field(10_000, ge=1)
     max_k: int = Field(50, ge=1, description="most matches a client may ask for")

@@ -34,8 +34,10 @@ class ServiceState:
     owns_gallery: bool = False
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher[Any] | None = None
+    decode_slots: threading.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.decode_slots = threading.BoundedSemaphore(self.settings.decode_concurrency)
         self.batcher = Batcher(
             run_batch=self._identify_batch,
             max_batch_size=self.settings.max_batch_size,
@@ -59,8 +61,16 @@ class ServiceState:
             return None
         return int(self.model.card.preprocessing.get("input_dim", self.model.embedding_size))
 
+    def prepare_image(self, image: Any) -> Any:
+        """A decoded upload → the model's input tensor (1, C, H, W): small, so the picture can be dropped."""
+        return self.model.prepare([image])
+
     def embed(self, items: list[Any]) -> Any:
-        """Embed items with the gallery's model (one forward per ``max_batch_size`` items)."""
+        """Embed items with the gallery's model; images arrive as inputs made by :meth:`prepare_image`."""
+        import torch
+
+        if items and isinstance(items[0], torch.Tensor):
+            return self.model.embed_prepared(torch.cat(items), batch_size=self.settings.max_batch_size)
         return self.model.embed(items, batch_size=max(self.settings.max_batch_size, len(items)))
 
     def _identify_batch(self, queries: list[Any], k: int) -> list[Any]:

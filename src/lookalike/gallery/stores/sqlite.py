@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import GalleryError, NotFoundError
+from lookalike.errors import ConfigError, GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
 from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
 from lookalike.gallery.stores.base import MAX_FETCH, Hit, VectorStore, VectorTable
@@ -81,7 +81,7 @@ class SQLiteStore(VectorStore):
         if path.exists() and not path.is_dir():
             raise GalleryError(f"{path} is a file; a SQLite gallery is a folder")
         path.mkdir(parents=True, exist_ok=True)
-        store = cls(path=path, **options)
+        store = cls(path=path, **cls._check_options(options))
         conn = store._connect()
         conn.executescript(_SCHEMA)
         info = {"format": FORMAT, "dim": int(dim), "distance": distance.to_dict(), "uuid": uuid.uuid4().hex}
@@ -98,10 +98,22 @@ class SQLiteStore(VectorStore):
             raise NotFoundError(
                 f"no gallery at {path} (expected {path / cls.DB_NAME}); create one with `gallery create`"
             )
-        store = cls(path=path, **options)
+        store = cls(path=path, **cls._check_options(options))
         store._connect()
         store._load()
         return store
+
+    @staticmethod
+    def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+        known = ("ann_threshold", "nlist", "nprobe")
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            hint = " ('name' is the table prefix of pgvector galleries)" if "name" in unknown else ""
+            raise ConfigError(
+                f"a SQLite gallery (a folder) takes no option {', '.join(map(repr, unknown))}{hint}; "
+                f"it takes {', '.join(known)}"
+            )
+        return options
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path / self.DB_NAME, isolation_level=None, check_same_thread=False, timeout=60)

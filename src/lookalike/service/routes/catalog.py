@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from lookalike.errors import NotFoundError
 from lookalike.service.auth import Scope, require
-from lookalike.service.routes import get_state, thumbnail_url
+from lookalike.service.routes import ItemId, get_state, thumbnail_url
 from lookalike.service.schemas import IdentitiesResponse, IdentityOut
 from lookalike.service.state import ServiceState
 
@@ -49,7 +49,7 @@ async def identity_thumbnail(identity: str, state: ServiceState = Depends(get_st
 
 
 @router.get("/items/{item_id}/thumbnail", responses=_JPEG, response_class=Response, summary="An item's thumbnail")
-async def item_thumbnail(item_id: int, state: ServiceState = Depends(get_state)) -> Response:
+async def item_thumbnail(item_id: ItemId, state: ServiceState = Depends(get_state)) -> Response:
     """The enrolled image ``item_id`` as a small JPEG (404 when none was stored)."""
     jpeg = await state.call(state.gallery.image, item_id)
     if jpeg is None:

@@ -20,8 +20,7 @@ from lookalike.service.inputs import (
     read_uploads,
     require_image_model,
 )
-from lookalike.service.limits import make_thumbnail
-from lookalike.service.routes import body_doc, get_state
+from lookalike.service.routes import ItemId, body_doc, get_state
 from lookalike.service.schemas import EnrollJSON, EnrollResponse, RemoveResponse
 from lookalike.service.state import ServiceState
 
@@ -87,8 +86,14 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
-        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
-        thumbs = await state.call(lambda: [make_thumbnail(im, size=settings.thumbnail_size) for im in items])
+        decoded = await decode_uploads(
+            await read_uploads(form, "images", settings),
+            settings,
+            prepare=state.prepare_image,
+            slots=state.decode_slots,
+            thumbnail_size=settings.thumbnail_size,
+        )
+        items, thumbs = decoded.inputs, decoded.thumbnails
 
     vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
@@ -118,7 +123,7 @@ async def remove_identity(identity: str, state: ServiceState = Depends(get_state
 
 
 @router.delete("/items/{item_id}", response_model=RemoveResponse, summary="Remove one enrolled item")
-async def remove_item(item_id: int, state: ServiceState = Depends(get_state)) -> RemoveResponse:
+async def remove_item(item_id: ItemId, state: ServiceState = Depends(get_state)) -> RemoveResponse:
     """404 when the gallery has no item with this id."""
 
     def write() -> int:

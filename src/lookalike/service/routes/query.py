@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from lookalike.errors import GalleryError
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
@@ -79,7 +80,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
-        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
+        uploads = await read_uploads(form, "images", settings)
+        items = (await decode_uploads(uploads, settings, prepare=state.prepare_image, slots=state.decode_slots)).inputs
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
     pictured: set[str] = await state.call(state.gallery.identities_with_images)
@@ -118,6 +120,9 @@ async def verify(request: Request, state: ServiceState = Depends(get_state)) -> 
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         files = [(await read_uploads(form, name, settings))[0] for name in ("a", "b")]
-        pair = await decode_uploads(files, settings)
-    result = await state.call(state.gallery.verify, pair[0], pair[1])
+        pair = (await decode_uploads(files, settings, prepare=state.prepare_image, slots=state.decode_slots)).inputs
+    if state.gallery.threshold is None:  # before embedding: the answer does not depend on the items
+        raise GalleryError("this gallery has no threshold yet; calibrate it (`lookalike calibrate`) first")
+    va, vb = await state.call(state.embed, pair)
+    result = await state.call(state.gallery.verify_vectors, va, vb)
     return VerifyResponse(same=bool(result.same), score=float(result.score), threshold=float(result.threshold))
