@@ -10,6 +10,7 @@ import pytest
 import torch
 from _gallery_helpers import clustered
 
+from lookalike.errors import GalleryError
 from lookalike.gallery.stores.sqlite import SQLiteStore
 from lookalike.models.distances import get_distance
 
@@ -99,6 +100,7 @@ def test_hyperbolic_uses_exact_torch_search(tmp_path: Path) -> None:
 _OTHER_PROCESS = """
 import sys, numpy as np
 from lookalike.gallery import Gallery
+from lookalike.errors import GalleryError
 from lookalike.gallery.stores.sqlite import SQLiteStore
 path, step = sys.argv[1], sys.argv[2]
 if step == "enroll":
@@ -192,3 +194,92 @@ def test_an_open_store_keeps_sqlites_shared_memory_lock(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", _TRY_DMS_LOCK, str(shm)], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "held", out.stderr
     store.close()
+
+
+def _mount(*args: str) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["mount", *args], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _umount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def test_a_gallery_on_read_only_media_can_be_listed_and_searched(tmp_path: Path) -> None:
+    """Regression: WAL mode needs a writable folder, so a read-only gallery could not even be listed."""
+    store, x = _filled(tmp_path / "g")
+    store.close()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if not (_mount("--bind", str(tmp_path / "g"), str(ro)) and _mount("-o", "remount,ro,bind", str(ro))):
+        _umount(ro)
+        pytest.skip("needs `mount` (root with CAP_SYS_ADMIN) to make a read-only mount")
+    try:
+        reader = SQLiteStore.open(ro)
+        assert reader.read_only and reader.identities() == {f"p{c}": 5 for c in range(4)}
+        assert reader.search(x[:1], k=1)[0][0].identity == "p0"
+        with pytest.raises(GalleryError, match="read-only"):
+            reader.add("late", x[:1], [{}])
+        reader.close()  # no snapshot written, no error
+    finally:
+        _umount(ro)
+
+
+def test_read_only_option_refuses_writes_and_keeps_everything(tmp_path: Path) -> None:
+    store, _ = _filled(tmp_path / "g")
+    store.close()
+    reader = SQLiteStore.open(tmp_path / "g", read_only=True)
+    with pytest.raises(GalleryError, match="read-only"):
+        reader.remove_identity("p0")
+    assert reader.count() == 20
+    reader.close()
+
+
+def test_a_full_disk_reports_the_real_error_and_exactly_what_was_stored(tmp_path: Path) -> None:
+    """Regression: on a full disk the ROLLBACK's error hid SQLite's, and an enroll that had committed was reported
+    as failed when the index snapshot written on close hit ENOSPC (a retry then duplicated the items)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=400k", "tmpfs", str(full)):
+        pytest.skip("needs `mount` (root with CAP_SYS_ADMIN) for a small tmpfs")
+    try:
+        store = SQLiteStore.create(full / "g", dim=8, distance=get_distance("cosine"), meta={})
+        rng = np.random.default_rng(0)
+        acknowledged = 0
+        with pytest.raises(GalleryError, match=r"nothing was stored.*full"):
+            for i in range(100):
+                x = rng.normal(size=(200, 8)).astype(np.float32)
+                acknowledged += len(store.add(f"p{i}", x / np.linalg.norm(x, axis=1, keepdims=True), [{}] * 200))
+        assert acknowledged > 0 and store.count() == acknowledged
+        store.close()  # the snapshot hits ENOSPC: a warning, not an error
+        reopened = SQLiteStore.open(full / "g")
+        assert reopened.count() == acknowledged and _consistent(reopened)
+        reopened.close()
+    finally:
+        _umount(full)
+
+
+def test_a_snapshot_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
+    import errno
+
+    from lookalike.gallery.stores import sqlite as sqlite_module
+
+    store, x = _filled(tmp_path / "g")
+
+    def no_space(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sqlite_module, "write_snapshot", no_space)
+    ids = store.add("late", x[:2], [{}, {}])
+    store.close()
+    assert "could not write the index snapshot" in caplog.text
+    monkeypatch.undo()
+    reopened = SQLiteStore.open(tmp_path / "g")
+    assert reopened.count() == 22 and [r.id for r in reopened.items("late")] == ids
+    reopened.close()

@@ -10,15 +10,25 @@ generation and largest item id it reflects in its header) on close and after reb
 loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
 generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
 SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` (asked on every read, ~3 µs) and
-caught up the same way. The store never opens SQLite's own files (``-shm``, ``-wal``) itself: on Linux, closing
+caught up the same way.
+
+A gallery in a folder this process cannot write (read-only media, a read-only mount) is opened read-only —
+``mode=ro``, or ``immutable=1`` where SQLite cannot even read a WAL database without writing its ``-shm`` — so
+it can still be listed and searched; writes then raise :class:`GalleryError`. A failed write (a full disk, say)
+reports SQLite's own error, never the ``ROLLBACK``'s, and the index snapshot is a cache: failing to write it
+is a warning, never an error after a commit (an enroll that returned stored exactly what it says).
+
+The store never opens SQLite's own files (``-shm``, ``-wal``) itself: on Linux, closing
 any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and a second
 process could then reset the shared memory under this one's map (SIGBUS; ``benchmarks/gallery_stress.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -61,8 +71,17 @@ class SQLiteStore(VectorStore):
     DB_NAME = "gallery.sqlite"
     INDEX_NAME = "index.lkidx"
 
-    def __init__(self, *, path: Path, ann_threshold: int = 200_000, nlist: int | None = None, nprobe: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        ann_threshold: int = 200_000,
+        nlist: int | None = None,
+        nprobe: int = 32,
+        read_only: bool | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only  # None: decided on open, from whether the folder is writable
         self.ann_threshold = ann_threshold
         self.nlist = nlist
         self.nprobe = nprobe
@@ -105,7 +124,7 @@ class SQLiteStore(VectorStore):
 
     @staticmethod
     def _check_options(options: dict[str, Any]) -> dict[str, Any]:
-        known = ("ann_threshold", "nlist", "nprobe")
+        known = ("ann_threshold", "nlist", "nprobe", "read_only")
         unknown = sorted(set(options) - set(known))
         if unknown:
             hint = " ('name' is the table prefix of pgvector galleries)" if "name" in unknown else ""
@@ -116,7 +135,13 @@ class SQLiteStore(VectorStore):
         return options
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path / self.DB_NAME, isolation_level=None, check_same_thread=False, timeout=60)
+        db = self.path / self.DB_NAME
+        if self.read_only is None:
+            self.read_only = not _writable(self.path) or (db.exists() and not _writable(db))
+        if self.read_only:
+            self._conn = _connect_read_only(db)
+            return self._conn
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         self._conn = conn
@@ -203,7 +228,20 @@ class SQLiteStore(VectorStore):
         return bool(np.array_equal(np.sort(self._index.ids()), sql_ids))
 
     def save_index(self) -> None:
-        """Snapshot the search index to disk (done on close and after rebuilds)."""
+        """Snapshot the search index to disk (done on close and after rebuilds).
+
+        The snapshot is a cache: when it cannot be written (a full disk, a read-only gallery) the next open
+        rebuilds or catches up from SQLite, so a failure is logged as a warning and never raised.
+        """
+        if self.read_only:
+            return
+        try:
+            self._save_index()
+        except OSError as err:
+            log.warning("could not write the index snapshot of %s (%s); it will be rebuilt from SQLite", self.path, err)
+            self.path.joinpath(self.INDEX_NAME + ".tmp").unlink(missing_ok=True)
+
+    def _save_index(self) -> None:
         with self._lock:
             payload = self._index.serialize()
             header = {
@@ -291,6 +329,11 @@ class SQLiteStore(VectorStore):
         """Run ``fn(new_generation)`` inside one IMMEDIATE transaction after catching up; commit; return."""
         with self._lock:
             c = self.conn
+            if self.read_only:
+                raise GalleryError(
+                    f"the gallery at {self.path} is open read-only (its folder is not writable); copy it to a "
+                    "writable folder to change it"
+                )
             c.execute("BEGIN IMMEDIATE")
             try:
                 self._catch_up()
@@ -301,8 +344,14 @@ class SQLiteStore(VectorStore):
                 # that this one has not caught up with (our own commit never changes it)
                 version = c.execute("PRAGMA data_version").fetchone()[0]
                 c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
+            except BaseException as err:
+                with contextlib.suppress(sqlite3.Error):  # already rolled back (SQLITE_FULL): keep the real error
+                    c.execute("ROLLBACK")
+                if isinstance(err, sqlite3.OperationalError):
+                    raise GalleryError(
+                        f"nothing was stored: the gallery at {self.path} could not be written ({err}); free disk "
+                        "space (or fix the folder's permissions) and try again"
+                    ) from err
                 raise
             self._data_version = version
             return gen, result
@@ -533,6 +582,31 @@ class SQLiteStore(VectorStore):
                 return set()
             q = "SELECT DISTINCT name FROM images JOIN items USING(id) JOIN identities USING(code)"
             return {r[0] for r in self.conn.execute(q)}
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` (``access`` also says no on a read-only mount, even for root)."""
+    return os.access(path, os.W_OK)
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    """A read-only connection: ``mode=ro`` when SQLite can read the database so, else ``immutable=1`` (a WAL
+    database whose ``-shm`` cannot be created in a read-only folder; nobody can be writing there)."""
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?{flags}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=60)  # fmt: skip
+        except sqlite3.Error as err:
+            last = err
+            continue
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as err:
+            last = err
+            conn.close()
+    raise GalleryError(f"cannot open the read-only gallery {db} ({last})")
 
 
 __all__ = ["SQLiteStore"]
