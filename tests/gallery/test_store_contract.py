@@ -195,6 +195,7 @@ def test_images_go_with_their_items_in_the_same_transaction(location: str, store
     assert store.put_images({a[0]: b"A0", a[1]: b"A1", b[1]: b"B1", 10_000: b"nobody"}) == [a[0], a[1], b[1]]
     assert store.image(a[1]) == b"A1" and store.identity_image("alice") == b"A0"
     assert store.identities_with_images() == {"alice", "bob"}
+    assert store.identities_with_images(["bob", "nobody"]) == {"bob"} and store.identities_with_images([]) == set()
     store.remove_items([a[0]])
     assert store.image(a[0]) is None and store.identity_image("alice") == b"A1"
     store.remove_identity("alice")

@@ -288,9 +288,9 @@ class Gallery:
         """The image of the identity's earliest item that has one, or ``None``."""
         return self.store.identity_image(normalize_name(identity))
 
-    def identities_with_images(self) -> set[str]:
-        """Names of the identities with at least one stored image."""
-        return self.store.identities_with_images()
+    def identities_with_images(self, names: Sequence[str] | None = None) -> set[str]:
+        """Names of the identities (among ``names``, or all) with at least one stored image."""
+        return self.store.identities_with_images(None if names is None else [normalize_name(n) for n in names])
 
     def __len__(self) -> int:
         return self.store.count()

@@ -145,8 +145,8 @@ class VectorStore(ABC):
         """The image of the identity's earliest item that has one, or ``None``."""
 
     @abstractmethod
-    def identities_with_images(self) -> set[str]:
-        """Names of the identities that have at least one image."""
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
+        """Names of the identities (among ``names``, or all) that have at least one image."""
 
     @abstractmethod
     def generation(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -309,12 +310,13 @@ class PgVectorStore(VectorStore):
         rows = self._image_query(sql, (identity,))
         return bytes(rows[0][0]) if rows else None
 
-    def identities_with_images(self) -> set[str]:
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
         t = self.name
-        return {
-            str(r[0])
-            for r in self._image_query(f"SELECT DISTINCT identity FROM {t}_images JOIN {t}_items USING(id)", ())
-        }
+        sql = f"SELECT DISTINCT identity FROM {t}_images JOIN {t}_items USING(id)"
+        if names is None:
+            return {str(r[0]) for r in self._image_query(sql, ())}
+        wanted = sorted(set(names))
+        return {str(r[0]) for r in self._image_query(sql + " WHERE identity = ANY(%s)", (wanted,))} if wanted else set()
 
 
 __all__ = ["PgVectorStore"]

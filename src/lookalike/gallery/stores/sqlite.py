@@ -32,6 +32,7 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -576,12 +577,21 @@ class SQLiteStore(VectorStore):
             row = self.conn.execute(q + " LIMIT 1", (identity,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def identities_with_images(self) -> set[str]:
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
+        wanted = None if names is None else sorted(set(names))
         with self._lock:
-            if not self._has_images():
+            if not self._has_images() or wanted == []:
                 return set()
-            q = "SELECT DISTINCT name FROM images JOIN items USING(id) JOIN identities USING(code)"
-            return {r[0] for r in self.conn.execute(q)}
+            q = "SELECT DISTINCT name FROM identities JOIN items USING(code) JOIN images USING(id)"
+            if wanted is None:
+                return {r[0] for r in self.conn.execute(q)}
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    r[0] for r in self.conn.execute(f"{q} WHERE name IN ({','.join('?' * len(chunk))})", chunk)
+                )
+            return found
 
 
 def _writable(path: Path) -> bool:

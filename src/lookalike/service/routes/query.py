@@ -84,7 +84,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         items = (await decode_uploads(uploads, settings, prepare=state.prepare_image, slots=state.decode_slots)).inputs
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
-    pictured: set[str] = await state.call(state.gallery.identities_with_images)
+    shown = {m.identity for r in results for m in list(r.matches)[:k]}
+    pictured: set[str] = await state.call(state.gallery.identities_with_images, sorted(shown))
     return IdentifyResponse(results=[_format(r, k, state, pictured) for r in results])
 
 
