@@ -1,4 +1,4 @@
-"""Peak memory of the worst request the limits allow (measured in a fresh process, ru_maxrss above VmRSS).
+"""Peak memory of the worst request the limits allow (measured in a fresh process: VmHWM above VmRSS).
 
 Test limits: 4 Mpx per image, 8 Mpx per request, 64 images, 10 MiB body. The worst allowed request is two
 2000x2000 images (8 Mpx, 24 MB of RGB if decoded together); 64 such images (256 Mpx: 768 MB of RGB, in a
