@@ -79,7 +79,7 @@ def _check_files(files: list[Path]) -> None:
 
 
 def _check_name(identity: str) -> str:
-    from lookalike.gallery.names import identity_name
+    from lookalike.names import identity_name
 
     return identity_name(identity)
 

@@ -9,7 +9,6 @@ registry ``STORES`` ("sqlite", "pgvector"), :func:`calibrate_embeddings` and the
 from lookalike.gallery.calibration import CalibrationWarning, calibrate_embeddings
 from lookalike.gallery.estimator import SimilarityClassifier
 from lookalike.gallery.gallery import Gallery, verify_items, verify_vectors
-from lookalike.gallery.names import MAX_NAME_CHARS, identity_name
 from lookalike.gallery.results import (
     CalibrationReport,
     GalleryInfo,
@@ -19,6 +18,7 @@ from lookalike.gallery.results import (
     Verification,
 )
 from lookalike.gallery.stores import STORES
+from lookalike.names import MAX_NAME_CHARS, identity_name
 
 __all__ = [
     "MAX_NAME_CHARS",

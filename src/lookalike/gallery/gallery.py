@@ -20,7 +20,6 @@ from lookalike._version import __version__
 from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
-from lookalike.gallery.names import normalize_name
 from lookalike.gallery.results import (
     CalibrationReport,
     GalleryInfo,
@@ -31,6 +30,7 @@ from lookalike.gallery.results import (
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
 from lookalike.models.distances import Distance, get_distance
+from lookalike.names import normalize_name
 
 if TYPE_CHECKING:
     from lookalike.data.types import LabeledDataset

@@ -180,7 +180,7 @@ class VectorStore(ABC):
 
     @staticmethod
     def _check_identity(identity: str) -> str:
-        from lookalike.gallery.names import identity_name
+        from lookalike.names import identity_name
 
         return identity_name(identity)
 

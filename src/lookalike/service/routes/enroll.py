@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from lookalike.errors import DataError
-from lookalike.gallery.names import identity_name
+from lookalike.names import identity_name
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (

@@ -1,5 +1,7 @@
 """The one rule for identity names, shared by the library, the CLI and the service.
 
+A top-level module importing nothing heavy, so the CLI checks a name before torch or a model is loaded.
+
 A name is trimmed of surrounding whitespace, then must be 1-200 characters long, hold no control, format
 (except the zero-width joiners of emoji and scripts), separator-line or unassigned characters (a newline in a
 name would forge rows in ``gallery list``), and not be ``.`` or ``..`` (URL paths cannot carry them). Any
