@@ -42,7 +42,7 @@ def test_create_enroll_identify_calibrate_verify_remove(tmp_path: Path, faces: P
     run("gallery", "enroll", g, "bob", *map(str, sorted((faces / "c1").glob("*.png"))[:3]))
     assert "alice\t3" in run("gallery", "list", g)
     out = run("identify", g, str(faces / "c0" / "3.png"), "--k", "2")
-    assert "KNOWN alice" in out  # uncalibrated: the nearest identity is taken
+    assert "UNCALIBRATED [alice" in out  # no threshold yet: the nearest identities, no verdict
     cal = tmp_path / "cal"
     cal.mkdir()
     for c in range(2, 6):

@@ -48,7 +48,8 @@ def test_every_scoring_finds_the_right_identity(tmp_path: Path, model8: Embeddin
         for c in range(6):
             g.enroll(f"p{c}", x[y == c][:4])
         res = g.identify(x[y >= 0][4::6], k=3)
-        assert [r.identity for r in res] == [f"p{c}" for c in range(6)]
+        assert [r.matches[0].identity for r in res] == [f"p{c}" for c in range(6)]
+        assert {r.decision for r in res} == {"uncalibrated"}  # no threshold: nearest identities, no verdict
         assert g.info().scoring == scoring
 
 
@@ -129,4 +130,33 @@ def test_opened_without_model_can_list_but_not_embed(tmp_path: Path, model8: Emb
         assert g.identities() == {"a": 2} and g.info().size == 2
         with pytest.raises(GalleryError, match="without its model"):
             g.identify(x)
-        assert g.identify_vectors(x)[0].identity == "a"
+        assert g.identify_vectors(x)[0].matches[0].identity == "a"
+
+
+def test_an_uncalibrated_gallery_gives_no_verdict(tmp_path: Path, model8: EmbeddingModel) -> None:
+    """Regression: without a threshold the nearest identity was "known", so a logo against three faces came out
+    as a confident match. Until calibrated the decision is "uncalibrated" and nobody is named."""
+    x, y = clustered(4, 3, seed=5)
+    with Gallery.create(tmp_path / "g", model8) as g:
+        for c in range(3):
+            g.enroll_vectors(f"face{c}", x[y == c])
+        logo = x[y == 3][:1]  # nobody enrolled
+        [r] = g.identify_vectors(logo, k=2)
+        assert r.decision == "uncalibrated" and r.identity is None and r.threshold is None
+        assert len(r.matches) == 2 and r.to_dict()["decision"] == "uncalibrated"
+        g.set_threshold(0.99)
+        assert g.identify_vectors(logo, k=1)[0].decision == "unknown"
+        assert g.identify_vectors(x[:1], k=1)[0].decision == "known"
+        g.set_threshold(None)
+        assert g.identify_vectors(x[:1], k=1)[0].decision == "uncalibrated"
+
+
+def test_names_are_trimmed_and_checked_the_same_way_everywhere(tmp_path: Path, model8: EmbeddingModel) -> None:
+    x, _ = clustered(1, 2)
+    with Gallery.create(tmp_path / "g", model8) as g:
+        g.enroll_vectors("  Zoë / AC-DC ", x[:1])
+        assert g.identities() == {"Zoë / AC-DC": 1}
+        assert [r.identity for r in g.items(" Zoë / AC-DC")] == ["Zoë / AC-DC"]
+        with pytest.raises(DataError, match="control"):
+            g.enroll_vectors("forged\tline\n1", x[1:])
+        assert g.remove("Zoë / AC-DC  ") and g.identities() == {}

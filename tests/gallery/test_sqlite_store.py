@@ -10,6 +10,7 @@ import pytest
 import torch
 from _gallery_helpers import clustered
 
+from lookalike.errors import GalleryError
 from lookalike.gallery.stores.sqlite import SQLiteStore
 from lookalike.models.distances import get_distance
 
@@ -99,6 +100,7 @@ def test_hyperbolic_uses_exact_torch_search(tmp_path: Path) -> None:
 _OTHER_PROCESS = """
 import sys, numpy as np
 from lookalike.gallery import Gallery
+from lookalike.errors import GalleryError
 from lookalike.gallery.stores.sqlite import SQLiteStore
 path, step = sys.argv[1], sys.argv[2]
 if step == "enroll":
@@ -136,7 +138,7 @@ def test_another_process_writes_are_seen_by_the_next_identify(tmp_path: Path, mo
     for c in range(3):
         g.enroll_vectors(f"p{c}", x[y == c])
     store = g.store
-    assert isinstance(store, SQLiteStore) and store._wal is not None and store._wal.active  # the cheap check is on
+    assert isinstance(store, SQLiteStore)
     far = -x[:1]  # nobody enrolled is near it
     np.save(tmp_path / "far.npy", far)
     assert g.identify_vectors(far, k=1)[0].matches[0].identity != "late"
@@ -150,7 +152,7 @@ def test_another_process_writes_are_seen_by_the_next_identify(tmp_path: Path, mo
     _in_other_process(tmp_path, str(tmp_path / "g"), "checkpoint-then-enroll", str(tmp_path / "far2.npy"))
     assert g.identify_vectors(-x[4:5], k=1)[0].matches[0].identity == "later"
 
-    assert g.identify_vectors(x[:1], k=1)[0].decision == "known"  # uncalibrated: the best match is known
+    assert g.identify_vectors(x[:1], k=1)[0].decision == "uncalibrated"  # no threshold, no verdict
     _in_other_process(tmp_path, str(tmp_path / "g"), "threshold", "1.5")  # beyond any cosine score
     result = g.identify_vectors(x[:1], k=1)[0]
     assert result.threshold == 1.5 and result.decision == "unknown"
@@ -161,31 +163,123 @@ def test_another_process_writes_are_seen_by_the_next_identify(tmp_path: Path, mo
     g.close()
 
 
-def test_without_the_wal_header_every_read_asks_sqlite(tmp_path: Path) -> None:
-    from lookalike.gallery.stores._wal import WalIndexWatch
+_TRY_DMS_LOCK = """
+import fcntl, sys
+with open(sys.argv[1], "r+b") as f:
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)  # SQLite's DMS byte: UNIX_SHM_BASE 120 + 8 locks
+    except OSError:
+        print("held")
+    else:
+        print("free")
+"""
 
-    assert not WalIndexWatch(tmp_path / "nothing.sqlite").active  # no -shm file: the filter is off
+
+def test_an_open_store_keeps_sqlites_shared_memory_lock(tmp_path: Path) -> None:
+    """Regression (SIGBUS): while a store is open, no other process may take the -shm "dead man switch" lock.
+
+    A process that gets it exclusively believes nobody uses the database and resets the -shm file under the
+    open store's map. The old code opened and closed ``gallery.sqlite-shm`` itself, and on Linux closing any
+    descriptor drops every POSIX lock the process holds on the file, SQLite's included: "free" here.
+    """
+    import subprocess
+    import sys
+
     store, x = _filled(tmp_path / "g")
-    store._wal = WalIndexWatch(tmp_path / "nothing.sqlite")
-    other = SQLiteStore.open(tmp_path / "g")
-    new = other.add("late", -x[:1], [{}])
-    assert store.search(-x[:1], k=1)[0][0].id == new[0]  # seen through PRAGMA data_version alone
-    other.close()
-    store.close()
-
-
-def test_wal_header_changes_with_every_commit_of_any_connection(tmp_path: Path) -> None:
-    store, x = _filled(tmp_path / "g")
-    other = SQLiteStore.open(tmp_path / "g")
-    assert store._wal is not None
-    before = store._wal.header()
-    assert before is not None and store._wal.header() == before  # stable while nobody writes
     store.search(x[:1], k=1)
-    assert store._wal.header() == before  # reads leave it alone
-    other.add("late", x[:1], [{}])
-    after = store._wal.header()
-    assert after != before
-    other.set_meta({"threshold": 0.5})
-    assert store._wal.header() != after
+    other = SQLiteStore.open(tmp_path / "g")  # a second open in the same process, then closed
     other.close()
+    store.search(x[:1], k=1)
+    shm = tmp_path / "g" / f"{SQLiteStore.DB_NAME}-shm"
+    out = subprocess.run([sys.executable, "-c", _TRY_DMS_LOCK, str(shm)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "held", out.stderr
     store.close()
+
+
+def _mount(*args: str) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["mount", *args], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _umount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def test_a_gallery_on_read_only_media_can_be_listed_and_searched(tmp_path: Path) -> None:
+    """Regression: WAL mode needs a writable folder, so a read-only gallery could not even be listed."""
+    store, x = _filled(tmp_path / "g")
+    store.close()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if not (_mount("--bind", str(tmp_path / "g"), str(ro)) and _mount("-o", "remount,ro,bind", str(ro))):
+        _umount(ro)
+        pytest.skip("needs `mount` (root with CAP_SYS_ADMIN) to make a read-only mount")
+    try:
+        reader = SQLiteStore.open(ro)
+        assert reader.read_only and reader.identities() == {f"p{c}": 5 for c in range(4)}
+        assert reader.search(x[:1], k=1)[0][0].identity == "p0"
+        with pytest.raises(GalleryError, match="read-only"):
+            reader.add("late", x[:1], [{}])
+        reader.close()  # no snapshot written, no error
+    finally:
+        _umount(ro)
+
+
+def test_read_only_option_refuses_writes_and_keeps_everything(tmp_path: Path) -> None:
+    store, _ = _filled(tmp_path / "g")
+    store.close()
+    reader = SQLiteStore.open(tmp_path / "g", read_only=True)
+    with pytest.raises(GalleryError, match="read-only"):
+        reader.remove_identity("p0")
+    assert reader.count() == 20
+    reader.close()
+
+
+def test_a_full_disk_reports_the_real_error_and_exactly_what_was_stored(tmp_path: Path) -> None:
+    """Regression: on a full disk the ROLLBACK's error hid SQLite's, and an enroll that had committed was reported
+    as failed when the index snapshot written on close hit ENOSPC (a retry then duplicated the items)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=400k", "tmpfs", str(full)):
+        pytest.skip("needs `mount` (root with CAP_SYS_ADMIN) for a small tmpfs")
+    try:
+        store = SQLiteStore.create(full / "g", dim=8, distance=get_distance("cosine"), meta={})
+        rng = np.random.default_rng(0)
+        acknowledged = 0
+        with pytest.raises(GalleryError, match=r"nothing was stored.*full"):
+            for i in range(100):
+                x = rng.normal(size=(200, 8)).astype(np.float32)
+                acknowledged += len(store.add(f"p{i}", x / np.linalg.norm(x, axis=1, keepdims=True), [{}] * 200))
+        assert acknowledged > 0 and store.count() == acknowledged
+        store.close()  # the snapshot hits ENOSPC: a warning, not an error
+        reopened = SQLiteStore.open(full / "g")
+        assert reopened.count() == acknowledged and _consistent(reopened)
+        reopened.close()
+    finally:
+        _umount(full)
+
+
+def test_a_snapshot_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
+    import errno
+
+    from lookalike.gallery.stores import sqlite as sqlite_module
+
+    store, x = _filled(tmp_path / "g")
+
+    def no_space(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sqlite_module, "write_snapshot", no_space)
+    ids = store.add("late", x[:2], [{}, {}])
+    store.close()
+    assert "could not write the index snapshot" in caplog.text
+    monkeypatch.undo()
+    reopened = SQLiteStore.open(tmp_path / "g")
+    assert reopened.count() == 22 and [r.id for r in reopened.items("late")] == ids
+    reopened.close()

@@ -184,3 +184,35 @@ def test_creating_twice_is_refused(location: str, store_options: dict) -> None:
     make(location, store_options).close()
     with pytest.raises(GalleryError, match="already exists"):
         make(location, store_options)
+
+
+def test_images_go_with_their_items_in_the_same_transaction(location: str, store_options: dict) -> None:
+    x, _ = clustered(2, 2)
+    store = make(location, store_options)
+    a = store.add("alice", x[:2], [{}, {}])
+    b = store.add("bob", x[2:], [{}, {}])
+    assert store.image(a[0]) is None and store.identities_with_images() == set()
+    assert store.put_images({a[0]: b"A0", a[1]: b"A1", b[1]: b"B1", 10_000: b"nobody"}) == [a[0], a[1], b[1]]
+    assert store.image(a[1]) == b"A1" and store.identity_image("alice") == b"A0"
+    assert store.identities_with_images() == {"alice", "bob"}
+    assert store.identities_with_images(["bob", "nobody"]) == {"bob"} and store.identities_with_images([]) == set()
+    store.remove_items([a[0]])
+    assert store.image(a[0]) is None and store.identity_image("alice") == b"A1"
+    store.remove_identity("alice")
+    assert store.image(a[1]) is None and store.identity_image("alice") is None
+    new = store.add("alice", x[:1], [{}])  # somebody else under the old name: no picture of the removed one
+    assert store.identity_image("alice") is None and store.image(new[0]) is None
+    assert store.identities_with_images() == {"bob"}
+    store.close()
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "a\nb", "x" * 201, ".", "..", "nul\x00"])
+def test_identity_names_follow_the_one_rule(location: str, store_options: dict, bad: str) -> None:
+    x, _ = clustered(1, 1)
+    store = make(location, store_options)
+    with pytest.raises(DataError):
+        store.add(bad, x, [{}])
+    assert store.count() == 0
+    store.add("  trimmed name ", x, [{}])
+    assert store.identities() == {"trimmed name": 1}
+    store.close()

@@ -111,3 +111,49 @@ def test_enroll_and_identify_through_the_page(page, image_server, tmp_path: Path
     page.click("#enroll-submit")
     page.wait_for_selector("#enroll-error:not([hidden])", timeout=30_000)
     assert "write scope" in page.inner_text("#enroll-error")
+
+
+@pytest.fixture
+def uncalibrated_server(tmp_path: Path, image_model: object, image_model_dir: Path):
+    """A real server over a gallery of the tiny image model with no threshold, holding "alice"."""
+    from service_helpers import start_server, stop_server
+
+    from lookalike.gallery import Gallery
+
+    gallery_dir = tmp_path / "uncalibrated"
+    with Gallery.create(gallery_dir, image_model, model_source=str(image_model_dir)) as g:
+        g.enroll("alice", [pattern_image(11, size=160)])
+    server = start_server(gallery_dir, None, tmp_path / "server.log")
+    yield server
+    stop_server(server)
+
+
+def test_uncalibrated_verdict_hostile_file_name_csp_and_offline_docs(page, uncalibrated_server, tmp_path: Path):
+    """The page says "uncalibrated" instead of a green "Known"; a probe file's name shows as text and runs
+    nothing; the page and the API docs load under the CSP with no violation and without a CDN."""
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    outside: list[str] = []
+    local = (uncalibrated_server.url, "blob:", "data:")
+    page.on("request", lambda req: None if req.url.startswith(local) else outside.append(req.url))
+
+    page.goto(uncalibrated_server.url + "/")
+    page.wait_for_selector("#status.up", timeout=30_000)
+    page.fill("#api-key", READ_KEY)
+    page.dispatch_event("#api-key", "change")
+    hostile = tmp_path / '<img src=x onerror="window.pwned=1">.png'
+    hostile.write_bytes(encode(pattern_image(99, size=160)))  # a logo, not a face: nobody enrolled
+    page.set_input_files("#probe-file", str(hostile))
+    page.wait_for_selector("#verdict[data-decision='uncalibrated']", timeout=30_000)
+    verdict = page.inner_text("#verdict")
+    assert verdict.startswith("Uncalibrated") and "Known" not in verdict, verdict
+    assert page.eval_on_selector("#verdict", "e => e.className") == "verdict uncalibrated"
+    assert hostile.name in page.inner_text("#drop-text")  # shown as text
+    assert page.evaluate("() => window.pwned === undefined && !document.querySelector('#drop-text img')")
+
+    page.goto(uncalibrated_server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "lookalike" in page.inner_text(".swagger-ui .info .title")
+    assert page.query_selector(".opblock") is not None  # the operations rendered
+    assert not violations, violations[:3]
+    assert not outside, outside[:3]

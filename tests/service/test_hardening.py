@@ -150,10 +150,14 @@ def _image_cases(rng: random.Random) -> list[tuple[str, dict]]:
 
 
 def _vector_cases(rng: random.Random) -> list[tuple[str, dict]]:
-    """Malformed JSON bodies for a vector gallery."""
+    """Malformed JSON bodies for a vector gallery (a case may name its own ``method``/``path``/write key)."""
     cases: list[tuple[str, dict]] = []
-    for i in range(400):
-        kind = i % 4
+    deep = rng.choice([1_000, 100_000])
+    for i in range(800):
+        kind = i % 8
+        if kind >= 4:
+            cases.append(_hostile_case(kind, rng, deep))
+            continue
         if kind == 0:
             width = rng.choice([1, DIM - 1, DIM + 1, 512])
             cases.append(("wrong vector size", {"json": {"vectors": [[0.1] * width]}}))
@@ -170,11 +174,33 @@ def _vector_cases(rng: random.Random) -> list[tuple[str, dict]]:
     return cases
 
 
+def _hostile_case(kind: int, rng: random.Random, deep: int) -> tuple[str, dict]:
+    """Malformed input that used to crash a handler (500 and a reset connection) or slip through."""
+    json_ct = {"content-type": "application/json"}
+    if kind == 4:  # RecursionError in the JSON parser
+        d = rng.choice([deep, 1_000, 100_000])
+        body = rng.choice([b"[" * d + b"]" * d, b'{"vectors": ' + b"[" * d + b"]" * d + b"}"])
+        return "deeply nested JSON", {"content": body, "headers": json_ct}
+    if kind == 5:  # OverflowError in SQLite
+        big = rng.choice(["9223372036854775808", "99999999999999999999", "1" + "0" * 40, "-1", "0"])
+        method, path = rng.choice([("GET", f"/v1/items/{big}/thumbnail"), ("DELETE", f"/v1/items/{big}")])
+        return "item id beyond int64", {"method": method, "path": path, "headers": WRITE}
+    if kind == 6:
+        number = rng.choice(["1e400", "-1e400", "9" * 500, "9" * 5000])
+        body = ('{"vectors": [[' + ",".join([number] + ["0"] * (DIM - 1)) + "]]}").encode()
+        return "huge numbers", {"content": body, "headers": json_ct}
+    name = rng.choice(["a\nb", "tab\there", "\u0000", ".", "..", "x" * 300, "bidi\u202eevil", " "])
+    body = ('{"identity": "' + name + '", "vectors": [[' + ",".join(["1"] + ["0"] * (DIM - 1)) + "]]}").encode()
+    return "illegal identity name", {"path": "/v1/enroll", "content": body, "headers": {**json_ct, **WRITE}}
+
+
 def _fire(url: str, cases: list[tuple[str, dict]], path: str, statuses: collections.Counter, bad: list[str]) -> None:
     with httpx.Client(base_url=url, timeout=30) as http:
         for label, kwargs in cases:
+            kwargs = dict(kwargs)
             headers = {**READ, **kwargs.pop("headers", {})}
-            r = http.post(path, headers=headers, **kwargs)
+            method, where = kwargs.pop("method", "POST"), kwargs.pop("path", path)
+            r = http.request(method, where, headers=headers, **kwargs)
             statuses[r.status_code] += 1
             try:
                 err = r.json()["error"]
@@ -190,9 +216,13 @@ def test_malformed_uploads_get_clear_4xx_and_the_server_survives(image_server, v
     statuses: collections.Counter = collections.Counter()
     bad: list[str] = []
     image_cases, vector_cases = _image_cases(rng), _vector_cases(rng)
+    vserver = vector_server[0]
+    kept = httpx.post(
+        f"{vserver.url}/v1/enroll", json={"identity": "keep", "vectors": [[1.0] + [0.0] * (DIM - 1)]}, headers=WRITE
+    )
+    assert kept.status_code == 200, kept.text
     started = time.perf_counter()
     _fire(image_server.url, image_cases, "/v1/identify", statuses, bad)
-    vserver = vector_server[0]
     _fire(vserver.url, vector_cases, "/v1/identify", statuses, bad)
     sent = len(image_cases) + len(vector_cases)
     _report("malformed uploads", sent, statuses, time.perf_counter() - started)
@@ -200,6 +230,8 @@ def test_malformed_uploads_get_clear_4xx_and_the_server_survives(image_server, v
     SUMMARY.append("  kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     assert sent >= 1000
     assert not bad, bad[:5]
+    listed = httpx.get(f"{vserver.url}/v1/identities", headers=READ, timeout=30).json()  # nothing lost, nothing added
+    assert {i["identity"]: i["items"] for i in listed["identities"]} == {"keep": 1}
     # still answering, and still right
     for server in (image_server, vserver):
         assert httpx.get(f"{server.url}/v1/health", timeout=10).status_code == 200

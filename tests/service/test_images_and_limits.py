@@ -132,3 +132,73 @@ def test_failed_enroll_stores_nothing(client, image_gallery):
     assert "carol" not in image_gallery.identities()
     missing = client.post("/v1/enroll", files=files[:1], headers=WRITE)
     assert missing.status_code == 422 and "identity" in missing.json()["error"]["message"]
+
+
+def test_a_removed_identity_leaves_no_thumbnail_whoever_removes_it(client, image_gallery):
+    """Regression: removals by the CLI/library (another connection) left thumbnails that were still served,
+    and a new person enrolled under the old name showed the removed person's face."""
+    import sqlite3
+
+    from lookalike.gallery import Gallery
+
+    alice_item = image_gallery.items("alice")[0].id
+    assert client.get("/v1/identities/alice/thumbnail", headers=READ).status_code == 200
+    with Gallery.open(image_gallery.store.location) as other:  # what `lookalike gallery remove` does
+        other.remove("alice")
+    assert client.get("/v1/identities/alice/thumbnail", headers=READ).status_code == 404
+    assert client.get(f"/v1/items/{alice_item}/thumbnail", headers=READ).status_code == 404
+    with Gallery.open(image_gallery.store.location) as other:  # someone else, enrolled without a picture
+        other.enroll_vectors("alice", image_gallery.store.vectors().vectors[:1])
+    assert client.get("/v1/identities/alice/thumbnail", headers=READ).status_code == 404
+    listed = {i["identity"]: i["thumbnail"] for i in client.get("/v1/identities", headers=READ).json()["identities"]}
+    assert listed["alice"] is None and listed["bob"] is not None
+    folder = image_gallery.store.path
+    assert not (folder / "thumbnails.sqlite").exists()
+    db = sqlite3.connect(folder / "gallery.sqlite")
+    assert db.execute("SELECT count(*) FROM images WHERE id=?", (alice_item,)).fetchone()[0] == 0  # not on disk
+    db.close()
+
+
+def test_legacy_thumbnail_file_is_moved_into_the_gallery_without_removed_items(image_gallery, make_client):
+    import sqlite3
+
+    ids = image_gallery.enroll_vectors("carol", image_gallery.model.embed([pattern_image(3), pattern_image(4)]))
+    image_gallery.remove_item(ids[1])
+    legacy = image_gallery.store.path / "thumbnails.sqlite"
+    db = sqlite3.connect(legacy)
+    db.execute("CREATE TABLE thumbnails (item_id INTEGER PRIMARY KEY, identity TEXT NOT NULL, jpeg BLOB NOT NULL)")
+    db.executemany(
+        "INSERT INTO thumbnails VALUES (?, 'carol', ?)", [(ids[0], b"\xff\xd8kept"), (ids[1], b"\xff\xd8gone")]
+    )
+    db.commit()
+    db.close()
+    c = make_client(image_gallery)
+    assert not legacy.exists()
+    assert c.get(f"/v1/items/{ids[0]}/thumbnail", headers=READ).content == b"\xff\xd8kept"
+    assert c.get(f"/v1/items/{ids[1]}/thumbnail", headers=READ).status_code == 404
+    assert image_gallery.image(ids[1]) is None
+
+
+@pytest.mark.parametrize("name", ["AC/DC", "a/../b", "50% off?#x", "x/thumbnail", "Zoë Ünal"])
+def test_every_legal_name_is_reachable_by_every_route(client, name):
+    """Regression: names with '/' could be enrolled over HTTP but never thumbnailed or removed there."""
+    from urllib.parse import quote
+
+    files = [("images", ("n.png", encode(pattern_image(7)), "image/png"))]
+    r = client.post("/v1/enroll", data={"identity": f"  {name} "}, files=files, headers=WRITE)
+    assert r.status_code == 200 and r.json()["identity"] == name  # trimmed, as everywhere
+    listed = {i["identity"]: i["thumbnail"] for i in client.get("/v1/identities", headers=READ).json()["identities"]}
+    url = listed[name]
+    assert url == f"/v1/identities/{quote(name, safe='')}/thumbnail"
+    assert client.get(url, headers=READ).status_code == 200
+    r = client.delete(f"/v1/identities/{quote(name, safe='')}", headers=WRITE)
+    assert r.status_code == 200 and len(r.json()["removed_item_ids"]) == 1
+    assert client.get(url, headers=READ).status_code == 404
+
+
+@pytest.mark.parametrize("name", [".", "..", "two\nlines", "tab\there", "x" * 201, "bidi\u202eevil"])
+def test_illegal_names_are_refused_with_the_rule(client, name):
+    files = [("images", ("n.png", encode(pattern_image(7)), "image/png"))]
+    r = client.post("/v1/enroll", data={"identity": name}, files=files, headers=WRITE)
+    assert r.status_code == 422 and r.json()["error"]["type"] == "validation"
+    assert client.get("/v1/identities", headers=READ).json()["total"] == 2  # nothing stored

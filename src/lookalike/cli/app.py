@@ -63,25 +63,13 @@ _COMMAND_MODULES: list[str] = [
 
 
 def main() -> None:
-    """Console entry point: any LookalikeError becomes one clear line on stderr and exit code 1."""
+    """Console entry point: usage errors print a usage line and exit 2 (click's standalone mode); any
+    LookalikeError becomes one clear line on stderr and exit code 1; neither shows a traceback."""
     try:
-        rc = app(standalone_mode=False)
+        app(standalone_mode=True, prog_name="lookalike")
     except LookalikeError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(1)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except Exception as err:  # click usage errors etc.
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
-    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 _attach()

@@ -34,8 +34,8 @@ def evaluate(
     from lookalike.evaluation.report import write_metrics, write_report
     from lookalike.models import load_model
 
+    ev = load_evaluation_data(data)  # the data first: a wrong path fails before a model loads for seconds
     loaded = load_model(model, distance=distance)
-    ev = load_evaluation_data(data)
     typer.echo(
         f"evaluating {loaded.card.encoder} on {ev.dataset.name}: {len(ev.dataset)} items, "
         f"{len(set(int(x) for x in ev.dataset.labels if x >= 0))} classes",

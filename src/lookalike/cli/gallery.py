@@ -1,7 +1,9 @@
 """CLI: ``lookalike gallery create|enroll|remove|list|info``, ``identify``, ``verify``, ``calibrate``.
 
 Thin: parse, call :mod:`lookalike.gallery`, format. A gallery records the model it was built with, so
-``identify``/``enroll``/``calibrate`` reload that model unless ``--model`` names it explicitly.
+``identify``/``enroll``/``calibrate`` reload that model unless ``--model`` names it explicitly. Paths, names
+and options are checked *before* a model is loaded (loading takes seconds to tens of seconds), so a wrong
+invocation fails at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,48 @@ def _open(location: str, model: str | None = None, name: str | None = None, *, n
     return g
 
 
+def _is_dsn(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _check_location(location: str, name: str | None, *, exists: bool) -> None:
+    """A folder gallery exists (or not yet, for ``create``); ``--name`` only with a PostgreSQL DSN."""
+    from lookalike.errors import ConfigError, GalleryError, NotFoundError
+
+    if _is_dsn(location):
+        return
+    if name is not None:
+        raise ConfigError(
+            f"--name is the table prefix of pgvector galleries (postgresql://...); {location} is a folder gallery, "
+            "drop --name"
+        )
+    db = Path(location) / "gallery.sqlite"
+    if exists and not db.is_file():
+        raise NotFoundError(f"no gallery at {location} (expected {db}); create one with `gallery create`")
+    if not exists and db.exists():
+        raise GalleryError(f"a gallery already exists at {location}; open it, or choose another folder")
+    if not exists and Path(location).exists() and not Path(location).is_dir():
+        raise GalleryError(f"{location} is a file; a SQLite gallery is a folder")
+
+
+def _check_files(files: list[Path]) -> None:
+    """Every file exists and is a file (a folder gets its own message) - checked before any model loads."""
+    from lookalike.errors import DataError, NotFoundError
+
+    folders = [f for f in files if f.is_dir()]
+    if folders:
+        raise DataError(f"{folders[0]} is a folder, not a file; give the files in it (e.g. {folders[0]}/*.jpg)")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise NotFoundError(f"no such file(s): {', '.join(missing[:5])}")
+
+
+def _check_name(identity: str) -> str:
+    from lookalike.names import identity_name
+
+    return identity_name(identity)
+
+
 def _echo(obj: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(obj, indent=2, default=str))
@@ -55,8 +99,11 @@ def create(
 ) -> None:
     """Create an empty gallery for MODEL."""
     from lookalike.gallery import Gallery
+    from lookalike.gallery.scoring import check_scoring
     from lookalike.models import load_model
 
+    _check_location(location, name, exists=False)
+    check_scoring(scoring)
     source = str(Path(model).resolve()) if Path(model).exists() else model
     options = {"name": name} if name else {}
     g = Gallery.create(
@@ -78,9 +125,15 @@ def enroll(
         False, "--skip-no-face", help="face models: leave out (and count) images without a face instead of failing"
     ),
 ) -> None:
-    """Enroll FILES as IDENTITY (no retraining). Face models enroll the largest face of each image."""
+    """Enroll FILES as IDENTITY (no retraining). Face models enroll the largest face of each image.
+
+    A name beginning with '-' goes after `--`.
+    """
     from lookalike.errors import NoFaceError
 
+    identity = _check_name(identity)
+    _check_location(location, name, exists=True)
+    _check_files(files)
     g = _open(location, model, name)
     skipped: list[tuple[int, str]] = []
     with g:
@@ -102,11 +155,7 @@ def enroll(
 
 
 def _items(g: Any, files: list[Path]) -> list[Any]:
-    from lookalike.errors import NotFoundError
-
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise NotFoundError(f"no such file(s): {', '.join(missing[:5])}")
+    _check_files(files)
     if g.model is not None and g.model.kind == "text":
         return [f.read_text(encoding="utf-8").strip() for f in files]
     return [str(f) for f in files]
@@ -124,6 +173,7 @@ def remove(
 
     if (identity is None) == (item is None):
         raise DataError("give either an IDENTITY or --item ID")
+    _check_location(location, name, exists=True)
     with _open(location, name=name, need_model=False) as g:
         if item is not None:
             g.remove_item(item)
@@ -181,11 +231,17 @@ def identify(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
-    """Who is in each of FILES? Prints the best identities and known/unknown.
+    """Who is in each of FILES? Prints the best identities and known/unknown (or "uncalibrated").
 
     With a face model, one line per face found (largest first) with its box; a file with no face prints
     NO FACE and the others go on.
     """
+    from lookalike.errors import DataError
+
+    if k < 1:
+        raise DataError(f"-k must be at least 1, got {k}")
+    _check_location(location, name, exists=True)
+    _check_files(files)
     with _open(location, model, name) as g:
         items = _items(g, files)
         if g.model.is_face_model:
@@ -197,6 +253,12 @@ def identify(
         best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
         who = f" {r.identity}" if r.identity else ""
         typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
+    if any(r.decision == "uncalibrated" for r in results):
+        typer.echo(
+            "UNCALIBRATED: the gallery has no threshold, so these are only the nearest identities, not a verdict; "
+            "run `lookalike calibrate` to decide known/unknown",
+            err=True,
+        )
 
 
 def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
@@ -237,6 +299,9 @@ def verify(
     from lookalike.gallery import Gallery, verify_items
     from lookalike.models import load_model
 
+    _check_files([a, b])
+    if gallery is not None:
+        _check_location(gallery, None, exists=True)
     m = load_model(model)
     if threshold is None and gallery is not None:
         with Gallery.open(gallery, m) as g:
@@ -262,7 +327,11 @@ def calibrate(
 ) -> None:
     """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
     from lookalike.data.protocols import load_spec
+    from lookalike.errors import DataError
 
+    if not 0 < far < 1:
+        raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
+    _check_location(location, name, exists=True)
     ds = load_spec(data, split=split)
     with _open(location, model, name) as g:
         report = g.calibrate(ds, target_far=far)

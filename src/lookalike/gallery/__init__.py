@@ -19,8 +19,10 @@ from lookalike.gallery.results import (
     Verification,
 )
 from lookalike.gallery.stores import STORES
+from lookalike.names import MAX_NAME_CHARS, identity_name
 
 __all__ = [
+    "MAX_NAME_CHARS",
     "STORES",
     "CalibrationReport",
     "CalibrationWarning",
@@ -33,6 +35,7 @@ __all__ = [
     "SimilarityClassifier",
     "Verification",
     "calibrate_embeddings",
+    "identity_name",
     "verify_items",
     "verify_vectors",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lookalike._version import __version__
-from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError
+from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
 from lookalike.gallery.results import (
@@ -31,6 +31,7 @@ from lookalike.gallery.results import (
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
 from lookalike.models.distances import Distance, get_distance
+from lookalike.names import normalize_name
 
 if TYPE_CHECKING:
     from lookalike.data.types import LabeledDataset
@@ -257,12 +258,13 @@ class Gallery:
         return [dict(m) for m in metadata]
 
     def remove(self, identity: str) -> list[int]:
-        """Remove an identity and all its items; returns the removed item ids (NotFoundError if unknown)."""
-        return self.store.remove_identity(identity)
+        """Remove an identity and all its items (and their images); returns the removed item ids (NotFoundError
+        if unknown). The name is trimmed as at enrolment."""
+        return self.store.remove_identity(normalize_name(identity))
 
     def remove_item(self, item_id: int) -> None:
         """Remove one item by id (NotFoundError if there is none)."""
-        self.store.remove_items([int(item_id)])
+        self.store.remove_items([_item_id(item_id)])
 
     # -- reads ------------------------------------------------------------------------------------------------
     def identities(self) -> dict[str, int]:
@@ -271,7 +273,25 @@ class Gallery:
 
     def items(self, identity: str | None = None) -> list[ItemRecord]:
         """Stored items (of one identity, or all)."""
-        return self.store.items(identity)
+        return self.store.items(None if identity is None else normalize_name(identity))
+
+    # -- images (small pictures of enrolled items, e.g. the service's thumbnails) -----------------------------
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        """Store one small image (e.g. a JPEG thumbnail) per item id; it is removed with its item, in the same
+        transaction, by any process. Ids no longer in the gallery are skipped; returns the ids stored."""
+        return self.store.put_images({int(i): bytes(b) for i, b in images.items()})
+
+    def image(self, item_id: int) -> bytes | None:
+        """The stored image of an item, or ``None``."""
+        return self.store.image(_item_id(item_id))
+
+    def identity_image(self, identity: str) -> bytes | None:
+        """The image of the identity's earliest item that has one, or ``None``."""
+        return self.store.identity_image(normalize_name(identity))
+
+    def identities_with_images(self, names: Sequence[str] | None = None) -> set[str]:
+        """Names of the identities (among ``names``, or all) with at least one stored image."""
+        return self.store.identities_with_images(None if names is None else [normalize_name(n) for n in names])
 
     def __len__(self) -> int:
         return self.store.count()
@@ -288,7 +308,8 @@ class Gallery:
     def identify(self, queries: Any, k: int = 5) -> list[Identification]:
         """For each query item, the ``k`` best identities and a known/unknown decision.
 
-        An empty gallery answers every query with no matches and decision ``"unknown"`` ("nobody we know").
+        An empty gallery answers every query with no matches and decision ``"unknown"`` ("nobody we know"); an
+        uncalibrated one answers ``"uncalibrated"`` (nearest identities, no verdict) until it has a threshold.
         """
         return self.identify_vectors(self._embed(queries), k=k)
 
@@ -335,16 +356,22 @@ class Gallery:
     def _decide(matches: list[Match], threshold: float | None) -> Identification:
         if not matches:
             return Identification([], "unknown", threshold)
-        known = threshold is None or matches[0].score >= threshold
-        return Identification(matches, "known" if known else "unknown", threshold)
+        if threshold is None:  # no threshold, no verdict: "known" would accept anything (a logo among faces)
+            return Identification(matches, "uncalibrated", None)
+        return Identification(matches, "known" if matches[0].score >= threshold else "unknown", threshold)
 
     def verify(self, a: Any, b: Any) -> Verification:
         """Whether items ``a`` and ``b`` show the same identity, at the gallery's calibrated threshold."""
+        va, vb = self._embed([a, b])
+        return self.verify_vectors(va, vb)
+
+    def verify_vectors(self, a: Any, b: Any) -> Verification:
+        """:meth:`verify` for two already-embedded items."""
         threshold = self.threshold
         if threshold is None:
             raise GalleryError("this gallery has no threshold yet; calibrate it (`lookalike calibrate`) first")
-        va, vb = self._embed([a, b])
-        return verify_vectors(va, vb, self.distance, threshold)
+        va, vb = self._check_vectors(a, "a"), self._check_vectors(b, "b")
+        return verify_vectors(va[0], vb[0], self.distance, threshold)
 
     # -- calibration ------------------------------------------------------------------------------------------
     def calibrate(
@@ -415,6 +442,14 @@ class Gallery:
             calibration=CalibrationReport.from_dict(calib) if calib else None,
             warning=self._size_warning(n_ids),
         )
+
+
+def _item_id(item_id: int) -> int:
+    """An item id as stores take it: ids are positive 64-bit integers, anything else is no item of ours."""
+    i = int(item_id)
+    if not 1 <= i < 2**63:
+        raise NotFoundError(f"no item with id {i} in this gallery (item ids are positive 64-bit integers)")
+    return i
 
 
 def verify_vectors(a: np.ndarray, b: np.ndarray, distance: Distance, threshold: float) -> Verification:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Decision = Literal["known", "unknown"]
+Decision = Literal["known", "unknown", "uncalibrated"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Identification:
 
     ``matches`` are the top identities, best first (empty when the gallery is empty). ``decision`` is
     ``"known"`` when the best score reaches ``threshold``; ``identity`` is then the best identity, else ``None``.
-    ``threshold`` is ``None`` while the gallery is uncalibrated: the best match is then taken as known.
+    While the gallery has no threshold (``threshold`` is ``None``) there is no verdict: the decision is
+    ``"uncalibrated"`` and ``identity`` is ``None`` — the matches are only the nearest identities, not a
+    recognition (calibrate the gallery to decide). An empty gallery answers ``"unknown"`` either way.
     """
 
     matches: list[Match]

@@ -152,6 +152,14 @@ class EmbeddingModel:
             out[sl] = self.network(self.prepare(items[sl])).float().cpu().numpy()
         return out
 
+    @torch.no_grad()
+    def embed_prepared(self, inputs: torch.Tensor, *, batch_size: int = 64) -> np.ndarray:
+        """Embed model inputs made by :meth:`prepare` (e.g. images prepared one by one as they are decoded, so
+        that only small input tensors, never many full-size pictures, are held at once) → float32 (n, d)."""
+        step = max(1, batch_size)
+        out = [self.network(inputs[i : i + step]).float().cpu().numpy() for i in range(0, len(inputs), step)]
+        return np.concatenate(out) if out else np.zeros((0, self.embedding_size), np.float32)
+
     def embed_dataset(self, ds: LabeledDataset, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed every item of a :class:`~lookalike.data.types.LabeledDataset` (kinds must agree)."""
         if ds.kind != self.kind:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from lookalike.errors import ConfigError, NotFoundError
+from lookalike.errors import ConfigError, DataError, NotFoundError
 from lookalike.models import pretrained as _pre
 from lookalike.registry import Registry
 
@@ -232,11 +232,17 @@ class HFTextEncoder(Encoder):
         self.spec = f"hf:{path}"
         self.folder = str(path)
         self.max_length = max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        if config_only:
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(str(path)))
-        else:
-            self.model = AutoModel.from_pretrained(str(path))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            if config_only:
+                self.model = AutoModel.from_config(AutoConfig.from_pretrained(str(path)))
+            else:
+                self.model = AutoModel.from_pretrained(str(path))
+        except (OSError, ValueError, KeyError, TypeError) as err:  # transformers' own errors for a bad folder
+            raise DataError(
+                f"hf encoder folder {str(path)!r} is not a usable Hugging Face model ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:300] if str(err) else ''}); give a folder saved with save_pretrained"
+            ) from err
         self.feature_dim = int(self.model.config.hidden_size)
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """``create_app(settings, *, gallery=None)``: the FastAPI application factory (no module-level app).
 
-Middleware, outermost first: request id + metrics (pure ASGI), then the body-size limit; inside, FastAPI's
-routers with one error shape for everything (see :mod:`lookalike.service.errors`).
+Middleware, outermost first: security headers, request id + metrics (pure ASGI), then the body-size limit;
+inside, FastAPI's routers with one error shape for everything (see :mod:`lookalike.service.errors`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from lookalike.service.errors import install_error_handlers
 from lookalike.service.limits import BodyLimitMiddleware
 from lookalike.service.metrics import ServiceMetrics
 from lookalike.service.schemas import ErrorResponse
+from lookalike.service.security import SecurityHeadersMiddleware, install_docs
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.state import ServiceState
-from lookalike.service.thumbnails import ThumbnailStore, default_location
+from lookalike.service.thumbnails import migrate_legacy
 
 log = logging.getLogger("lookalike.service")
 
@@ -107,16 +108,16 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     owns = gallery is None
     if gallery is None:
         gallery = _open_gallery(settings)
-    thumbs_path = settings.thumbnails or default_location(_gallery_location(gallery, settings))
     metrics = ServiceMetrics()
     state = ServiceState(
         settings=settings,
         gallery=gallery,
         keys=KeyRing.from_settings(settings),
         metrics=metrics,
-        thumbnails=ThumbnailStore(path=thumbs_path),
         owns_gallery=owns,
     )
+
+    migrate_legacy(gallery, _gallery_location(gallery, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,6 +130,8 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from local files, under the CSP
+        redoc_url=None,
         responses={
             401: {"model": ErrorResponse, "description": "missing or invalid API key"},
             422: {"model": ErrorResponse, "description": "invalid request"},
@@ -146,9 +149,11 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
 
     static_dir = resources.files("lookalike.service").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    install_docs(app)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

@@ -7,6 +7,9 @@ them fits depends on the kind of model the gallery was built with, and a mismatc
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -16,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from lookalike.errors import DataError, EmbeddingSizeError
 from lookalike.service.errors import ServiceError
-from lookalike.service.limits import decode_image
+from lookalike.service.limits import announced_pixels, decode_image, make_thumbnail
 from lookalike.service.settings import ServiceSettings
 
 B = TypeVar("B", bound=BaseModel)
@@ -71,6 +74,10 @@ async def read_json(request: Request, schema: type[B]) -> B:
         data = json.loads(raw, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ServiceError(f"the body is not valid JSON ({err})", status=422, type="validation") from None
+    except RecursionError:
+        raise ServiceError(
+            "the JSON body is nested too deeply; see /docs for the request format", status=422, type="validation"
+        ) from None
     except ValueError as err:
         raise ServiceError(str(err), status=422, type="validation") from None
     try:
@@ -117,11 +124,51 @@ async def read_uploads(
     return files
 
 
-async def decode_uploads(files: list[tuple[str, bytes]], settings: ServiceSettings) -> list[Any]:
-    """Decode uploads into RGB images in a worker thread (pixel limit checked before decoding)."""
+@dataclass
+class DecodedUploads:
+    """Model inputs of uploaded images (one small prepared tensor each) and, when asked for, their thumbnails."""
 
-    def work() -> list[Any]:
-        return [decode_image(data, name=name, max_pixels=settings.max_image_pixels) for name, data in files]
+    inputs: list[Any]
+    thumbnails: list[bytes]
+
+
+async def decode_uploads(
+    files: list[tuple[str, bytes]],
+    settings: ServiceSettings,
+    *,
+    prepare: Callable[[Any], Any],
+    slots: threading.Semaphore,
+    thumbnail_size: int | None = None,
+) -> DecodedUploads:
+    """Decode uploads one at a time in a worker thread, turning each into the model's input right away.
+
+    Memory stays bounded whatever the request: the pixels announced by all headers together must not exceed
+    ``max_request_pixels`` (413 before anything is decoded), each image must not exceed ``max_image_pixels``,
+    only one full-size picture per request is alive at a time (``prepare`` shrinks it to the model's input), and
+    at most ``decode_concurrency`` images are decoded at once across all requests (``slots``).
+    """
+    total = sum(announced_pixels(data) for _, data in files)
+    if total > settings.max_request_pixels:
+        raise ServiceError(
+            f"the images of this request hold {total:,} pixels together; the limit is "
+            f"{settings.max_request_pixels:,} per request: send fewer or smaller images",
+            status=413,
+            type="payload_too_large",
+        )
+
+    def work() -> DecodedUploads:
+        out = DecodedUploads([], [])
+        for name, data in files:
+            with slots:
+                image = decode_image(data, name=name, max_pixels=settings.max_image_pixels)
+                try:
+                    if thumbnail_size is not None:
+                        out.thumbnails.append(make_thumbnail(image, size=thumbnail_size))
+                    out.inputs.append(prepare(image))
+                finally:
+                    image.close()
+                del image
+        return out
 
     return await anyio.to_thread.run_sync(work)
 
@@ -187,6 +234,7 @@ def json_items(
 
 
 __all__ = [
+    "DecodedUploads",
     "body_kind",
     "decode_uploads",
     "form_int",

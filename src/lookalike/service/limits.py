@@ -68,6 +68,19 @@ def decode_image(data: bytes, *, name: str, max_pixels: int) -> Any:
     return load_image(data, max_pixels=max_pixels, name=name)
 
 
+def announced_pixels(data: bytes) -> int:
+    """Width x height from an image's header, without decoding it; 0 when the header cannot be read (decoding
+    then reports what is wrong with the file)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 0
+    return int(w) * int(h)
+
+
 def make_thumbnail(image: Any, *, size: int) -> bytes:
     """A small JPEG of ``image`` (longest side ``size``) for the web page."""
     thumb = image.copy()
@@ -77,4 +90,4 @@ def make_thumbnail(image: Any, *, size: int) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "decode_image", "make_thumbnail"]
+__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "announced_pixels", "decode_image", "make_thumbnail"]

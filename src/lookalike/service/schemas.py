@@ -66,8 +66,11 @@ class MatchOut(BaseModel):
 
 
 class IdentificationOut(BaseModel):
-    decision: Literal["known", "unknown"]
-    identity: str | None = Field(description="the recognised identity; null when the decision is 'unknown'")
+    decision: Literal["known", "unknown", "uncalibrated"] = Field(
+        description="'uncalibrated' while the gallery has no threshold: the matches are the nearest identities, "
+        "not a recognition (calibrate the gallery)"
+    )
+    identity: str | None = Field(description="the recognised identity; null unless the decision is 'known'")
     score: float | None
     threshold: float | None
     matches: list[MatchOut]

@@ -32,13 +32,16 @@ class ServiceSettings(StrictModel):
     no_auth: bool = Field(False, description="serve without keys (trusted hosts only); refused unless set")
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body, checked while read")
     max_image_pixels: int = Field(40_000_000, ge=1, description="largest image (width x height), checked from header")
+    max_request_pixels: int = Field(
+        80_000_000, ge=1, description="most image pixels (width x height, summed from the headers) in one request"
+    )
+    decode_concurrency: int = Field(2, ge=1, description="images decoded at once across all requests")
     max_items_per_request: int = Field(64, ge=1, description="most images/texts/vectors in one request")
     max_text_chars: int = Field(10_000, ge=1)
     max_k: int = Field(50, ge=1, description="most matches a client may ask for")
     max_batch_size: int = Field(32, ge=1, description="most queries the batcher sends through the model at once")
     batch_wait_ms: float = Field(4.0, ge=0, le=1000, description="how long the batcher waits to fill a batch")
     thumbnail_size: int = Field(160, ge=16, le=1024, description="longest side of stored enrolment thumbnails")
-    thumbnails: str | None = Field(None, description="thumbnail database; default: beside the gallery")
 
     def check_auth(self) -> None:
         """Refuse to serve without keys unless ``no_auth`` says so (a ConfigError that never echoes a key)."""

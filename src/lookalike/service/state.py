@@ -1,13 +1,14 @@
-"""What one running app holds: the gallery, its model, the keys, the batcher, thumbnails and metrics.
+"""What one running app holds: the gallery, its model, the keys, the batcher and metrics.
 
 Built once by ``create_app`` and kept on ``app.state.service`` — no module-level globals. Blocking gallery
 calls go through :meth:`ServiceState.call` (a worker thread). Writes (enroll, remove) are serialised by one
-lock so the gallery and the thumbnail table change together; embedding happens before taking it, and
+lock; embedding happens before taking it, and
 identify batches run beside writes, as the gallery's stores are thread-safe.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from lookalike.service.auth import KeyRing
 from lookalike.service.batching import Batcher
 from lookalike.service.metrics import ServiceMetrics
 from lookalike.service.settings import ServiceSettings
-from lookalike.service.thumbnails import ThumbnailStore
 
 T = TypeVar("T")
 
@@ -32,12 +32,13 @@ class ServiceState:
     gallery: Any
     keys: KeyRing
     metrics: ServiceMetrics
-    thumbnails: ThumbnailStore
     owns_gallery: bool = False
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher[Any] | None = None
+    decode_slots: threading.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.decode_slots = threading.BoundedSemaphore(self.settings.decode_concurrency)
         self.batcher = Batcher(
             run_batch=self._identify_batch,
             max_batch_size=self.settings.max_batch_size,
@@ -61,27 +62,49 @@ class ServiceState:
             return None
         return int(self.model.card.preprocessing.get("input_dim", self.model.embedding_size))
 
+    def prepare_image(self, image: Any) -> Any:
+        """A decoded upload → the model's input tensor (1, C, H, W): small, so the picture can be dropped."""
+        return self.model.prepare([image])
+
     def embed(self, items: list[Any]) -> Any:
-        """Embed items with the gallery's model (one forward per ``max_batch_size`` items)."""
+        """Embed items with the gallery's model; images arrive as inputs made by :meth:`prepare_image`."""
+        import torch
+
+        if items and isinstance(items[0], torch.Tensor):
+            return self.model.embed_prepared(torch.cat(items), batch_size=self.settings.max_batch_size)
         return self.model.embed(items, batch_size=max(self.settings.max_batch_size, len(items)))
 
-    def embed_faces(self, items: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
-        """Face models: the largest face of each image (vectors) and, per image, its box and the face count."""
+    def prepare_faces(self) -> Callable[[Any], Any]:
+        """Face models: a decoded upload → its faces (box + vector each), so the picture can be dropped.
+
+        Images are numbered from 1 in the order they are prepared, for the no-face error's message.
+        """
+        count = itertools.count(1)
+        return lambda image: self.model.embed_faces(image, name=f"image {next(count)}")
+
+    @staticmethod
+    def largest_faces(prepared: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+        """Face models: from :meth:`prepare_faces` outputs, the largest face of each image (vectors) and, per
+        image, its box and the face count."""
         import numpy as np
 
-        vectors, faces = [], []
-        for i, item in enumerate(items):
-            found = self.model.embed_faces(item, name=f"image {i + 1}")
-            vectors.append(found[0].vector)
-            faces.append({"image": i, "box": list(found[0].box), "detected": found[0].detected,
-                          "faces_in_image": len(found)})  # fmt: skip
-        return np.stack(vectors), faces
+        vectors = np.stack([found[0].vector for found in prepared])
+        faces = [
+            {"image": i, "box": list(found[0].box), "detected": found[0].detected, "faces_in_image": len(found)}
+            for i, found in enumerate(prepared)
+        ]
+        return vectors, faces
 
-    def identify_faces(self, items: list[Any], k: int) -> list[tuple[int, Any]]:
+    def identify_faces(self, prepared: list[Any], k: int) -> list[tuple[int, Any]]:
         """Face models: (image index, FaceIdentification) for every face of every image, images in order."""
-        out = []
-        for i, item in enumerate(items):
-            out += [(i, f) for f in self.gallery.identify_faces(item, k=k, name=f"image {i + 1}")]
+        import numpy as np
+
+        from lookalike.gallery.results import FaceIdentification
+
+        out: list[tuple[int, Any]] = []
+        for i, found in enumerate(prepared):
+            results = self.gallery.identify_vectors(np.stack([f.vector for f in found]), k=k)
+            out += [(i, FaceIdentification(f.box, r, f.detected)) for f, r in zip(found, results, strict=True)]
         return out
 
     def _identify_batch(self, queries: list[Any], k: int) -> list[Any]:
@@ -111,7 +134,6 @@ class ServiceState:
         """Stop the batcher; close what this app opened."""
         if self.batcher is not None:
             await self.batcher.close()
-        self.thumbnails.close()
         if self.owns_gallery:
             self.gallery.close()
 

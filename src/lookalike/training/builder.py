@@ -44,6 +44,11 @@ def build_splits(cfg: TrainConfig) -> Splits:
     protocol = load_protocol(cfg.data.protocol)
     if cfg.data.val is not None:
         v = cfg.data.val
+        if (v.fraction is None) == (v.names is None):
+            raise ConfigError(
+                f"data.val must give exactly one of 'fraction' or 'names' (got fraction={v.fraction!r}, "
+                f"names={v.names!r}); e.g. --set data.val.fraction=0.2 beside --set data.val.seed={v.seed}"
+            )
         protocol.val = ValSpec(fraction=v.fraction, names=v.names, seed=v.seed)
     if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
         protocol.val = None

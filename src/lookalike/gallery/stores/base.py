@@ -131,6 +131,23 @@ class VectorStore(ABC):
     def vectors(self) -> VectorTable:
         """Every vector with its id and identity."""
 
+    # -- images: one small picture per item (the service's thumbnails), removed in the item's own transaction --
+    @abstractmethod
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        """Store one image per item id; ids no longer in the store are skipped. Returns the ids stored."""
+
+    @abstractmethod
+    def image(self, item_id: int) -> bytes | None:
+        """The image of a stored item, or ``None`` (no such item, or none was stored)."""
+
+    @abstractmethod
+    def identity_image(self, identity: str) -> bytes | None:
+        """The image of the identity's earliest item that has one, or ``None``."""
+
+    @abstractmethod
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
+        """Names of the identities (among ``names``, or all) that have at least one image."""
+
     @abstractmethod
     def generation(self) -> int:
         """A counter that changes with every committed write (for caches built on top)."""
@@ -163,11 +180,9 @@ class VectorStore(ABC):
 
     @staticmethod
     def _check_identity(identity: str) -> str:
-        from lookalike.errors import DataError
+        from lookalike.names import identity_name
 
-        if not isinstance(identity, str) or not identity.strip():
-            raise DataError(f"identity must be a non-empty string, got {identity!r}")
-        return identity
+        return identity_name(identity)
 
     def _check_add(
         self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]

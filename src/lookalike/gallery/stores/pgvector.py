@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -266,6 +267,56 @@ class PgVectorStore(VectorStore):
 
     def generation(self) -> int:
         return int(self._meta_value("generation"))
+
+    # -- images: a table whose rows go with their item (ON DELETE CASCADE) -------------------------------------
+    def _has_images(self) -> bool:
+        found = self.conn.execute("SELECT to_regclass(%s)", (f"{self.name}_images",)).fetchone()[0] is not None
+        return bool(found)
+
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        t = self.name
+
+        def apply() -> list[int]:
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {t}_images (id bigint PRIMARY KEY REFERENCES {t}_items(id) "
+                "ON DELETE CASCADE, jpeg bytea NOT NULL)"
+            )
+            stored = []
+            for i, jpeg in images.items():
+                cur = self.conn.execute(
+                    f"INSERT INTO {t}_images SELECT id, %s FROM {t}_items WHERE id=%s "
+                    "ON CONFLICT (id) DO UPDATE SET jpeg=EXCLUDED.jpeg",
+                    (jpeg, int(i)),
+                )
+                if cur.rowcount:
+                    stored.append(int(i))
+            return stored
+
+        return self._write(apply) if images else []
+
+    def _image_query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            rows = self.conn.execute(sql, args).fetchall() if self._has_images() else []
+            self.conn.commit()
+        return list(rows)
+
+    def image(self, item_id: int) -> bytes | None:
+        rows = self._image_query(f"SELECT jpeg FROM {self.name}_images WHERE id=%s", (int(item_id),))
+        return bytes(rows[0][0]) if rows else None
+
+    def identity_image(self, identity: str) -> bytes | None:
+        t = self.name
+        sql = f"SELECT jpeg FROM {t}_images JOIN {t}_items USING(id) WHERE identity=%s ORDER BY id LIMIT 1"
+        rows = self._image_query(sql, (identity,))
+        return bytes(rows[0][0]) if rows else None
+
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
+        t = self.name
+        sql = f"SELECT DISTINCT identity FROM {t}_images JOIN {t}_items USING(id)"
+        if names is None:
+            return {str(r[0]) for r in self._image_query(sql, ())}
+        wanted = sorted(set(names))
+        return {str(r[0]) for r in self._image_query(sql + " WHERE identity = ANY(%s)", (wanted,))} if wanted else set()
 
 
 __all__ = ["PgVectorStore"]

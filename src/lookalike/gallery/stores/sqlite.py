@@ -9,26 +9,38 @@ The search index is derived state: it is kept in step in memory, snapshotted to 
 generation and largest item id it reflects in its header) on close and after rebuilds, and on open it is
 loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
 generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
-SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` and caught up the same way; reads
-ask SQLite only when the WAL-index header (shared memory every commit rewrites, see ``_wal.py``) has changed.
+SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` (asked on every read, ~3 µs) and
+caught up the same way.
+
+A gallery in a folder this process cannot write (read-only media, a read-only mount) is opened read-only —
+``mode=ro``, or ``immutable=1`` where SQLite cannot even read a WAL database without writing its ``-shm`` — so
+it can still be listed and searched; writes then raise :class:`GalleryError`. A failed write (a full disk, say)
+reports SQLite's own error, never the ``ROLLBACK``'s, and the index snapshot is a cache: failing to write it
+is a warning, never an error after a commit (an enroll that returned stored exactly what it says).
+
+The store never opens SQLite's own files (``-shm``, ``-wal``) itself: on Linux, closing
+any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and a second
+process could then reset the shared memory under this one's map (SIGBUS; ``benchmarks/gallery_stress.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lookalike.errors import GalleryError, NotFoundError
+from lookalike.errors import ConfigError, GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
 from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
-from lookalike.gallery.stores._wal import WalIndexWatch
 from lookalike.gallery.stores.base import MAX_FETCH, Hit, VectorStore, VectorTable
 from lookalike.models.distances import Distance, get_distance
 
@@ -45,6 +57,7 @@ CREATE INDEX IF NOT EXISTS items_code ON items(code);
 CREATE TABLE IF NOT EXISTS removed (id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
 """
+_IMAGES = "CREATE TABLE IF NOT EXISTS images (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL)"  # made on first use
 
 
 class SQLiteStore(VectorStore):
@@ -59,16 +72,23 @@ class SQLiteStore(VectorStore):
     DB_NAME = "gallery.sqlite"
     INDEX_NAME = "index.lkidx"
 
-    def __init__(self, *, path: Path, ann_threshold: int = 200_000, nlist: int | None = None, nprobe: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        ann_threshold: int = 200_000,
+        nlist: int | None = None,
+        nprobe: int = 32,
+        read_only: bool | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only  # None: decided on open, from whether the folder is writable
         self.ann_threshold = ann_threshold
         self.nlist = nlist
         self.nprobe = nprobe
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._index: SearchIndex
-        self._wal: WalIndexWatch | None = None
-        self._wal_seen: bytes | None = None  # the WAL-index header read just before the last data_version check
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -81,7 +101,7 @@ class SQLiteStore(VectorStore):
         if path.exists() and not path.is_dir():
             raise GalleryError(f"{path} is a file; a SQLite gallery is a folder")
         path.mkdir(parents=True, exist_ok=True)
-        store = cls(path=path, **options)
+        store = cls(path=path, **cls._check_options(options))
         conn = store._connect()
         conn.executescript(_SCHEMA)
         info = {"format": FORMAT, "dim": int(dim), "distance": distance.to_dict(), "uuid": uuid.uuid4().hex}
@@ -98,13 +118,31 @@ class SQLiteStore(VectorStore):
             raise NotFoundError(
                 f"no gallery at {path} (expected {path / cls.DB_NAME}); create one with `gallery create`"
             )
-        store = cls(path=path, **options)
+        store = cls(path=path, **cls._check_options(options))
         store._connect()
         store._load()
         return store
 
+    @staticmethod
+    def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+        known = ("ann_threshold", "nlist", "nprobe", "read_only")
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            hint = " ('name' is the table prefix of pgvector galleries)" if "name" in unknown else ""
+            raise ConfigError(
+                f"a SQLite gallery (a folder) takes no option {', '.join(map(repr, unknown))}{hint}; "
+                f"it takes {', '.join(known)}"
+            )
+        return options
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path / self.DB_NAME, isolation_level=None, check_same_thread=False, timeout=60)
+        db = self.path / self.DB_NAME
+        if self.read_only is None:
+            self.read_only = not _writable(self.path) or (db.exists() and not _writable(db))
+        if self.read_only:
+            self._conn = _connect_read_only(db)
+            return self._conn
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         self._conn = conn
@@ -152,10 +190,7 @@ class SQLiteStore(VectorStore):
         self._gen, self._max_id, self._max_code = 0, 0, 0
         self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
         self._names: dict[int, str] = {}
-        self._wal_seen = None
         self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._wal is None:  # the -shm file exists once the connection has read in WAL mode
-            self._wal = WalIndexWatch(self.path / self.DB_NAME)
 
     def _new_index(self) -> SearchIndex:
         metric = self.distance.faiss_metric
@@ -194,7 +229,20 @@ class SQLiteStore(VectorStore):
         return bool(np.array_equal(np.sort(self._index.ids()), sql_ids))
 
     def save_index(self) -> None:
-        """Snapshot the search index to disk (done on close and after rebuilds)."""
+        """Snapshot the search index to disk (done on close and after rebuilds).
+
+        The snapshot is a cache: when it cannot be written (a full disk, a read-only gallery) the next open
+        rebuilds or catches up from SQLite, so a failure is logged as a warning and never raised.
+        """
+        if self.read_only:
+            return
+        try:
+            self._save_index()
+        except OSError as err:
+            log.warning("could not write the index snapshot of %s (%s); it will be rebuilt from SQLite", self.path, err)
+            self.path.joinpath(self.INDEX_NAME + ".tmp").unlink(missing_ok=True)
+
+    def _save_index(self) -> None:
         with self._lock:
             payload = self._index.serialize()
             header = {
@@ -214,9 +262,6 @@ class SQLiteStore(VectorStore):
             finally:
                 self._conn.close()
                 self._conn = None
-                if self._wal is not None:
-                    self._wal.close()
-                    self._wal = None
 
     @property
     def location(self) -> str:
@@ -229,14 +274,7 @@ class SQLiteStore(VectorStore):
 
     # -- keeping the index in step ----------------------------------------------------------------------------
     def _sync(self) -> None:
-        """Catch up with commits made by other connections (well under a microsecond when there are none).
-
-        The WAL-index header is read *before* asking SQLite, so a commit landing in between changes the header
-        again and is asked about on the next call: an unchanged header proves no commit since the last check.
-        """
-        header = self._wal.header() if self._wal is not None else None
-        if header is not None and header == self._wal_seen:
-            return
+        """Catch up with commits made by other connections (one ``PRAGMA data_version`` when there are none)."""
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._meta = {}
@@ -246,7 +284,6 @@ class SQLiteStore(VectorStore):
             finally:
                 self.conn.execute("COMMIT")
             self._data_version = version
-        self._wal_seen = header
 
     def _catch_up(self) -> None:
         gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
@@ -293,6 +330,11 @@ class SQLiteStore(VectorStore):
         """Run ``fn(new_generation)`` inside one IMMEDIATE transaction after catching up; commit; return."""
         with self._lock:
             c = self.conn
+            if self.read_only:
+                raise GalleryError(
+                    f"the gallery at {self.path} is open read-only (its folder is not writable); copy it to a "
+                    "writable folder to change it"
+                )
             c.execute("BEGIN IMMEDIATE")
             try:
                 self._catch_up()
@@ -303,8 +345,14 @@ class SQLiteStore(VectorStore):
                 # that this one has not caught up with (our own commit never changes it)
                 version = c.execute("PRAGMA data_version").fetchone()[0]
                 c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
+            except BaseException as err:
+                with contextlib.suppress(sqlite3.Error):  # already rolled back (SQLITE_FULL): keep the real error
+                    c.execute("ROLLBACK")
+                if isinstance(err, sqlite3.OperationalError):
+                    raise GalleryError(
+                        f"nothing was stored: the gallery at {self.path} could not be written ({err}); free disk "
+                        "space (or fix the folder's permissions) and try again"
+                    ) from err
                 raise
             self._data_version = version
             return gen, result
@@ -366,6 +414,8 @@ class SQLiteStore(VectorStore):
         c = self.conn
         codes = {int(x) for x in self._codes[ids]}
         c.executemany("DELETE FROM items WHERE id=?", ((int(i),) for i in ids))
+        if self._has_images():  # an item's image goes in the same transaction: no removed face stays behind
+            c.executemany("DELETE FROM images WHERE id=?", ((int(i),) for i in ids))
         c.executemany("INSERT OR REPLACE INTO removed(id, gen) VALUES (?, ?)", ((int(i), gen) for i in ids))
         for code in codes:  # an identity without items is gone
             c.execute(
@@ -487,6 +537,86 @@ class SQLiteStore(VectorStore):
         with self._lock:
             self._sync()
             return self._gen
+
+    # -- images -----------------------------------------------------------------------------------------------
+    def _has_images(self) -> bool:
+        q = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='images'"
+        return self.conn.execute(q).fetchone() is not None
+
+    def put_images(self, images: dict[int, bytes]) -> list[int]:
+        def apply(gen: int) -> list[int]:
+            c = self.conn
+            c.execute(_IMAGES)
+            c.execute("DELETE FROM images WHERE id NOT IN (SELECT id FROM items)")  # left by an older version
+            stored = []
+            for i, jpeg in images.items():
+                cur = c.execute("INSERT OR REPLACE INTO images SELECT id, ? FROM items WHERE id=?", (jpeg, int(i)))
+                if cur.rowcount:
+                    stored.append(int(i))
+            return stored
+
+        if not images:
+            return []
+        with self._lock:
+            self._gen, stored = self._write(apply)
+            return list(stored)
+
+    def image(self, item_id: int) -> bytes | None:
+        with self._lock:
+            if not self._has_images():
+                return None
+            q = "SELECT jpeg FROM images JOIN items USING(id) WHERE id=?"
+            row = self.conn.execute(q, (int(item_id),)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def identity_image(self, identity: str) -> bytes | None:
+        with self._lock:
+            if not self._has_images():
+                return None
+            q = "SELECT jpeg FROM images JOIN items USING(id) JOIN identities USING(code) WHERE name=? ORDER BY id"
+            row = self.conn.execute(q + " LIMIT 1", (identity,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def identities_with_images(self, names: Iterable[str] | None = None) -> set[str]:
+        wanted = None if names is None else sorted(set(names))
+        with self._lock:
+            if not self._has_images() or wanted == []:
+                return set()
+            q = "SELECT DISTINCT name FROM identities JOIN items USING(code) JOIN images USING(id)"
+            if wanted is None:
+                return {r[0] for r in self.conn.execute(q)}
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    r[0] for r in self.conn.execute(f"{q} WHERE name IN ({','.join('?' * len(chunk))})", chunk)
+                )
+            return found
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` (``access`` also says no on a read-only mount, even for root)."""
+    return os.access(path, os.W_OK)
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    """A read-only connection: ``mode=ro`` when SQLite can read the database so, else ``immutable=1`` (a WAL
+    database whose ``-shm`` cannot be created in a read-only folder; nobody can be writing there)."""
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?{flags}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=60)  # fmt: skip
+        except sqlite3.Error as err:
+            last = err
+            continue
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as err:
+            last = err
+            conn.close()
+    raise GalleryError(f"cannot open the read-only gallery {db} ({last})")
 
 
 __all__ = ["SQLiteStore"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from pydantic import BaseModel
 
 from lookalike.service.state import ServiceState
+
+#: an item id in a URL: a positive 64-bit integer (larger ones are a clear 422, not an overflow deep inside)
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an item id, as enroll returned it")]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -39,4 +42,4 @@ def body_doc(
     }
 
 
-__all__ = ["body_doc", "get_state", "thumbnail_url"]
+__all__ = ["ItemId", "body_doc", "get_state", "thumbnail_url"]

@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from lookalike.errors import DataError
+from lookalike.names import identity_name
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
@@ -18,8 +20,7 @@ from lookalike.service.inputs import (
     read_uploads,
     require_image_model,
 )
-from lookalike.service.limits import make_thumbnail
-from lookalike.service.routes import body_doc, get_state
+from lookalike.service.routes import ItemId, body_doc, get_state
 from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse
 from lookalike.service.state import ServiceState
 
@@ -31,9 +32,10 @@ def _identity(raw: Any) -> str:
         raise ServiceError(
             "form field 'identity' is required: the name to enroll the images under", status=422, type="validation"
         )
-    if len(raw) > 200:
-        raise ServiceError("identity names are at most 200 characters long", status=422, type="validation")
-    return raw.strip()
+    try:
+        return identity_name(raw)  # the one rule of library, CLI and service
+    except DataError as err:
+        raise ServiceError(str(err), status=422, type="validation") from None
 
 
 def _metadata(raw: Any) -> dict[str, Any] | None:
@@ -70,6 +72,7 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
     """Embed the items and add them to the gallery; images also get a thumbnail for the web page."""
     settings = state.settings
     thumbs: list[bytes] = []
+    face_model = False  # set for image uploads to a face model: the largest face of each image
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, EnrollJSON)
         identity, metadata = _identity(body.identity), body.metadata
@@ -84,19 +87,26 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
-        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
-        thumbs = await state.call(lambda: [make_thumbnail(im, size=settings.thumbnail_size) for im in items])
+        face_model = state.model_kind == "image" and state.model.is_face_model
+        decoded = await decode_uploads(
+            await read_uploads(form, "images", settings),
+            settings,
+            prepare=state.prepare_faces() if face_model else state.prepare_image,
+            slots=state.decode_slots,
+            thumbnail_size=settings.thumbnail_size,
+        )
+        items, thumbs = decoded.inputs, decoded.thumbnails
 
     faces = None
-    if state.model_kind == "image" and state.model.is_face_model:  # the largest face of each image
-        vectors, faces = await state.call(state.embed_faces, items)
+    if face_model:
+        vectors, faces = state.largest_faces(items)  # embedded while decoding: one picture alive at a time
     else:
         vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
     def write() -> tuple[list[int], int]:
         ids = [int(i) for i in state.gallery.enroll_vectors(identity, vectors, metadata=metadata)]
-        if thumbs:
-            state.thumbnails.put(identity, list(zip(ids, thumbs, strict=True)))
+        if thumbs:  # after the items: a crash in between leaves an item without a picture, never the reverse
+            state.gallery.put_images(dict(zip(ids, thumbs, strict=True)))
         return ids, state.refresh_gauges()
 
     ids, size = await state.call(write, write=True)
@@ -105,13 +115,14 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
     return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=enrolled)
 
 
-@router.delete("/identities/{identity}", response_model=RemoveResponse, summary="Remove an identity and all its items")
+@router.delete(
+    "/identities/{identity:path}", response_model=RemoveResponse, summary="Remove an identity and all its items"
+)
 async def remove_identity(identity: str, state: ServiceState = Depends(get_state)) -> RemoveResponse:
     """404 when the gallery has no such identity."""
 
     def write() -> tuple[list[int], int]:
-        removed = state.gallery.remove(identity)
-        state.thumbnails.remove_identity(identity)
+        removed = state.gallery.remove(identity)  # its thumbnails go in the same transaction
         return [int(i) for i in (removed or [])], state.refresh_gauges()
 
     ids, size = await state.call(write, write=True)
@@ -119,12 +130,11 @@ async def remove_identity(identity: str, state: ServiceState = Depends(get_state
 
 
 @router.delete("/items/{item_id}", response_model=RemoveResponse, summary="Remove one enrolled item")
-async def remove_item(item_id: int, state: ServiceState = Depends(get_state)) -> RemoveResponse:
+async def remove_item(item_id: ItemId, state: ServiceState = Depends(get_state)) -> RemoveResponse:
     """404 when the gallery has no item with this id."""
 
     def write() -> int:
         state.gallery.remove_item(item_id)
-        state.thumbnails.remove_item(item_id)
         return state.refresh_gauges()
 
     size = await state.call(write, write=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from lookalike.errors import GalleryError
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
@@ -35,10 +36,10 @@ _FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
 _FILE = {"type": "string", "format": "binary"}
 
 
-def _format(result: Any, k: int, state: ServiceState) -> IdentificationOut:
+def _format(result: Any, k: int, state: ServiceState, pictured: set[str]) -> IdentificationOut:
     matches = []
     for m in list(result.matches)[:k]:
-        thumb = thumbnail_url(m.identity) if state.thumbnails.has_identity(m.identity) else None
+        thumb = thumbnail_url(m.identity) if m.identity in pictured else None
         matches.append(MatchOut(identity=m.identity, score=float(m.score), thumbnail=thumb))
     state.metrics.decisions.labels(result.decision).inc()
     return IdentificationOut(
@@ -63,6 +64,7 @@ def _format(result: Any, k: int, state: ServiceState) -> IdentificationOut:
 async def identify(request: Request, state: ServiceState = Depends(get_state)) -> IdentifyResponse:
     """Identify one or more queries; concurrent requests share one model forward (micro-batching)."""
     settings = state.settings
+    face_model = False  # set for image uploads to a face model: one result per face
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, QueryJSON)
         items = json_items(
@@ -79,12 +81,17 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
-        items = await decode_uploads(await read_uploads(form, "images", settings), settings)
-    if state.model_kind == "image" and state.model.is_face_model:  # one result per face, with its box
+        uploads = await read_uploads(form, "images", settings)
+        face_model = state.model_kind == "image" and state.model.is_face_model
+        prepare = state.prepare_faces() if face_model else state.prepare_image
+        items = (await decode_uploads(uploads, settings, prepare=prepare, slots=state.decode_slots)).inputs
+    if face_model:  # one result per face, with its box
         faces = await state.call(state.identify_faces, items, k)
+        shown = {m.identity for _, f in faces for m in list(f.identification.matches)[:k]}
+        pictured: set[str] = await state.call(state.gallery.identities_with_images, sorted(shown))
         return IdentifyResponse(
             results=[
-                _format(f.identification, k, state).model_copy(
+                _format(f.identification, k, state, pictured).model_copy(
                     update={"image": i, "box": list(f.box), "detected": f.detected}
                 )
                 for i, f in faces
@@ -92,8 +99,10 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         )
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
+    shown = {m.identity for r in results for m in list(r.matches)[:k]}
+    pictured = await state.call(state.gallery.identities_with_images, sorted(shown))
     return IdentifyResponse(
-        results=[_format(r, k, state).model_copy(update={"image": i}) for i, r in enumerate(results)]
+        results=[_format(r, k, state, pictured).model_copy(update={"image": i}) for i, r in enumerate(results)]
     )
 
 
@@ -129,6 +138,9 @@ async def verify(request: Request, state: ServiceState = Depends(get_state)) -> 
         require_image_model(state.model_kind)
         form = await read_form(request, settings)
         files = [(await read_uploads(form, name, settings))[0] for name in ("a", "b")]
-        pair = await decode_uploads(files, settings)
-    result = await state.call(state.gallery.verify, pair[0], pair[1])
+        pair = (await decode_uploads(files, settings, prepare=state.prepare_image, slots=state.decode_slots)).inputs
+    if state.gallery.threshold is None:  # before embedding: the answer does not depend on the items
+        raise GalleryError("this gallery has no threshold yet; calibrate it (`lookalike calibrate`) first")
+    va, vb = await state.call(state.embed, pair)
+    result = await state.call(state.gallery.verify_vectors, va, vb)
     return VerifyResponse(same=bool(result.same), score=float(result.score), threshold=float(result.threshold))

@@ -1,4 +1,6 @@
 // lookalike web page: plain JS, no build step. Talks to the /v1 API with the key typed above.
+// Data (names, file names, messages) only ever reaches the page through textContent and DOM nodes, never as
+// HTML: the page keeps an API key in localStorage, and the Content-Security-Policy forbids inline script.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -6,6 +8,14 @@ const KEY_STORE = "lookalike.apiKey";
 
 function apiKey() {
   return $("api-key").value.trim();
+}
+
+// A <li class="muted"> holding text (for "none yet" and errors in lists).
+function mutedItem(text) {
+  const li = document.createElement("li");
+  li.className = "muted";
+  li.textContent = text;
+  return li;
 }
 
 function show(el, text) {
@@ -70,13 +80,13 @@ async function refreshStatus() {
 async function refreshIdentities() {
   const list = $("identities");
   if (!apiKey()) {
-    list.innerHTML = "<li class='muted'>enter a key to list identities</li>";
+    list.replaceChildren(mutedItem("enter a key to list identities"));
     return;
   }
   try {
     const body = await (await api("/v1/identities")).json();
-    list.innerHTML = "";
-    if (!body.identities.length) list.innerHTML = "<li class='muted'>none yet</li>";
+    list.replaceChildren();
+    if (!body.identities.length) list.replaceChildren(mutedItem("none yet"));
     for (const ident of body.identities) {
       const li = document.createElement("li");
       li.appendChild(await thumbElement(ident.thumbnail, ident.identity));
@@ -86,11 +96,7 @@ async function refreshIdentities() {
       list.appendChild(li);
     }
   } catch (err) {
-    list.innerHTML = "";
-    const li = document.createElement("li");
-    li.className = "muted";
-    li.textContent = err.message;
-    list.appendChild(li);
+    list.replaceChildren(mutedItem(err.message));
   }
 }
 
@@ -100,7 +106,11 @@ async function identify(file) {
   const preview = $("probe-preview");
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
-  $("drop-text").innerHTML = `${file.name} &mdash; drop another or <label for="probe-file" class="link">pick one</label>`;
+  const pick = document.createElement("label");
+  pick.htmlFor = "probe-file";
+  pick.className = "link";
+  pick.textContent = "pick one";
+  $("drop-text").replaceChildren(`${file.name} \u2014 drop another or `, pick);
   const form = new FormData();
   form.append("images", file);
   form.append("k", $("k").value || "5");
@@ -172,15 +182,22 @@ async function drawBoxes(faces) {
 
 async function renderResult(result) {
   const verdict = $("verdict");
-  const known = result.decision === "known";
-  verdict.className = `verdict ${known ? "known" : "unknown"}`;
-  verdict.dataset.decision = result.decision;
-  const threshold = result.threshold === null ? "uncalibrated" : `threshold ${result.threshold.toFixed(3)}`;
-  verdict.textContent = known
-    ? `Known: ${result.identity} (score ${result.score.toFixed(3)}, ${threshold})`
-    : `Unknown${result.score === null ? " (empty gallery)" : ` (best score ${result.score.toFixed(3)}, ${threshold})`}`;
+  const decision = ["known", "unknown", "uncalibrated"].includes(result.decision) ? result.decision : "unknown";
+  verdict.className = `verdict ${decision}`;
+  verdict.dataset.decision = decision;
+  const threshold = result.threshold === null ? "" : `, threshold ${result.threshold.toFixed(3)}`;
+  if (decision === "known") {
+    verdict.textContent = `Known: ${result.identity} (score ${result.score.toFixed(3)}${threshold})`;
+  } else if (decision === "uncalibrated") {
+    verdict.textContent = "Uncalibrated: no known/unknown verdict until the gallery is calibrated " +
+      `(lookalike calibrate). Nearest: ${result.matches[0].identity} (score ${result.score.toFixed(3)})`;
+  } else {
+    verdict.textContent = result.score === null
+      ? "Unknown (empty gallery)"
+      : `Unknown (best score ${result.score.toFixed(3)}${threshold})`;
+  }
   const list = $("matches");
-  list.innerHTML = "";
+  list.replaceChildren();
   for (const m of result.matches) {
     const li = document.createElement("li");
     li.className = "match";
