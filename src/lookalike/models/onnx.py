@@ -104,7 +104,8 @@ def _export_text(model: EmbeddingModel, out: Path, *, check: bool, opset: int) -
     sample = ["a short sentence", "and a somewhat longer second sentence to pad the first one"]
     tokens = encoder.tokenize(sample)
     names = list(tokens)
-    graph = _TextGraph(model.network.eval(), names)
+    # the wrapper must be in eval mode too: the exporter restores the wrapper's mode on the whole network after
+    graph = _TextGraph(model.network, names).eval()
     torch.onnx.export(
         graph,
         tuple(tokens[n] for n in names),
