@@ -19,13 +19,80 @@ from lookalike.training.builder import build_network
 from lookalike.training.metrics import map_at_r
 from lookalike.training.train import resolve_precision
 
-WORDS = (
-    "apple banana cherry grape lemon mango melon orange peach pear plum berry river ocean lake mountain "
-    "forest desert island valley train plane ship truck bike bus car boat doctor nurse teacher farmer pilot "
-    "singer dancer painter red green blue yellow purple black white brown piano guitar violin drum flute "
-    "trumpet harp organ"
-).split()
-FILLER = "the a is of and to in for on with please could you tell me about what my".split()
+WORDS = [
+    "apple",
+    "banana",
+    "cherry",
+    "grape",
+    "lemon",
+    "mango",
+    "melon",
+    "orange",
+    "peach",
+    "pear",
+    "plum",
+    "berry",
+    "river",
+    "ocean",
+    "lake",
+    "mountain",
+    "forest",
+    "desert",
+    "island",
+    "valley",
+    "train",
+    "plane",
+    "ship",
+    "truck",
+    "bike",
+    "bus",
+    "car",
+    "boat",
+    "doctor",
+    "nurse",
+    "teacher",
+    "farmer",
+    "pilot",
+    "singer",
+    "dancer",
+    "painter",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "purple",
+    "black",
+    "white",
+    "brown",
+    "piano",
+    "guitar",
+    "violin",
+    "drum",
+    "flute",
+    "trumpet",
+    "harp",
+    "organ",
+]
+FILLER = [
+    "the",
+    "a",
+    "is",
+    "of",
+    "and",
+    "to",
+    "in",
+    "for",
+    "on",
+    "with",
+    "please",
+    "could",
+    "you",
+    "tell",
+    "me",
+    "about",
+    "what",
+    "my",
+]
 
 
 def write_text_protocol(root: Path, classes: int = 12, per_class: int = 12) -> Path:

@@ -94,9 +94,7 @@ def unknown_detection(known_scores: Any, unknown_scores: Any, *, tpr: float = 0.
     k = np.asarray(known_scores, dtype=np.float64).ravel()
     u = np.asarray(unknown_scores, dtype=np.float64).ravel()
     if not len(k) or not len(u):
-        raise DataError(
-            f"unknown detection needs known and unknown probes; got {len(k)} known and {len(u)} unknown"
-        )
+        raise DataError(f"unknown detection needs known and unknown probes; got {len(k)} known and {len(u)} unknown")
     # the highest threshold that still accepts (score >= t) at least ``tpr`` of the known probes
     need = int(np.ceil(tpr * len(k) - 1e-9))
     t = float(np.sort(k)[::-1][max(0, need - 1)])

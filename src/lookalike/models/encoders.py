@@ -271,7 +271,7 @@ class HFTextEncoder(Encoder):
         lengths = np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(-lengths, kind="stable")  # longest first: the biggest batch shows memory limits early
         budget = max_tokens or batch_size * self.max_length
-        keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
+        keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
         start = 0
         while start < len(order):
             width = int(lengths[order[start]])  # the longest text of this batch (sorted descending)

@@ -45,7 +45,6 @@ def _sample_input(model: EmbeddingModel) -> torch.Tensor:
 
 def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, opset: int = 17) -> OnnxExport:
     """Write ``model`` as ONNX; with ``check`` compare onnxruntime with torch on a sample batch."""
-    import onnx
 
     out = Path(path)
     if out.suffix != ".onnx":
