@@ -96,12 +96,13 @@ def main() -> None:
     res_w = train(whiten, resume=False)
     run("whitening head", load_model(res_w.model_dir), time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     res_f = train(recipe, resume=False)
-    train_s = time.perf_counter() - t0
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     print(
         f"fine-tuned: best validation MAP@R {_fmt(res_f.best_val_map_at_r)} at epoch {res_f.best_epoch} "
-        f"of {res_f.epochs_run}; training {train_s:.0f} s ({_load()})",
+        f"of {res_f.epochs_run}; training {train_s:.0f} s wall, {cpu_s:.0f} s CPU time of this process "
+        f"({_load()})",
         flush=True,
     )
     run(f"fine-tuned ({recipe.loss.name})", load_model(res_f.model_dir), train_s)
