@@ -120,7 +120,7 @@ class EmbeddingModel:
         n = len(items)
         out = np.empty((n, self.embedding_size), dtype=np.float32)
         if self.kind == "text":
-            return self._embed_texts(items, out, batch_size=batch_size, progress=progress)
+            return self._embed_texts(list(items), out, batch_size=batch_size, progress=progress)
         chunks = list(_chunks(n, max(1, batch_size)))
         if progress:
             from tqdm.auto import tqdm

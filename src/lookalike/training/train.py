@@ -56,7 +56,7 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path, has_val: bool) -> list:
     return cbs
 
 
-def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+def resolve_precision(precision: str, accelerator: str = "auto") -> Any:
     """``"auto"`` → ``"bf16-mixed"`` where a CUDA device supports bfloat16 (and the run may use it), else ``"32"``."""
     if precision != "auto":
         return precision
