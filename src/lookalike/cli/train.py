@@ -34,7 +34,9 @@ def train_command(
 def export_command(
     model: str = typer.Argument(..., help="model folder or encoder spec (timm:tf_efficientnet_lite0)"),
     out: Path = typer.Argument(..., help="output: a model folder, or an .onnx file with --onnx"),
-    onnx: bool = typer.Option(False, "--onnx", help="write an ONNX graph (image and vector models)"),
+    onnx: bool = typer.Option(
+        False, "--onnx", help="write an ONNX graph (text models: the tokenizer goes beside it in NAME.tokenizer/)"
+    ),
     check: bool = typer.Option(True, "--check/--no-check", help="compare onnxruntime with torch on sample input"),
 ) -> None:
     """Export a model folder (safetensors + lookalike.json), or ONNX for onnxruntime."""

@@ -12,6 +12,11 @@ score is strictly above ``t``):
 DIR@FPIR=f uses the threshold that lets at most ``floor(f · n_unknown)`` unknown probes through; it is
 ``None`` when there are fewer than ``1/f`` unknown probes. Rank-1 accuracy is the closed-set identification
 rate of the known probes (no threshold).
+
+Out-of-scope (unknown) detection scores each probe by its best gallery score alone (the max similarity):
+``UnknownDetection`` gives the AUROC of telling known probes (high) from unknown ones (low), the FPR at 95 %
+TPR (the share of unknown probes scoring at least the threshold that keeps 95 % of the known probes) and the
+average precision of finding the unknown probes by low score.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class OpenSetMetrics:
     num_known_probes: int
     num_unknown_probes: int
     num_gallery_items: int
+    #: known-vs-unknown separation by the best score (None without unknown probes)
+    unknown_detection: UnknownDetection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def keyed(d: dict[float, float | None]) -> dict[str, float | None]:
@@ -56,6 +63,51 @@ class OpenSetMetrics:
             "num_unknown_probes": self.num_unknown_probes,
             "num_gallery_items": self.num_gallery_items,
         }
+
+
+@dataclass(frozen=True)
+class UnknownDetection:
+    """Known-vs-unknown separation by each probe's best gallery score (higher = more likely known)."""
+
+    auroc: float
+    fpr_at_95_tpr: float
+    threshold_at_95_tpr: float
+    aupr_unknown: float
+    num_known_probes: int
+    num_unknown_probes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "auroc": self.auroc,
+            "fpr_at_95_tpr": self.fpr_at_95_tpr,
+            "threshold_at_95_tpr": self.threshold_at_95_tpr,
+            "aupr_unknown": self.aupr_unknown,
+            "num_known_probes": self.num_known_probes,
+            "num_unknown_probes": self.num_unknown_probes,
+        }
+
+
+def unknown_detection(known_scores: Any, unknown_scores: Any, *, tpr: float = 0.95) -> UnknownDetection:
+    """AUROC, FPR at ``tpr`` and AUPR of separating known probes' best scores from unknown probes'."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    k = np.asarray(known_scores, dtype=np.float64).ravel()
+    u = np.asarray(unknown_scores, dtype=np.float64).ravel()
+    if not len(k) or not len(u):
+        raise DataError(f"unknown detection needs known and unknown probes; got {len(k)} known and {len(u)} unknown")
+    # the highest threshold that still accepts (score >= t) at least ``tpr`` of the known probes
+    need = int(np.ceil(tpr * len(k) - 1e-9))
+    t = float(np.sort(k)[::-1][max(0, need - 1)])
+    y = np.r_[np.ones(len(k)), np.zeros(len(u))]
+    s = np.r_[k, u]
+    return UnknownDetection(
+        auroc=float(roc_auc_score(y, s)),
+        fpr_at_95_tpr=float((u >= t).mean()),
+        threshold_at_95_tpr=t,
+        aupr_unknown=float(average_precision_score(1 - y, -s)),
+        num_known_probes=len(k),
+        num_unknown_probes=len(u),
+    )
 
 
 def open_set_from_candidates(
@@ -94,6 +146,7 @@ def open_set_from_candidates(
         num_known_probes=int(known.sum()),
         num_unknown_probes=int((~known).sum()),
         num_gallery_items=num_gallery_items,
+        unknown_detection=unknown_detection(ks, unknown_scores) if len(unknown_scores) else None,
     )
 
 
@@ -125,4 +178,11 @@ def open_set_metrics(
     )
 
 
-__all__ = ["DEFAULT_FPIRS", "OpenSetMetrics", "open_set_from_candidates", "open_set_metrics"]
+__all__ = [
+    "DEFAULT_FPIRS",
+    "OpenSetMetrics",
+    "UnknownDetection",
+    "open_set_from_candidates",
+    "open_set_metrics",
+    "unknown_detection",
+]

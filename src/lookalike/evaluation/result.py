@@ -58,6 +58,16 @@ class EvaluationResult:
             "open_set": {name: m.to_dict() for name, m in self.open_set.items()},
             "few_shot": self.few_shot.to_dict() if self.few_shot else None,
             "pair_verification": self.pair_verification.to_dict() if self.pair_verification else None,
+            "unknown_detection": self.unknown_detection(),
+        }
+
+    def unknown_detection(self) -> dict[str, dict[str, Any]] | None:
+        """Per gallery size, out-of-scope detection by max similarity; ``None`` unless the data has unknown
+        items (labelled -1, e.g. a protocol's ``unknown`` split)."""
+        if not self.info.get("num_unknown_items"):
+            return None
+        return {
+            name: m.unknown_detection.to_dict() for name, m in self.open_set.items() if m.unknown_detection is not None
         }
 
     def headline(self) -> dict[str, float | None]:
@@ -80,6 +90,9 @@ class EvaluationResult:
             out[f"{name} rank-1"] = m.rank1_accuracy
             for f, d in m.dir_at_fpir.items():
                 out[f"{name} DIR@FPIR={f:g}"] = d
+        for name, det in (self.unknown_detection() or {}).items():
+            out[f"{name} unknown AUROC"] = det["auroc"]
+            out[f"{name} unknown FPR@95%TPR"] = det["fpr_at_95_tpr"]
         if self.few_shot:
             out[f"{self.few_shot.ways}-way {self.few_shot.shots}-shot accuracy"] = self.few_shot.accuracy
         if self.pair_verification:

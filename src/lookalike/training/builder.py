@@ -59,7 +59,11 @@ def build_splits(cfg: TrainConfig) -> Splits:
 
 
 def freeze_all_but_last_blocks(encoder: Encoder, k: int) -> None:
-    """Train only the last ``k`` blocks (+ the layers after them) of a timm backbone; freeze the rest."""
+    """Train only the last ``k`` blocks (+ the layers after them) of a timm backbone, or the last ``k``
+    transformer layers of an ``hf:`` text encoder; freeze the rest."""
+    if isinstance(encoder, HFTextEncoder):
+        encoder.freeze_lower_layers(k)
+        return
     backbone = getattr(encoder, "backbone", None)
     if backbone is None:
         raise ConfigError(f"trainable_blocks applies to timm backbones, not {encoder.spec!r}")

@@ -67,7 +67,9 @@ class ModelConfig(StrictModel):
     #: 'frozen': backbone features computed once and cached on disk, only the head trains;
     #: 'finetune': end to end (``trainable_blocks`` limits it to the last blocks of a timm backbone)
     backbone: Literal["frozen", "finetune"] = "frozen"
-    trainable_blocks: int | None = Field(default=None, ge=0, description="None = all; timm EfficientNet blocks")
+    trainable_blocks: int | None = Field(
+        default=None, ge=0, description="None = all; timm EfficientNet blocks, or hf: transformer layers"
+    )
     freeze_bn: bool = True
 
 
@@ -91,7 +93,8 @@ class OptimConfig(StrictModel):
 
 class TrainerConfig(StrictModel):
     max_epochs: int = Field(default=20, ge=0, description="0: no gradient epochs (whitened head)")
-    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    #: 'auto': bf16-mixed on a GPU that supports bfloat16, else 32 (CPU autocast is slower than fp32 without AMX)
+    precision: Literal["32", "bf16-mixed", "16-mixed", "auto"] = "32"
     channels_last: bool = False
     compile: bool = False
     accelerator: str = "auto"

@@ -73,7 +73,9 @@ class EmbeddingModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         if self.frozen_backbone:
             self.network.encoder.eval()
-        elif self.freeze_bn:
+            return
+        self.network.train()  # Hugging Face models load in eval mode: fine-tuning uses their dropout
+        if self.freeze_bn:
             set_bn_eval(self.network.encoder)
 
     def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -56,6 +56,14 @@ def _callbacks(cfg: TrainConfig, ckpt_dir: Path, has_val: bool) -> list:
     return cbs
 
 
+def resolve_precision(precision: str, accelerator: str = "auto") -> Any:
+    """``"auto"`` → ``"bf16-mixed"`` where a CUDA device supports bfloat16 (and the run may use it), else ``"32"``."""
+    if precision != "auto":
+        return precision
+    gpu_ok = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bf16-mixed" if gpu_ok else "32"
+
+
 def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[Any] = ()) -> TrainResult:
     """Run ``cfg``; with ``resume`` a run killed earlier continues from ``<output>/checkpoints/last.ckpt``.
 
@@ -87,7 +95,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[An
     callbacks += list(extra_callbacks)
     trainer = L.Trainer(
         max_epochs=cfg.trainer.max_epochs,
-        precision=cfg.trainer.precision,
+        precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator),
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy,
@@ -157,4 +165,4 @@ def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> No
     log.info("whitened head fitted on %d training features (shrink %.2f)", len(feats), shrink)
 
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "resolve_precision", "train"]

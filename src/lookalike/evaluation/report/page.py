@@ -158,6 +158,12 @@ def write_report(
                 ("known / unknown probes", f"{m.num_known_probes} / {m.num_unknown_probes}"),
                 ("gallery items", m.num_gallery_items),
             ]
+            det = (result.unknown_detection() or {}).get(name)
+            if det is not None:
+                orows += [
+                    ("unknown detection AUROC (max similarity)", det["auroc"]),
+                    ("unknown FPR @ 95% TPR", det["fpr_at_95_tpr"]),
+                ]
             parts.append(f"<h3>{html.escape(name)} gallery</h3>" + _table(orows))
     if result.few_shot:
         fs = result.few_shot

@@ -5,6 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORE = "lookalike.apiKey";
+let modelKind = null; // "image", "text" or "vector", from /v1/health
 
 function apiKey() {
   return $("api-key").value.trim();
@@ -70,6 +71,7 @@ async function refreshStatus() {
   try {
     const health = await (await fetch("/v1/health")).json();
     $("status").textContent = `${health.gallery_items} items · ${health.model_kind} model · v${health.version}`;
+    if (health.model_kind !== modelKind) useModelKind(health.model_kind);
     $("status").className = "status up";
   } catch (err) {
     $("status").textContent = "server not answering";
@@ -117,6 +119,32 @@ async function identify(file) {
   try {
     const body = await (await api("/v1/identify", { method: "POST", body: form })).json();
     await renderResults(body.results);
+  } catch (err) {
+    show($("identify-error"), err.message);
+  }
+}
+
+// A text model's gallery: identify typed text and enroll lines of text instead of image files.
+function useModelKind(kind) {
+  modelKind = kind;
+  const text = kind === "text";
+  $("drop").hidden = text;
+  $("text-probe").hidden = !text;
+  for (const id of ["enroll-files", "enroll-files-label"]) $(id).hidden = text;
+  for (const id of ["enroll-texts", "enroll-texts-label"]) $(id).hidden = !text;
+  $("enroll-files").required = !text;
+  $("enroll-texts").required = text;
+}
+
+async function identifyText(event) {
+  event.preventDefault();
+  show($("identify-error"), "");
+  $("result").hidden = true;
+  const body = { texts: [$("probe-text").value], k: Number($("k").value || "5") };
+  try {
+    const headers = { "Content-Type": "application/json" };
+    const reply = await (await api("/v1/identify", { method: "POST", body: JSON.stringify(body), headers })).json();
+    await renderResults(reply.results);
   } catch (err) {
     show($("identify-error"), err.message);
   }
@@ -222,17 +250,26 @@ async function enroll(event) {
   event.preventDefault();
   show($("enroll-error"), "");
   show($("enroll-result"), "");
-  const files = $("enroll-files").files;
-  const form = new FormData();
-  form.append("identity", $("enroll-identity").value.trim());
-  for (const f of files) form.append("images", f);
+  const identity = $("enroll-identity").value.trim();
+  let request;
+  if (modelKind === "text") {
+    const texts = $("enroll-texts").value.split("\n").map((t) => t.trim()).filter((t) => t);
+    const headers = { "Content-Type": "application/json" };
+    request = { method: "POST", body: JSON.stringify({ identity, texts }), headers };
+  } else {
+    const form = new FormData();
+    form.append("identity", identity);
+    for (const f of $("enroll-files").files) form.append("images", f);
+    request = { method: "POST", body: form };
+  }
   const key = $("write-key").value.trim() || apiKey();
   $("enroll-submit").disabled = true;
   try {
-    const body = await (await api("/v1/enroll", { method: "POST", body: form }, key)).json();
+    const body = await (await api("/v1/enroll", request, key)).json();
+    const what = modelKind === "text" ? "text(s)" : "image(s)";
     const several = (body.faces || []).filter((f) => f.faces_in_image > 1).length;
     const note = several ? ` ${several} image(s) showed several faces; the largest face of each was enrolled.` : "";
-    show($("enroll-result"), `Enrolled ${body.item_ids.length} image(s) as "${body.identity}"; the gallery now holds ${body.gallery_size} items.${note}`);
+    show($("enroll-result"), `Enrolled ${body.item_ids.length} ${what} as "${body.identity}"; the gallery now holds ${body.gallery_size} items.${note}`);
     $("enroll-form").reset();
     thumbCache.clear();
     await Promise.all([refreshStatus(), refreshIdentities()]);
@@ -264,6 +301,7 @@ window.addEventListener("DOMContentLoaded", () => {
     refreshIdentities();
   });
   $("enroll-form").addEventListener("submit", enroll);
+  $("text-probe").addEventListener("submit", identifyText);
   setUpDrop();
   refreshStatus();
   refreshIdentities();
