@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _gallery_helpers import clustered
 
 from lookalike.errors import GalleryError, NotFoundError
 from lookalike.gallery import Gallery
 from lookalike.gallery import discover as dsc
 from lookalike.models import EmbeddingModel
 from lookalike.models.grouping import GroupingParams, group_embeddings
-
-from _gallery_helpers import clustered
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from lookalike.data.types import LabeledDataset
     from lookalike.gallery.discover import DiscoveryResult
     from lookalike.gallery.unknowns import UnknownPool
-    from lookalike.models.grouping import GroupingParams
     from lookalike.models.embedder import EmbeddingModel
+    from lookalike.models.grouping import GroupingParams
 
 log = logging.getLogger(__name__)
 

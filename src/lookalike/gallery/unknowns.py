@@ -142,7 +142,7 @@ class UnknownPool:
         return PoolSettings(**{k: json.loads(v) for k, v in rows.items()})
 
     def configure(
-        self, *, enabled: bool | None = None, max_items: int | None = None, max_age_days: float | None | str = "keep"
+        self, *, enabled: bool | None = None, max_items: int | None = None, max_age_days: float | str | None = "keep"
     ) -> PoolSettings:
         """Change the settings (``max_age_days=None``: no age limit); applies the retention at once."""
         if max_items is not None and int(max_items) < 1:
