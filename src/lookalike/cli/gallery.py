@@ -165,13 +165,27 @@ def identify(
 ) -> None:
     """Who is in each of FILES? Prints the best identities and known/unknown."""
     with _open(location, model, name) as g:
-        results = g.identify(_items(g, files), k=k)
+        items = _items(g, files)
+        vectors = g.model.embed(items)
+        results = g.identify_vectors(vectors, k=k)
+        _keep_unknowns(g, results, vectors, [str(f) for f in files])
     if as_json:
         return _echo([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)], True)
     for f, r in zip(files, results, strict=True):
         best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
         who = f" {r.identity}" if r.identity else ""
         typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
+
+
+def _keep_unknowns(g: Any, results: list[Any], vectors: Any, sources: list[str]) -> None:
+    """Keep the unknown probes when the gallery's unknown pool exists and is enabled (`discover pool --enable`)."""
+    from lookalike.gallery.discover import keep_unknowns
+    from lookalike.gallery.unknowns import POOL_NAME
+
+    if not (Path(g.store.location) / POOL_NAME).is_file():
+        return
+    with g.unknown_pool() as pool:
+        keep_unknowns(pool, results, vectors, sources=sources)
 
 
 @app.command("verify")
