@@ -83,9 +83,7 @@ def simulate(x: np.ndarray, y: np.ndarray, distance: Any, threshold: float, shot
     for t in range(trials):
         rng = np.random.default_rng(1000 + t)
         drawn = rng.permutation(classes)[: 2 * N_NEW]
-        enrolled_rows = np.concatenate(
-            [rng.choice(np.nonzero(y == c)[0], shots, replace=False) for c in drawn[:N_NEW]]
-        )
+        enrolled_rows = np.concatenate([rng.choice(np.nonzero(y == c)[0], shots, replace=False) for c in drawn[:N_NEW]])
         stream = np.nonzero(np.isin(y, drawn[N_NEW:]))[0]
         unknown = stream[decided_unknown(x[stream], x[enrolled_rows], distance, threshold)]
         pos = {int(r): i for i, r in enumerate(stream)}
@@ -174,7 +172,9 @@ def main() -> None:
     best = int(np.argmax(score))
     print("grouping parameters on training classes (mean BCubed F1 / mean #proposals over trials, per dataset):")
     for j in np.argsort(-score)[:8]:
-        per = "; ".join(f"{n} {s[:, j, 0].mean():.3f} / {s[:, j, 1].mean():.1f}" for n, s in zip(args.data, sims, strict=True))
+        per = "; ".join(
+            f"{n} {s[:, j, 0].mean():.3f} / {s[:, j, 1].mean():.1f}" for n, s in zip(args.data, sims, strict=True)
+        )
         print(f"  {cands[j].to_dict()}: mean F1 {score[j]:.3f} ({per})")
     chosen = cands[best]
     print(f"chosen on training classes: {chosen.to_dict()}  [{load()}]")

@@ -36,6 +36,8 @@ class ServiceState:
     owns_gallery: bool = False
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher[Any] | None = None
+    #: the gallery's unknown pool (discovery); ``None`` when the gallery is not a folder
+    pool: Any = None
 
     def __post_init__(self) -> None:
         self.batcher = Batcher(
@@ -93,6 +95,8 @@ class ServiceState:
         if self.batcher is not None:
             await self.batcher.close()
         self.thumbnails.close()
+        if self.pool is not None:
+            self.pool.close()
         if self.owns_gallery:
             self.gallery.close()
 

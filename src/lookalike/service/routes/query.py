@@ -19,6 +19,7 @@ from lookalike.service.inputs import (
     require_image_model,
 )
 from lookalike.service.routes import body_doc, get_state, thumbnail_url
+from lookalike.service.routes.discover import keep_unknown_probes
 from lookalike.service.schemas import (
     IdentificationOut,
     IdentifyResponse,
@@ -82,6 +83,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         items = await decode_uploads(await read_uploads(form, "images", settings), settings)
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
+    await keep_unknown_probes(state, items, results)
     return IdentifyResponse(results=[_format(r, k, state) for r in results])
 
 
