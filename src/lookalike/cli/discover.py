@@ -153,8 +153,9 @@ def pool_(
     with _open(location, name=name, need_model=False) as g, g.unknown_pool(pool) as p:
         s = p.configure(enabled=enable, max_items=max_items, max_age_days=age)
         n = p.count()
-    typer.echo(f"unknown pool {p.path}: {'enabled' if s.enabled else 'disabled'}, {n} kept; retention "
-               f"{s.max_items} items, {'no age limit' if s.max_age_days is None else f'{s.max_age_days:g} days'}")  # fmt: skip
+    age_text = "no age limit" if s.max_age_days is None else f"{s.max_age_days:g} days"
+    state = "enabled" if s.enabled else "disabled"
+    typer.echo(f"unknown pool {p.path}: {state}, {n} kept; retention {s.max_items} items, {age_text}")
 
 
 @discover_app.command("purge")

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THUMB = 96
-_STYLE = """body{font-family:sans-serif;margin:1.5em;color:#222}section{margin-bottom:2em}
-h2{font-size:1.1em;margin:.2em 0}.meta{color:#555;font-size:.9em}.sheet{display:flex;flex-wrap:wrap;gap:4px}
-figure{margin:0;width:%dpx;font-size:.7em;word-break:break-all}figure img{width:%dpx;height:%dpx;object-fit:cover}
-.medoid img{outline:3px solid #c60}.none{width:%dpx;height:%dpx;background:#ddd;display:flex;align-items:center;
-justify-content:center}""" % ((THUMB,) * 5)
+_STYLE = f"""body{{font-family:sans-serif;margin:1.5em;color:#222}}section{{margin-bottom:2em}}
+h2{{font-size:1.1em;margin:.2em 0}}.meta{{color:#555;font-size:.9em}}.sheet{{display:flex;flex-wrap:wrap;gap:4px}}
+figure{{margin:0;width:{THUMB}px;font-size:.7em;word-break:break-all}}
+figure img{{width:{THUMB}px;height:{THUMB}px;object-fit:cover}}
+.medoid img{{outline:3px solid #c60}}.none{{width:{THUMB}px;height:{THUMB}px;background:#ddd;display:flex;
+align-items:center;justify-content:center}}"""
 
 
 def _thumbnail(pool: UnknownPool, unknown_id: int, source: str | None) -> bytes | None:
