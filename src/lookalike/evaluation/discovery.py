@@ -97,4 +97,32 @@ def discovery_metrics(
     return discovery_from_groups(assigned, labels, threshold=float(threshold), params=p.to_dict())
 
 
-__all__ = ["UNGROUPED", "DiscoveryMetrics", "bcubed", "discovery_from_groups", "discovery_metrics"]
+def stream_discovery(
+    stream: Any,
+    stream_labels: Any,
+    enrolled: Any,
+    *,
+    distance: str | dict[str, Any] | Distance = "cosine",
+    threshold: float,
+    params: GroupingParams | None = None,
+) -> DiscoveryMetrics:
+    """Discovery as a gallery runs it: the ``stream`` items whose best ``enrolled`` item scores below
+    ``threshold`` come out unknown and are grouped; BCubed is over the whole stream (the rest are singletons)."""
+    from lookalike.evaluation.knn import exact_knn
+
+    dist = get_distance(distance)
+    x = np.asarray(stream, dtype=np.float32)
+    e = np.asarray(enrolled, dtype=np.float32)
+    if len(e):
+        best = exact_knn(x, e, k=1, distance=dist).scores[:, 0]
+        unknown = np.nonzero(np.asarray(best) < threshold)[0]
+    else:
+        unknown = np.arange(len(x))
+    p = params or GroupingParams()
+    assigned = np.full(len(x), UNGROUPED, np.int64)
+    for i, g in enumerate(group_embeddings(x[unknown], distance=dist, threshold=threshold, params=p)):
+        assigned[unknown[list(g.members)]] = i
+    return discovery_from_groups(assigned, stream_labels, threshold=float(threshold), params=p.to_dict())
+
+
+__all__ = ["UNGROUPED", "DiscoveryMetrics", "bcubed", "discovery_from_groups", "discovery_metrics", "stream_discovery"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lookalike.evaluation.clustering import ClusteringMetrics
+from lookalike.evaluation.discovery import DiscoveryMetrics
 from lookalike.evaluation.fewshot import FewShotMetrics
 from lookalike.evaluation.knn import KNNResult
 from lookalike.evaluation.openset import OpenSetMetrics
@@ -46,6 +47,8 @@ class EvaluationResult:
     few_shot: FewShotMetrics | None = None
     info: dict[str, Any] = field(default_factory=dict)
     details: EvaluationDetails | None = field(default=None, repr=False)
+    #: grouping the never-enrolled classes' probes into proposed new classes (BCubed), when there are any
+    discovery: DiscoveryMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class EvaluationResult:
             "verification": self.verification.to_dict() if self.verification else None,
             "open_set": {name: m.to_dict() for name, m in self.open_set.items()},
             "few_shot": self.few_shot.to_dict() if self.few_shot else None,
+            "discovery": self.discovery.to_dict() if self.discovery else None,
         }
 
     def headline(self) -> dict[str, float | None]:
@@ -77,6 +81,10 @@ class EvaluationResult:
             out[f"{name} rank-1"] = m.rank1_accuracy
             for f, d in m.dir_at_fpir.items():
                 out[f"{name} DIR@FPIR={f:g}"] = d
+        if self.discovery:
+            out["discovery BCubed F1"] = self.discovery.bcubed_f1
+            out["discovery proposals"] = float(self.discovery.num_proposals)
+            out["discovery true new classes"] = float(self.discovery.num_true_classes)
         if self.few_shot:
             out[f"{self.few_shot.ways}-way {self.few_shot.shots}-shot accuracy"] = self.few_shot.accuracy
         return out

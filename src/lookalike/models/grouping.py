@@ -10,6 +10,7 @@ groups join when their mean similarity clears the threshold that accepts a probe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ import torch
 
 from lookalike.errors import ConfigError, DataError
 from lookalike.models.distances import Distance, get_distance
+
+log = logging.getLogger(__name__)
 
 Method = Literal["agglomerative", "hdbscan"]
 Linkage = Literal["average", "complete", "single"]
@@ -126,12 +129,18 @@ def _cluster(sims: np.ndarray, s_top: float, cut: float, p: GroupingParams) -> n
     if p.method == "hdbscan":
         from sklearn.cluster import HDBSCAN
 
+        if d.max() < cut:  # all within the cut: one group (HDBSCAN's allow_single_cluster fails with an epsilon)
+            return np.zeros(len(d), np.int64)
         size = max(int(p.min_size), 2)
-        model = HDBSCAN(
-            metric="precomputed", min_cluster_size=size, min_samples=1, cluster_selection_epsilon=cut,
-            allow_single_cluster=True, copy=True,
-        )  # fmt: skip
-        return np.asarray(model.fit_predict(d), dtype=np.int64)
+        try:
+            model = HDBSCAN(
+                metric="precomputed", min_cluster_size=size, min_samples=1, cluster_selection_epsilon=cut, copy=True
+            )
+            return np.asarray(model.fit_predict(d), dtype=np.int64)
+        except TypeError:  # scikit-learn 1.9's epsilon search can fail on reaching the tree's root
+            log.warning("HDBSCAN's epsilon search failed on %d items; grouping without cluster_selection_epsilon", len(d))
+            model = HDBSCAN(metric="precomputed", min_cluster_size=size, min_samples=1, copy=True)
+            return np.asarray(model.fit_predict(d), dtype=np.int64)
     from sklearn.cluster import AgglomerativeClustering
 
     # the threshold must be > 0 for scikit-learn; a zero cut (threshold at the top score) joins only duplicates
