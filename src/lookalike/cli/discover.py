@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,7 +20,7 @@ from lookalike.cli.gallery import _STORE_HELP, _items, _open
 class _DefaultRun(TyperGroup):
     """A group whose first argument, when it is not a sub-command, starts the default ``run`` command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)

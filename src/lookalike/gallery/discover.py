@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,8 @@ def keep_unknowns(
     results: list[Identification],
     vectors: np.ndarray,
     *,
-    sources: list[str | None] | None = None,
-    thumbnails: list[bytes | None] | None = None,
+    sources: Sequence[str | None] | None = None,
+    thumbnails: Sequence[bytes | None] | None = None,
     force: bool = False,
 ) -> list[int]:
     """Add the probes decided "unknown" to ``pool`` (kept only if it is enabled, or ``force``); returns pool ids."""

@@ -32,8 +32,8 @@ def _thumbnail(pool: UnknownPool, unknown_id: int, source: str | None) -> bytes 
     try:
         from PIL import Image
 
-        with Image.open(source) as im:
-            im = im.convert("RGB")
+        with Image.open(source) as opened:
+            im = opened.convert("RGB")
             im.thumbnail((THUMB * 2, THUMB * 2))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=85)

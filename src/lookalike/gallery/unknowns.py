@@ -149,7 +149,7 @@ class UnknownPool:
             raise DataError(f"max_items must be at least 1, got {max_items}; use purge to empty the pool")
         if isinstance(max_age_days, (int, float)) and not max_age_days > 0:
             raise DataError(f"max_age_days must be > 0 (or None for no age limit), got {max_age_days}")
-        new = {"enabled": enabled, "max_items": None if max_items is None else int(max_items)}
+        new: dict[str, Any] = {"enabled": enabled, "max_items": None if max_items is None else int(max_items)}
         rows = {k: v for k, v in new.items() if v is not None}
         if max_age_days != "keep":
             rows["max_age_days"] = max_age_days

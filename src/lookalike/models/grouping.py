@@ -138,7 +138,9 @@ def _cluster(sims: np.ndarray, s_top: float, cut: float, p: GroupingParams) -> n
             )
             return np.asarray(model.fit_predict(d), dtype=np.int64)
         except TypeError:  # scikit-learn 1.9's epsilon search can fail on reaching the tree's root
-            log.warning("HDBSCAN's epsilon search failed on %d items; grouping without cluster_selection_epsilon", len(d))
+            log.warning(
+                "HDBSCAN's epsilon search failed on %d items; grouping without cluster_selection_epsilon", len(d)
+            )
             model = HDBSCAN(metric="precomputed", min_cluster_size=size, min_samples=1, copy=True)
             return np.asarray(model.fit_predict(d), dtype=np.int64)
     from sklearn.cluster import AgglomerativeClustering

@@ -163,7 +163,7 @@ async def _enroll_action(state: ServiceState, proposal: str, identity: str, acti
         fn = dsc.accept if action == "accept" else dsc.merge
         done = fn(state.gallery, pool, proposal, identity, actor="service")
         pairs = [(i, t) for i, t in zip(done.item_ids, thumbs, strict=True) if t is not None]
-        if pairs:
+        if pairs and done.identity is not None:
             state.thumbnails.put(done.identity, pairs)
         state.refresh_gauges()
         return done
