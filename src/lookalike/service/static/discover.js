@@ -1,5 +1,5 @@
 // Discovery on the web page: keep unknown probes, group them into proposals, accept / merge / reject.
-// Uses app.js's helpers ($, api, apiKey, show, thumbElement). DOM APIs only (no innerHTML).
+// Uses app.js's helpers ($, api, apiKey, show, placeholder, refresh*). DOM APIs only (no innerHTML).
 "use strict";
 
 function writeKey() {
@@ -8,6 +8,21 @@ function writeKey() {
 
 function jsonPost(path, body, method = "POST") {
   return api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) }, writeKey());
+}
+
+// Kept unknowns' thumbnails need the write key (app.js's thumbnail() sends the read key).
+async function unknownThumb(url, name) {
+  if (!url) return placeholder(name);
+  try {
+    const blob = await (await api(url, {}, writeKey())).blob();
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.alt = name;
+    img.src = URL.createObjectURL(blob);
+    return img;
+  } catch (_) {
+    return placeholder(name);
+  }
 }
 
 async function refreshPool() {
@@ -66,7 +81,7 @@ async function renderProposal(p) {
   const sheet = document.createElement("div");
   sheet.className = "sheet";
   for (let i = 0; i < p.unknown_ids.length; i++) {
-    sheet.appendChild(await thumbElement(p.thumbnails[i], `unknown ${p.unknown_ids[i]}`));
+    sheet.appendChild(await unknownThumb(p.thumbnails[i], `unknown ${p.unknown_ids[i]}`));
   }
   const meta = document.createElement("div");
   meta.className = "meta";
