@@ -13,8 +13,8 @@ a frozen backbone and a learned-whitening head fitted on all training classes):
    threshold is calibrated at ``--far`` on those fitted classes (the deployed threshold, too, comes from
    classes the head was fitted on: the protocol's validation classes); the stream items that come out unknown
    are grouped with every candidate (linkage, scale, min_size) and scored by BCubed F1 over the whole stream.
-   The set-aside classes are unseen by that head, as the held-out classes are by the real one. The candidate with the best mean F1 over both datasets' trials is
-   chosen (one setting for every dataset: the library default).
+   The set-aside classes are unseen by that head, as the held-out classes are by the real one. The candidate
+   with the best mean F1 over both datasets' trials is chosen (one setting for every dataset).
 3. Held-out run (never used in 2): a real Gallery; the first 5 held-out classes (ORL s31-s35, FL27 Pepsi ...)
    are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on the protocol's
    validation classes, the pool is enabled, every item of the other 5 held-out classes is identified (those
