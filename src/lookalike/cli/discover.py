@@ -59,7 +59,7 @@ def run(
     files: list[Path] = typer.Argument(None, help="probe files or folders: those that come out unknown join the pool"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for proposals.json and proposals.html"),
     method: str = typer.Option("agglomerative", help="agglomerative or hdbscan (scikit-learn)"),
-    linkage: str = typer.Option("average", help="agglomerative linkage: average, complete or single"),
+    linkage: str = typer.Option("complete", help="agglomerative linkage: complete, average or single"),
     scale: float = typer.Option(None, help="clustering threshold as a multiple of the accept threshold's distance"),
     min_size: int = typer.Option(None, "--min-size", help="drop proposals with fewer items"),
     pool: str = typer.Option(None, "--pool", help=_POOL_HELP),

@@ -4,8 +4,9 @@ The clustering is scikit-learn's (``AgglomerativeClustering`` on a precomputed d
 ``HDBSCAN``); this module only turns similarities into non-negative distances and the accept threshold into a
 clustering threshold. For a distance whose similarity has a top value ``s_top`` (cosine: 1, euclidean and
 hyperbolic: 0, minus the distance), the clustering distance is ``s_top - s`` and two groups merge while their
-linkage distance is below ``scale * (s_top - accept_threshold)``: with ``scale = 1`` and average linkage, two
-groups join when their mean similarity clears the threshold that accepts a probe as a known identity.
+linkage distance is below ``scale * (s_top - accept_threshold)``: with ``scale = 1`` and complete linkage, two
+groups join when every pair across them clears the threshold that accepts a probe as a known identity. The
+default (complete linkage, ``scale`` 1.2) was chosen on carve-outs of training classes (benchmarks/discover.py).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class GroupingParams:
     """
 
     method: Method = "agglomerative"
-    linkage: Linkage = "average"
-    scale: float = 1.0
+    linkage: Linkage = "complete"
+    scale: float = 1.2
     min_size: int = 2
 
     def __post_init__(self) -> None:
