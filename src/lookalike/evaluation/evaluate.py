@@ -109,7 +109,8 @@ def evaluate_embeddings(
         open_set[f"{int(s)}-shot"] = open_set_metrics(
             x[g], y[g], x[p], p_labels, distance=dist, fpirs=fpirs, device=device
         )
-    disc = _discovery(x, y, dist, int(shots[0]), seed, discovery_far, max_discovery_items) if discovery else None
+    first_shots = int(shots[0]) if len(shots) else 1
+    disc = _discovery(x, y, dist, first_shots, seed, discovery_far, max_discovery_items) if discovery else None
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
     info = {
         "distance": dist.to_dict(),
