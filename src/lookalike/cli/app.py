@@ -57,6 +57,7 @@ _COMMAND_MODULES: list[str] = [
     "train",
     "data_import",
     "gallery",
+    "discover",
     "demo",
     "bench",
 ]

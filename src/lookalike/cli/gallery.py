@@ -246,7 +246,9 @@ def identify(
         items = _items(g, files)
         if g.model.is_face_model:
             return _identify_faces(g, files, k, as_json)
-        results = g.identify(items, k=k)
+        vectors = g.model.embed(items)
+        results = g.identify_vectors(vectors, k=k)
+        _keep_unknowns(g, results, vectors, [str(f) for f in files])
     if as_json:
         return _echo([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)], True)
     for f, r in zip(files, results, strict=True):
@@ -283,6 +285,17 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
                 typer.echo(f"{f} face {i}/{len(faces)} ({where}): {r.decision.upper()}{who} [{best}]")
     if as_json:
         _echo(rows, True)
+
+
+def _keep_unknowns(g: Any, results: list[Any], vectors: Any, sources: list[str]) -> None:
+    """Keep the unknown probes when the gallery's unknown pool exists and is enabled (`discover pool --enable`)."""
+    from lookalike.gallery.discover import keep_unknowns
+    from lookalike.gallery.unknowns import POOL_NAME
+
+    if not (Path(g.store.location) / POOL_NAME).is_file():
+        return
+    with g.unknown_pool() as pool:
+        keep_unknowns(pool, results, vectors, sources=sources)
 
 
 @app.command("verify")

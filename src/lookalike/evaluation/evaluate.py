@@ -21,13 +21,14 @@ import numpy as np
 from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
 from lookalike.evaluation.clustering import clustering_metrics
+from lookalike.evaluation.discovery import DiscoveryMetrics, stream_discovery
 from lookalike.evaluation.fewshot import embed_episodes, few_shot_accuracy
 from lookalike.evaluation.knn import as_matrix
 from lookalike.evaluation.openset import DEFAULT_FPIRS, OpenSetMetrics, open_set_metrics
 from lookalike.evaluation.pairs import PairList, PairVerification, pair_verification
 from lookalike.evaluation.result import EvaluationDetails, EvaluationResult
 from lookalike.evaluation.retrieval import DEFAULT_KS, retrieval_metrics
-from lookalike.evaluation.verification import DEFAULT_FARS, pair_scores, verification_metrics
+from lookalike.evaluation.verification import DEFAULT_FARS, pair_scores, threshold_at_rate, verification_metrics
 from lookalike.models.distances import Distance, get_distance
 
 if TYPE_CHECKING:
@@ -72,8 +73,17 @@ def evaluate_embeddings(
     max_pairs: int = 5_000_000,
     max_memory_mb: float = 512.0,
     device: str | None = None,
+    discovery: bool = True,
+    discovery_far: float = 1e-3,
+    max_discovery_items: int = 2000,
 ) -> EvaluationResult:
-    """Every metric family for embeddings (already in the distance's space) and labels (-1 = unknown)."""
+    """Every metric family for embeddings (already in the distance's space) and labels (-1 = unknown).
+
+    ``discovery``: when the first open-set split leaves classes never enrolled, group their probes as the gallery's
+    discovery does (:func:`lookalike.evaluation.discovery.stream_discovery`), at the threshold reaching
+    ``discovery_far`` on the *enrolled* classes' pairs (never on the classes to discover); at most
+    ``max_discovery_items`` probes, of a seeded choice of whole never-enrolled classes.
+    """
     dist = get_distance(distance)
     x = as_matrix(embeddings, "embeddings").numpy()
     y = np.asarray(labels)
@@ -101,6 +111,8 @@ def evaluate_embeddings(
         open_set[f"{int(s)}-shot"] = open_set_metrics(
             x[g], y[g], x[p], p_labels, distance=dist, fpirs=fpirs, device=device
         )
+    first_shots = int(shots[0]) if len(shots) else 1
+    disc = _discovery(x, y, dist, first_shots, seed, discovery_far, max_discovery_items) if discovery else None
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
     info = {
         "distance": dist.to_dict(),
@@ -112,7 +124,32 @@ def evaluate_embeddings(
         "metrics_seconds": round(time.perf_counter() - t0, 3),
     }
     details = EvaluationDetails(embeddings=x, labels=y, class_names=names, known_index=known, knn=knn, pairs=pairs)
-    return EvaluationResult(retrieval, clus, verif, open_set, None, info, details)
+    return EvaluationResult(retrieval, clus, verif, open_set, None, info, details, discovery=disc)
+
+
+def _discovery(
+    x: np.ndarray, y: np.ndarray, dist: Distance, shots: int, seed: int, far: float, max_items: int
+) -> DiscoveryMetrics | None:
+    """Discovery metrics of the never-enrolled classes of the ``shots`` open-set split (None when there are none)."""
+    g, p, p_labels = open_set_split(y, shots, seed)
+    new = p[(p_labels == UNKNOWN_LABEL) & (y[p] != UNKNOWN_LABEL)]
+    if len(np.unique(y[new])) < 1 or len(g) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for c in rng.permutation(np.unique(y[new])):
+        rows = new[y[new] == c]
+        if keep and len(keep) + len(rows) > max_items:
+            break
+        keep.extend(rows.tolist())
+    stream = np.sort(np.asarray(keep, np.int64))
+    enrolled_rows = np.nonzero(np.isin(y, y[g]))[0]
+    pairs = pair_scores(x[enrolled_rows], y[enrolled_rows], distance=dist, max_pairs=1_000_000, seed=seed)
+    threshold = threshold_at_rate(pairs.impostor, far)
+    if threshold is None:
+        log.warning("discovery metrics skipped: too few impostor pairs among enrolled classes for FAR %g", far)
+        return None
+    return stream_discovery(x[stream], y[stream], x[g], distance=dist, threshold=float(threshold))
 
 
 def evaluate_model(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lookalike.evaluation.clustering import ClusteringMetrics
+from lookalike.evaluation.discovery import DiscoveryMetrics
 from lookalike.evaluation.fewshot import FewShotMetrics
 from lookalike.evaluation.knn import KNNResult
 from lookalike.evaluation.openset import OpenSetMetrics
@@ -48,6 +49,8 @@ class EvaluationResult:
     info: dict[str, Any] = field(default_factory=dict)
     details: EvaluationDetails | None = field(default=None, repr=False)
     pair_verification: PairVerification | None = None
+    #: grouping the never-enrolled classes' probes into proposed new classes (BCubed), when there are any
+    discovery: DiscoveryMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class EvaluationResult:
             "few_shot": self.few_shot.to_dict() if self.few_shot else None,
             "pair_verification": self.pair_verification.to_dict() if self.pair_verification else None,
             "unknown_detection": self.unknown_detection(),
+            "discovery": self.discovery.to_dict() if self.discovery else None,
         }
 
     def unknown_detection(self) -> dict[str, dict[str, Any]] | None:
@@ -93,6 +97,10 @@ class EvaluationResult:
         for name, det in (self.unknown_detection() or {}).items():
             out[f"{name} unknown AUROC"] = det["auroc"]
             out[f"{name} unknown FPR@95%TPR"] = det["fpr_at_95_tpr"]
+        if self.discovery:
+            out["discovery BCubed F1"] = self.discovery.bcubed_f1
+            out["discovery proposals"] = float(self.discovery.num_proposals)
+            out["discovery true new classes"] = float(self.discovery.num_true_classes)
         if self.few_shot:
             out[f"{self.few_shot.ways}-way {self.few_shot.shots}-shot accuracy"] = self.few_shot.accuracy
         if self.pair_verification:

@@ -35,7 +35,10 @@ from lookalike.names import normalize_name
 
 if TYPE_CHECKING:
     from lookalike.data.types import LabeledDataset
+    from lookalike.gallery.discover import DiscoveryResult
+    from lookalike.gallery.unknowns import UnknownPool
     from lookalike.models.embedder import EmbeddingModel
+    from lookalike.models.grouping import GroupingParams
 
 log = logging.getLogger(__name__)
 
@@ -422,6 +425,39 @@ class Gallery:
                 f"that a stranger matches someone grows with the gallery - recalibrate (`lookalike calibrate`)"
             )
         return None
+
+    # -- discovery --------------------------------------------------------------------------------------------
+    def unknown_pool(self, path: str | Path | None = None) -> UnknownPool:
+        """The pool of kept unknowns (``unknowns.sqlite`` in a folder gallery, or ``path``); see gallery/unknowns.py."""
+        from lookalike.gallery.unknowns import UnknownPool, default_pool_location
+
+        return UnknownPool(path=path or default_pool_location(self.store.location), dim=self._dim)
+
+    def discover(
+        self,
+        items: Any = None,
+        *,
+        pool: UnknownPool | None = None,
+        params: GroupingParams | None = None,
+        threshold: float | None = None,
+    ) -> DiscoveryResult:
+        """Group the kept unknowns (plus ``items``, identified first: those that come out unknown join the pool)
+        into proposed new identities, ranked by size then tightness; see :mod:`lookalike.gallery.discover`."""
+        from lookalike.gallery import discover as dsc
+
+        own = pool is None
+        pool = pool or self.unknown_pool()
+        try:
+            if items is not None:
+                listed = [items] if isinstance(items, (str, Path)) else list(items)
+                vectors = self._embed(listed)
+                sources = [str(i) if isinstance(i, (str, Path)) else None for i in listed]
+                results = self.identify_vectors(vectors, k=1)
+                dsc.keep_unknowns(pool, results, vectors, sources=sources, force=True)
+            return dsc.discover(self, pool, params=params, threshold=threshold)
+        finally:
+            if own:
+                pool.close()
 
     def info(self) -> GalleryInfo:
         """The model, size, identities, threshold and store of this gallery."""

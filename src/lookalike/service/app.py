@@ -102,6 +102,16 @@ def _gallery_location(gallery: Any, settings: ServiceSettings) -> str | None:
     return str(location) if location is not None else settings.gallery
 
 
+def _unknown_pool(gallery: Any) -> Any:
+    """The gallery's unknown pool (``discover`` routes) when it is a folder gallery, else ``None``."""
+    from pathlib import Path
+
+    location = getattr(getattr(gallery, "store", None), "location", None)
+    if location is None or not Path(str(location)).is_dir() or not hasattr(gallery, "unknown_pool"):
+        return None
+    return gallery.unknown_pool()
+
+
 def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     """Build the service around ``gallery`` (or the one ``settings`` names, opened here and closed on shutdown)."""
     settings.check_auth()
@@ -115,6 +125,7 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
         keys=KeyRing.from_settings(settings),
         metrics=metrics,
         owns_gallery=owns,
+        pool=_unknown_pool(gallery),
     )
 
     migrate_legacy(gallery, _gallery_location(gallery, settings))
@@ -141,9 +152,9 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     app.state.keys = state.keys
     install_error_handlers(app)
 
-    from lookalike.service.routes import catalog, enroll, query, system
+    from lookalike.service.routes import catalog, discover, enroll, query, system
 
-    for module in (system, query, enroll, catalog):
+    for module in (system, query, enroll, catalog, discover):
         app.include_router(module.router)
     from importlib import resources
 

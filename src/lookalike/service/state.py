@@ -36,6 +36,8 @@ class ServiceState:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher[Any] | None = None
     decode_slots: threading.Semaphore = field(init=False)
+    #: the gallery's unknown pool (discovery); ``None`` when the gallery is not a folder
+    pool: Any = None
 
     def __post_init__(self) -> None:
         self.decode_slots = threading.BoundedSemaphore(self.settings.decode_concurrency)
@@ -134,6 +136,8 @@ class ServiceState:
         """Stop the batcher; close what this app opened."""
         if self.batcher is not None:
             await self.batcher.close()
+        if self.pool is not None:
+            self.pool.close()
         if self.owns_gallery:
             self.gallery.close()
 

@@ -165,6 +165,15 @@ def write_report(
                     ("unknown FPR @ 95% TPR", det["fpr_at_95_tpr"]),
                 ]
             parts.append(f"<h3>{html.escape(name)} gallery</h3>" + _table(orows))
+    if result.discovery:
+        d = result.discovery
+        parts.append("<h2>Discovery of never-enrolled classes (BCubed)</h2>")
+        drows: list[tuple[str, Any]] = [
+            ("BCubed precision / recall / F1", f"{d.bcubed_precision:.4f} / {d.bcubed_recall:.4f} / {d.bcubed_f1:.4f}"),
+            ("proposals / true new classes", f"{d.num_proposals} / {d.num_true_classes}"),
+            ("grouped / stream items", f"{d.num_grouped} / {d.num_items}"),
+        ]
+        parts.append(_table(drows))
     if result.few_shot:
         fs = result.few_shot
         parts.append(f"<h2>{fs.ways}-way {fs.shots}-shot classification</h2>")

@@ -20,6 +20,7 @@ from lookalike.service.inputs import (
     require_image_model,
 )
 from lookalike.service.routes import body_doc, get_state, thumbnail_url
+from lookalike.service.routes.discover import keep_unknown_probes, pool_enabled
 from lookalike.service.schemas import (
     IdentificationOut,
     IdentifyResponse,
@@ -65,6 +66,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
     """Identify one or more queries; concurrent requests share one model forward (micro-batching)."""
     settings = state.settings
     face_model = False  # set for image uploads to a face model: one result per face
+    thumbnails: list[bytes] | None = None
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, QueryJSON)
         items = json_items(
@@ -84,7 +86,15 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         uploads = await read_uploads(form, "images", settings)
         face_model = state.model_kind == "image" and state.model.is_face_model
         prepare = state.prepare_faces() if face_model else state.prepare_image
-        items = (await decode_uploads(uploads, settings, prepare=prepare, slots=state.decode_slots)).inputs
+        keeping = not face_model and await pool_enabled(state)  # thumbnails only for probes the pool may keep
+        decoded = await decode_uploads(
+            uploads,
+            settings,
+            prepare=prepare,
+            slots=state.decode_slots,
+            thumbnail_size=settings.thumbnail_size if keeping else None,
+        )
+        items, thumbnails = decoded.inputs, (decoded.thumbnails or None)
     if face_model:  # one result per face, with its box
         faces = await state.call(state.identify_faces, items, k)
         shown = {m.identity for _, f in faces for m in list(f.identification.matches)[:k]}
@@ -101,6 +111,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
     results = await state.batcher.submit(items, k)
     shown = {m.identity for r in results for m in list(r.matches)[:k]}
     pictured = await state.call(state.gallery.identities_with_images, sorted(shown))
+    await keep_unknown_probes(state, items, results, thumbnails)
     return IdentifyResponse(
         results=[_format(r, k, state, pictured).model_copy(update={"image": i}) for i, r in enumerate(results)]
     )

@@ -1,0 +1,328 @@
+"""The unknown pool: embeddings of probes that came out "unknown", kept (opt-in) for discovery.
+
+A SQLite file of its own (``unknowns.sqlite`` inside a folder gallery), so the gallery's stores stay as they
+are. It holds the pool's settings (enabled, retention), the unknowns (vector, source reference, optional JPEG
+thumbnail, the best match at the time), the proposals of the last discovery run, and an append-only audit
+table of every review action (accept / reject / merge / purge). Every write is one transaction with
+``synchronous=FULL``; ``secure_delete`` plus a ``VACUUM`` on purge leave no deleted bytes in the file.
+
+Retention: at most ``max_items`` unknowns (oldest dropped first) and none older than ``max_age_days``;
+applied on every add.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.errors import DataError, GalleryError, NotFoundError
+
+POOL_NAME = "unknowns.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unknowns (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, source TEXT, vector BLOB NOT NULL,
+  thumbnail BLOB, best_identity TEXT, best_score REAL);
+CREATE TABLE IF NOT EXISTS proposals (
+  id TEXT PRIMARY KEY, rank INTEGER NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL, proposal TEXT,
+  identity TEXT, details TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Whether unknowns are kept, and for how long / how many."""
+
+    enabled: bool = False
+    max_items: int = 10_000
+    max_age_days: float | None = 30.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "max_items": self.max_items, "max_age_days": self.max_age_days}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """One kept unknown probe."""
+
+    id: int
+    created: float
+    source: str | None
+    vector: np.ndarray = field(repr=False)
+    has_thumbnail: bool
+    best_identity: str | None
+    best_score: float | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One review action, as recorded."""
+
+    id: int
+    at: float
+    action: str
+    proposal: str | None
+    identity: str | None
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "at": self.at, "action": self.action, "proposal": self.proposal,
+            "identity": self.identity, "details": self.details,
+        }  # fmt: skip
+
+
+def default_pool_location(gallery_location: str) -> str:
+    """``unknowns.sqlite`` inside a folder gallery; other stores (pgvector) need an explicit path."""
+    if "://" in gallery_location or "=" in gallery_location:
+        raise GalleryError(
+            f"the gallery at {gallery_location} is not a folder, so its unknown pool has no default place; "
+            "pass a file path for the pool (e.g. --pool unknowns.sqlite)"
+        )
+    return str(Path(gallery_location) / POOL_NAME)
+
+
+class UnknownPool:
+    """The unknowns of one gallery (see the module docstring). Thread-safe; use as a context manager."""
+
+    def __init__(self, *, path: str | Path, dim: int) -> None:
+        self.path = str(path)
+        self.dim = int(dim)
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    def _write(self, fn: Any) -> Any:
+        with self._lock:
+            db = self.conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> UnknownPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- settings ---------------------------------------------------------------------------------------------
+    def settings(self) -> PoolSettings:
+        with self._lock:
+            rows = dict(self.conn.execute("SELECT key, value FROM settings").fetchall())
+        return PoolSettings(**{k: json.loads(v) for k, v in rows.items()})
+
+    def configure(
+        self, *, enabled: bool | None = None, max_items: int | None = None, max_age_days: float | str | None = "keep"
+    ) -> PoolSettings:
+        """Change the settings (``max_age_days=None``: no age limit); applies the retention at once."""
+        if max_items is not None and int(max_items) < 1:
+            raise DataError(f"max_items must be at least 1, got {max_items}; use purge to empty the pool")
+        if isinstance(max_age_days, (int, float)) and not max_age_days > 0:
+            raise DataError(f"max_age_days must be > 0 (or None for no age limit), got {max_age_days}")
+        new: dict[str, Any] = {"enabled": enabled, "max_items": None if max_items is None else int(max_items)}
+        rows = {k: v for k, v in new.items() if v is not None}
+        if max_age_days != "keep":
+            rows["max_age_days"] = max_age_days
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR REPLACE INTO settings VALUES (?, ?)", [(k, json.dumps(v)) for k, v in rows.items()]
+            )
+            self._retain(db, self._settings_in(db))
+
+        self._write(write)
+        return self.settings()
+
+    @staticmethod
+    def _settings_in(db: sqlite3.Connection) -> PoolSettings:
+        rows = dict(db.execute("SELECT key, value FROM settings").fetchall())
+        return PoolSettings(**{k: json.loads(v) for k, v in rows.items()})
+
+    @staticmethod
+    def _retain(db: sqlite3.Connection, s: PoolSettings) -> None:
+        if s.max_age_days is not None:
+            db.execute("DELETE FROM unknowns WHERE created < ?", (time.time() - s.max_age_days * 86400.0,))
+        db.execute(
+            "DELETE FROM unknowns WHERE id NOT IN (SELECT id FROM unknowns ORDER BY id DESC LIMIT ?)", (s.max_items,)
+        )
+
+    # -- unknowns ---------------------------------------------------------------------------------------------
+    def add(
+        self,
+        vectors: Any,
+        *,
+        sources: list[str | None] | None = None,
+        thumbnails: list[bytes | None] | None = None,
+        best: list[tuple[str | None, float | None]] | None = None,
+        force: bool = False,
+    ) -> list[int]:
+        """Keep ``vectors`` if the pool is enabled (or ``force``: items given to discovery by hand); returns the ids."""
+        v = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim) if np.size(vectors) else np.zeros((0, self.dim))
+        n = len(v)
+        sources = sources or [None] * n
+        thumbnails = thumbnails or [None] * n
+        best = best or [(None, None)] * n
+        if not (len(sources) == len(thumbnails) == len(best) == n):
+            raise DataError(
+                f"got {n} vectors but {len(sources)} sources, {len(thumbnails)} thumbnails, {len(best)} matches"
+            )
+        if n == 0:
+            return []
+
+        def write(db: sqlite3.Connection) -> list[int]:
+            s = self._settings_in(db)
+            if not (s.enabled or force):
+                return []
+            now, ids = time.time(), []
+            for row, src, thumb, (ident, score) in zip(v, sources, thumbnails, best, strict=True):
+                cur = db.execute(
+                    "INSERT INTO unknowns (created, source, vector, thumbnail, best_identity, best_score) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (now, src, np.ascontiguousarray(row, np.float32).tobytes(), thumb, ident, score),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            self._retain(db, s)
+            return ids
+
+        return list(self._write(write))
+
+    def unknowns(self, ids: list[int] | None = None) -> list[Unknown]:
+        """Kept unknowns (all, or these ids, in id order); NotFoundError names any id not kept."""
+        cols = "id, created, source, vector, thumbnail IS NOT NULL, best_identity, best_score"
+        with self._lock:
+            if ids is None:
+                rows = self.conn.execute(f"SELECT {cols} FROM unknowns ORDER BY id").fetchall()
+            else:
+                marks = ",".join("?" * len(ids))
+                rows = self.conn.execute(
+                    f"SELECT {cols} FROM unknowns WHERE id IN ({marks}) ORDER BY id", ids
+                ).fetchall()
+        if ids is not None and len(rows) != len(set(ids)):
+            missing = sorted(set(ids) - {r[0] for r in rows})
+            raise NotFoundError(
+                f"unknowns {missing} are no longer in the pool (purged, expired or already reviewed); "
+                "run discovery again"
+            )
+        return [Unknown(r[0], r[1], r[2], np.frombuffer(r[3], np.float32).copy(), bool(r[4]), r[5], r[6]) for r in rows]
+
+    def thumbnail(self, unknown_id: int) -> bytes | None:
+        with self._lock:
+            row = self.conn.execute("SELECT thumbnail FROM unknowns WHERE id = ?", (int(unknown_id),)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM unknowns").fetchone()[0])
+
+    # -- proposals --------------------------------------------------------------------------------------------
+    def replace_proposals(self, proposals: list[dict[str, Any]]) -> None:
+        """Store a discovery run's proposals, replacing the open ones of earlier runs."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM proposals WHERE status = 'open'")
+            db.executemany(
+                "INSERT INTO proposals (id, rank, status, payload) VALUES (?, ?, 'open', ?)",
+                [(p["id"], p["rank"], json.dumps(p)) for p in proposals],
+            )
+
+        self._write(write)
+
+    def proposals(self, status: str | None = "open") -> list[dict[str, Any]]:
+        with self._lock:
+            if status is None:
+                rows = self.conn.execute("SELECT payload, status FROM proposals ORDER BY rank").fetchall()
+            else:
+                q = "SELECT payload, status FROM proposals WHERE status = ? ORDER BY rank"
+                rows = self.conn.execute(q, (status,)).fetchall()
+        return [{**json.loads(r[0]), "status": r[1]} for r in rows]
+
+    def proposal(self, proposal_id: str) -> dict[str, Any]:
+        """An open proposal; NotFoundError (listing the open ones) otherwise."""
+        with self._lock:
+            row = self.conn.execute("SELECT payload, status FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+        if row is None or row[1] != "open":
+            open_ids = [p["id"] for p in self.proposals()]
+            why = "there is no proposal" if row is None else f"the proposal was already {row[1]}"
+            raise NotFoundError(
+                f"proposal {proposal_id!r} is not open for review ({why}); open proposals: {open_ids or 'none'} "
+                "(run discovery to make new ones)"
+            )
+        return {**json.loads(row[0]), "status": row[1]}
+
+    def close_proposal(self, proposal_id: str, *, status: str, identity: str | None, details: dict[str, Any]) -> None:
+        """Mark a proposal reviewed, drop its unknowns from the pool and audit the action, in one transaction."""
+        prop = self.proposal(proposal_id)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
+            ids = [int(i) for i in prop["unknown_ids"]]
+            db.execute(f"DELETE FROM unknowns WHERE id IN ({','.join('?' * len(ids))})", ids)
+            self._audit(db, status, proposal_id, identity, details)
+
+        self._write(write)
+
+    @staticmethod
+    def _audit(db: sqlite3.Connection, action: str, proposal: str | None, identity: str | None, details: dict) -> None:
+        db.execute(
+            "INSERT INTO audit (at, action, proposal, identity, details) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), action, proposal, identity, json.dumps(details)),
+        )
+
+    def audit(self) -> list[AuditEntry]:
+        """Every review action, oldest first."""
+        with self._lock:
+            rows = self.conn.execute("SELECT id, at, action, proposal, identity, details FROM audit ORDER BY id")
+            return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows.fetchall()]
+
+    # -- purge ------------------------------------------------------------------------------------------------
+    def purge(self) -> int:
+        """Delete every kept unknown and every proposal (their bytes included); returns how many unknowns.
+
+        The audit (which never holds vectors or sources) keeps its lines and gains one for the purge.
+        """
+
+        def write(db: sqlite3.Connection) -> int:
+            n = int(db.execute("SELECT COUNT(*) FROM unknowns").fetchone()[0])
+            db.execute("DELETE FROM unknowns")
+            db.execute("DELETE FROM proposals")
+            self._audit(db, "purge", None, None, {"unknowns": n})
+            return n
+
+        with self._lock:
+            n = int(self._write(write))
+            self.conn.execute("VACUUM")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return n
+
+
+__all__ = ["POOL_NAME", "AuditEntry", "PoolSettings", "Unknown", "UnknownPool", "default_pool_location"]

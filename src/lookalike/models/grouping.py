@@ -1,0 +1,156 @@
+"""Group embeddings into proposed new classes, in a distance's own similarity (used by discovery and evaluation).
+
+The clustering is scikit-learn's (``AgglomerativeClustering`` on a precomputed distance matrix, or
+``HDBSCAN``); this module only turns similarities into non-negative distances and the accept threshold into a
+clustering threshold. For a distance whose similarity has a top value ``s_top`` (cosine: 1, euclidean and
+hyperbolic: 0, minus the distance), the clustering distance is ``s_top - s`` and two groups merge while their
+linkage distance is below ``scale * (s_top - accept_threshold)``: with ``scale = 1`` and complete linkage, two
+groups join when every pair across them clears the threshold that accepts a probe as a known identity. The
+default (complete linkage, ``scale`` 1.2) was chosen on carve-outs of training classes (benchmarks/discover.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from lookalike.errors import ConfigError, DataError
+from lookalike.models.distances import Distance, get_distance
+
+log = logging.getLogger(__name__)
+
+Method = Literal["agglomerative", "hdbscan"]
+Linkage = Literal["average", "complete", "single"]
+
+
+@dataclass(frozen=True)
+class GroupingParams:
+    """How unknowns are grouped. Defaults chosen on training classes only (docs/benchmarks.md, "Discovery").
+
+    ``scale`` multiplies the accept threshold's distance ``s_top - threshold`` into the clustering threshold
+    (agglomerative) or HDBSCAN's ``cluster_selection_epsilon``; ``min_size`` drops smaller groups.
+    """
+
+    method: Method = "agglomerative"
+    linkage: Linkage = "complete"
+    scale: float = 1.2
+    min_size: int = 2
+
+    def __post_init__(self) -> None:
+        if self.method not in ("agglomerative", "hdbscan"):
+            raise ConfigError(f"grouping method must be 'agglomerative' or 'hdbscan', got {self.method!r}")
+        if self.linkage not in ("average", "complete", "single"):
+            raise ConfigError(f"linkage must be 'average', 'complete' or 'single', got {self.linkage!r}")
+        if not self.scale > 0:
+            raise ConfigError(f"scale must be > 0, got {self.scale}")
+        if int(self.min_size) < 1:
+            raise ConfigError(f"min_size must be at least 1, got {self.min_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "linkage": self.linkage, "scale": self.scale, "min_size": int(self.min_size)}
+
+
+@dataclass(frozen=True)
+class Group:
+    """One proposed class: row indices into the grouped embeddings, its medoid row and its cohesion.
+
+    ``cohesion`` is the mean pairwise similarity of its members (1 member: its self-similarity).
+    """
+
+    members: tuple[int, ...]
+    medoid: int
+    cohesion: float
+
+
+def top_score(distance: Distance, similarities: np.ndarray | None = None) -> float:
+    """The highest similarity ``distance`` can give (dot: the largest self-similarity seen)."""
+    if distance.name == "cosine":
+        return 1.0
+    if distance.name in ("euclidean", "hyperbolic"):
+        return 0.0
+    if similarities is None or similarities.size == 0:
+        return 0.0
+    return float(np.max(np.diag(similarities)))
+
+
+def similarity_matrix(x: np.ndarray, distance: Distance) -> np.ndarray:
+    """(n, n) float64 similarities of the rows of ``x`` (higher is closer)."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return distance.scores(t, t).double().numpy()
+
+
+def group_embeddings(
+    embeddings: Any,
+    *,
+    distance: str | dict[str, Any] | Distance,
+    threshold: float,
+    params: GroupingParams | None = None,
+) -> list[Group]:
+    """Groups of at least ``params.min_size`` rows, largest first, then tightest (highest cohesion) first.
+
+    Rows in no group (too small a group, or HDBSCAN noise) are left out. ``threshold`` is the accept threshold
+    (a similarity, as the gallery stores it).
+    """
+    p = params or GroupingParams()
+    dist = get_distance(distance)
+    x = np.asarray(embeddings, dtype=np.float32)
+    if x.ndim != 2:
+        raise DataError(f"embeddings must be a 2-d array (items x dims); got shape {x.shape}")
+    n = len(x)
+    if n == 0:
+        return []
+    sims = similarity_matrix(x, dist)
+    s_top = top_score(dist, sims)
+    cut = float(p.scale) * max(s_top - float(threshold), 0.0)
+    labels = _cluster(sims, s_top, cut, p) if n > 1 else np.zeros(1, np.int64)
+    groups = []
+    for label in np.unique(labels[labels >= 0]):
+        rows = np.nonzero(labels == label)[0]
+        if len(rows) < int(p.min_size):
+            continue
+        block = sims[np.ix_(rows, rows)]
+        if len(rows) == 1:
+            cohesion = float(block[0, 0])
+        else:
+            cohesion = float((block.sum() - np.trace(block)) / (len(rows) * (len(rows) - 1)))
+        medoid = int(rows[int(np.argmax(block.sum(axis=1)))])
+        groups.append(Group(tuple(int(r) for r in rows), medoid, cohesion))
+    groups.sort(key=lambda g: (-len(g.members), -g.cohesion, g.members[0]))
+    return groups
+
+
+def _cluster(sims: np.ndarray, s_top: float, cut: float, p: GroupingParams) -> np.ndarray:
+    d = np.clip(s_top - sims, 0.0, None)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0.0)
+    if p.method == "hdbscan":
+        from sklearn.cluster import HDBSCAN
+
+        if d.max() < cut:  # all within the cut: one group (HDBSCAN's allow_single_cluster fails with an epsilon)
+            return np.zeros(len(d), np.int64)
+        size = max(int(p.min_size), 2)
+        try:
+            model = HDBSCAN(
+                metric="precomputed", min_cluster_size=size, min_samples=1, cluster_selection_epsilon=cut, copy=True
+            )
+            return np.asarray(model.fit_predict(d), dtype=np.int64)
+        except TypeError:  # scikit-learn 1.9's epsilon search can fail on reaching the tree's root
+            log.warning(
+                "HDBSCAN's epsilon search failed on %d items; grouping without cluster_selection_epsilon", len(d)
+            )
+            model = HDBSCAN(metric="precomputed", min_cluster_size=size, min_samples=1, copy=True)
+            return np.asarray(model.fit_predict(d), dtype=np.int64)
+    from sklearn.cluster import AgglomerativeClustering
+
+    # the threshold must be > 0 for scikit-learn; a zero cut (threshold at the top score) joins only duplicates
+    model = AgglomerativeClustering(
+        n_clusters=None, metric="precomputed", linkage=p.linkage, distance_threshold=max(cut, 1e-9)
+    )
+    return np.asarray(model.fit_predict(d), dtype=np.int64)
+
+
+__all__ = ["Group", "GroupingParams", "group_embeddings", "similarity_matrix", "top_score"]
