@@ -59,6 +59,7 @@ _COMMAND_MODULES: list[str] = [
     "gallery",
     "demo",
     "bench",
+    "fit",
 ]
 
 
