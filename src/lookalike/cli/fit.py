@@ -15,7 +15,7 @@ def fit(
         ..., help="A protocol YAML (its train/test split is used), a class folder or a manifest."
     ),
     out: Path = typer.Option(..., "--out", help="Output folder: recipe.yaml, model/, search.csv, report.html ..."),
-    budget: float = typer.Option(10.0, "--budget", help="Minutes for the whole fit (search, final training, test)."),
+    budget: float = typer.Option(10.0, "--budget", help="Minutes for the whole fit (search, training, test)."),
     holdout: float = typer.Option(0.2, "--holdout", help="Share of classes held out when DATA is not a protocol."),
     seed: int = typer.Option(0, "--seed", help="Seed of the held-out share, the folds and the sampler."),
     space: str | None = typer.Option(

@@ -89,9 +89,10 @@ class FeatureBank:
         return encoder, blocks, wanted, base
 
     def probe_seconds(self, family: Family) -> float:
-        """Seconds to extract the features of this (small) dataset, encoder set-up excluded."""
+        """Seconds to extract the features of this (small) dataset, encoder set-up and warm-up excluded."""
         if family.is_timm:
             encoder, blocks, wanted, _ = self.timm_encoder(family)
+            self._extract(encoder, blocks, wanted)  # warm-up: the first passes allocate and pick kernels
             t0 = time.perf_counter()
             self._extract(encoder, blocks, wanted)
             return time.perf_counter() - t0
@@ -100,6 +101,8 @@ class FeatureBank:
 
         enc = build_encoder(family.encoder, **family.kwargs(0))
         tf = image_transform(enc.preprocessing()) if self.dataset.kind == "image" else None
+        with torch.no_grad():
+            _extract(enc.eval(), self.dataset, tf, self.batch_size, 0)  # warm-up
         t0 = time.perf_counter()
         with torch.no_grad():
             _extract(enc.eval(), self.dataset, tf, self.batch_size, 0)
@@ -123,6 +126,27 @@ class FeatureBank:
             tmp.replace(path)
         self._timm[family.name] = out
         return out
+
+    def seed_training_cache(self, family: Family, option: int, cache_dir: str | Path, seed: int) -> None:
+        """Store an option's features where ``lookalike train`` looks for them (same key as it computes), so the
+        final training does not extract them again. The features are the very same numbers: the same maps of
+        the same blocks, pooled the same way."""
+        from lookalike.training.config import AugmentConfig
+        from lookalike.training.features import cache_key
+
+        if not family.is_timm:
+            return  # other families go through cached_features already
+        kwargs = {"pretrained": True, **family.kwargs(option)}
+        encoder = build_encoder(family.encoder, **kwargs)
+        folder = Path(cache_dir).expanduser()
+        path = folder / f"{cache_key(encoder, self.dataset, 0, AugmentConfig(), seed)}.npy"
+        feats = self.get(family, option)
+        if path.is_file() or feats.shape != (len(self.dataset), encoder.feature_dim):
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, feats)
+        tmp.replace(path)
 
     @torch.no_grad()
     def _extract(self, encoder: TimmEncoder, blocks: list[int], wanted: list[Piece]) -> dict[Piece, np.ndarray]:

@@ -32,7 +32,7 @@ from lookalike.fitting.space import SearchSpace, load_space
 log = logging.getLogger(__name__)
 #: fixed seconds of the final step besides features: building the model, Lightning set-up, export, metrics
 FINAL_OVERHEAD_S = 10.0
-PROBE_ITEMS = 8
+PROBE_ITEMS = 16
 
 
 @dataclass
@@ -135,7 +135,8 @@ def fit(
     sp = space if isinstance(space, SearchSpace) else load_space(space or modality, input_dim=input_dim)
     bank = FeatureBank(fd.train, cache_dir=cache_dir)
     n_test = _count_test_items(fd)
-    costs = _Costs(sp, bank, n_final=len(fd.train) + n_test)
+    # the final training reuses the cached training features; the held-out items are embedded once
+    costs = _Costs(sp, bank, n_final=n_test + len(fd.train) // 10)
     deadline = t_start + budget * 60.0
     cheapest = min(sp.families, key=lambda f: costs.probe(f.name))
     need = costs.extraction(cheapest.name, len(fd.train)) + costs.extraction(cheapest.name, costs.n_final)
@@ -168,6 +169,7 @@ def fit(
     recipe_text = _recipe_header(best, sp, fd.protocol.name) + yaml.safe_dump(recipe, sort_keys=False)
     recipe_path = out_dir / "recipe.yaml"
     recipe_path.write_text(recipe_text, encoding="utf-8")
+    bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
     model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir)
     wall = time.monotonic() - t_start
     summary = {

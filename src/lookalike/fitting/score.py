@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lookalike.data.samplers import m_per_class_loader_kwargs
+from lookalike.data.samplers import DistributedMPerClassSampler
 from lookalike.fitting.space import Candidate, TrainingSpace
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.heads import Head
@@ -25,7 +25,7 @@ from lookalike.training.whitening import fit_whitening
 def class_folds(labels: np.ndarray, *, folds: int, fraction: float, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train items, validation items) per fold: a seeded ``fraction`` of the classes held out each time."""
     classes = np.unique(labels)
-    k = max(2, round(fraction * len(classes)))
+    k = max(3, round(fraction * len(classes)))  # 3+ classes: 2-class retrieval flatters every candidate
     out = []
     for f in range(folds):
         rng = np.random.default_rng([seed, f])
@@ -74,14 +74,16 @@ def _train_head(
     if any(p.requires_grad for p in loss.parameters()):
         groups.append({"params": list(loss.parameters()), "lr": 1e-2, "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
-    kw = m_per_class_loader_kwargs(labels, m=t.m_per_class, batch_size=batch_size, seed=seed)
+    # the seeded m-per-class batch sampler (PML's draws from numpy's global state): folds are reproducible
+    sampler = DistributedMPerClassSampler(labels, m=t.m_per_class, batch_size=batch_size, seed=seed)
     data = TensorDataset(torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64)))
-    loader = DataLoader(data, **kw)
+    loader = DataLoader(data, batch_sampler=sampler)
     per_epoch = max(1, len(loader))
     total, warmup = per_epoch * cand.epochs, round(t.warmup_epochs * per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup=warmup, total=total, cosine=True))
     head.train()
-    for _ in range(cand.epochs):
+    for epoch in range(cand.epochs):
+        sampler.set_epoch(epoch)
         for xb, yb in loader:
             emb = dist.embed(head(xb).float())
             value = loss(emb, yb, miner(emb, yb) if miner is not None else None)

@@ -114,8 +114,11 @@ def run_search(
                 if f + 1 < len(folds) and ot.should_prune():
                     trial.state = "pruned"
                     break
+                if f + 1 < len(folds) and best is not None and time.monotonic() + reserve(best) >= deadline:
+                    trial.state = "stopped"  # the budget ran out mid-trial: not a full estimate, not eligible
+                    break
             trial.seconds = time.monotonic() - t0
-            if trial.state == "pruned":
+            if trial.state in ("pruned", "stopped"):
                 study.tell(ot, state=optuna.trial.TrialState.PRUNED)
             elif not all(math.isfinite(s) for s in trial.fold_scores):
                 trial.state = "failed"
