@@ -122,7 +122,8 @@ class FeatureBank:
             out = self._extract(encoder, blocks, wanted)
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, **{f"{b}_{p}": v for (b, p), v in out.items()})
+            arrays: dict[str, Any] = {f"{b}_{p}": v for (b, p), v in out.items()}
+            np.savez(tmp, **arrays)
             tmp.replace(path)
         self._timm[family.name] = out
         return out

@@ -20,6 +20,7 @@ from lookalike.fitting.score import batch_size_for, class_folds, fold_score
 from lookalike.fitting.space import Candidate, SearchSpace
 
 log = logging.getLogger(__name__)
+MAX_SKIPPED_IN_A_ROW = 10
 
 
 @dataclass
@@ -32,7 +33,14 @@ class Trial:
     state: str
     fold_scores: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    #: of ``seconds``, the time spent computing the features (first use of a feature option)
+    feature_seconds: float = 0.0
     finished_at: float = 0.0
+
+    @property
+    def fold_seconds(self) -> float:
+        """Seconds per fold, feature extraction excluded."""
+        return (self.seconds - self.feature_seconds) / max(1, len(self.fold_scores))
 
     @property
     def mean(self) -> float:
@@ -91,6 +99,7 @@ def run_search(
         study.enqueue_trial(params)
     trials: list[Trial] = []
     best: Trial | None = None
+    skipped_in_a_row = 0
     start = time.monotonic()
     while max_trials is None or len(trials) < max_trials:
         if time.monotonic() + reserve(best) >= deadline and best is not None:
@@ -106,6 +115,7 @@ def run_search(
         else:
             t0 = time.monotonic()
             feats = bank.get(fam, option)
+            trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
                 trial.fold_scores.append(
                     fold_score(cand, feats, labels, fold, space.training, batch_size=batch_size, seed=seed + f)
@@ -129,10 +139,11 @@ def run_search(
                     best = trial
         trial.finished_at = time.monotonic() - start
         trials.append(trial)
+        skipped_in_a_row = skipped_in_a_row + 1 if trial.state == "skipped" else 0
         if on_trial is not None:
             on_trial(trial, best)
-        if best is None and time.monotonic() >= deadline:
-            break
+        if (best is None and time.monotonic() >= deadline) or skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+            break  # out of time, or the sampler keeps proposing only what the budget cannot afford
     if best is None:
         from lookalike.errors import ConfigError
 

@@ -25,13 +25,17 @@ Modality = Literal["images", "small_images", "text", "vectors"]
 MODALITIES: tuple[str, ...] = ("images", "small_images", "text", "vectors")
 
 
+def _one_empty_option() -> list[dict[str, Any]]:
+    return [{}]
+
+
 class Family(StrictModel):
     """One encoder and its alternative feature options (each merged into ``encoder_kwargs``)."""
 
     name: str
     encoder: str
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
-    options: list[dict[str, Any]] = Field(default_factory=lambda: [{}], min_length=1)
+    options: list[dict[str, Any]] = Field(default_factory=_one_empty_option, min_length=1)
 
     @property
     def is_timm(self) -> bool:
