@@ -192,3 +192,18 @@ def test_protocol_test_fraction_holds_classes_out_of_train() -> None:
     p = validate(Protocol, {"name": "d", "source": {"kind": "digits"}, "train": {}, "test": {"fraction": 0.3}})
     train, test = p.classes("train"), p.classes("test")
     assert len(test) == 3 and not set(train) & set(test) and len(train) + len(test) == 10
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lookalike", "fit", str(tmp_path / "empty"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "no class sub-folders" in proc.stderr
