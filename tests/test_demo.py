@@ -1,4 +1,4 @@
-"""The README's main job, shortened to one training epoch: every layer runs for real on bundled digits."""
+"""The README's main job, shortened to a few raw-pixel candidates: every layer runs for real on bundled digits."""
 
 from pathlib import Path
 
@@ -7,18 +7,28 @@ import pytest
 from lookalike.demo import MARKER, run_demo
 from lookalike.errors import DataError
 
+SPACE = """
+modality: small_images
+families: [{name: pixels, encoder: pixels, options: [{size: 8}]}]
+heads: [{name: whiten, head: {type: linear, init: whiten}, shrink: [0.3, 0.9]}]
+distances: [cosine]
+training: {losses: [{name: multi_similarity}]}
+"""
+
 
 def test_demo_runs_end_to_end_on_digits(tmp_path: Path) -> None:
-    r = run_demo(out_dir=tmp_path / "demo", max_epochs=1, shots=3, target_far=1e-2)
-    assert r.train_classes == ["0", "1", "2", "3", "4"] and r.val_classes == ["5", "6"]
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    r = run_demo(out_dir=tmp_path / "demo", shots=3, target_far=1e-2, max_trials=2, space=space)
+    assert r.train_classes == ["0", "1", "2", "3", "4", "5", "6"]
     assert r.heldout_classes == ["7", "8", "9"] and r.enrolled == ["7", "8"] and r.never_enrolled == ["9"]
-    # one epoch already separates digits it never saw better than chance (~1/3 for three classes)
-    assert r.heldout_map_at_r > 0.4
+    # whitened pixels already separate digits it never saw better than chance (~1/3 for three classes)
+    assert r.heldout_map_at_r > 0.4 and r.pixels_map_at_r > 0.4
     assert r.known_probes > 300 and r.unknown_probes > 150
     assert 0 < r.identified <= r.known_probes and 0 <= r.rejected <= r.unknown_probes
     assert (r.model_dir / "model.safetensors").is_file() and (r.model_dir / "lookalike.json").is_file()
     assert r.report.is_file() and (r.report.parent / "metrics.json").is_file()
-    assert (r.out_dir / "train.yaml").is_file() and (r.out_dir / "protocol.yaml").is_file()
+    assert (r.out_dir / "fit" / "recipe.yaml").is_file() and (r.out_dir / "protocol.yaml").is_file()
 
 
 def test_demo_refuses_a_foreign_output_folder(tmp_path: Path) -> None:

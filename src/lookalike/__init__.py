@@ -15,7 +15,7 @@ from lookalike._version import __version__
 from lookalike.errors import LookalikeError
 
 # name -> module that defines it; imported on first attribute access (keeps `import lookalike` cheap).
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {"fit": "lookalike.fitting", "FitResult": "lookalike.fitting"}
 
 __all__ = ["LookalikeError", "__version__", *_LAZY]
 

@@ -1,15 +1,13 @@
-"""The end-to-end demo: data → train → evaluate on held-out classes → gallery → identify, with "unknown".
+"""The end-to-end demo: data → fit → evaluate on held-out classes → gallery → identify, with "unknown".
 
 ``run_demo()`` (the ``lookalike demo`` command) needs nothing but the install: by default it uses
-scikit-learn's bundled handwritten digits — trains a BatchNorm head over frozen mid-level features of the
-offline ImageNet EfficientNet-Lite0 on digits 0–6 (validation digits 5–6 carved
-out of them), measures MAP@R on the never-seen digits 7–9, enrolls 7 and 8 with a few examples each into an
-embedded gallery, calibrates the accept threshold on the validation digits, identifies every other 7, 8 and 9,
-and writes the HTML evaluation report. With ``data=`` it runs the same flow on a class-per-folder dataset
-(e.g. ORL faces) with a frozen ImageNet EfficientNet-Lite0 and a trained BatchNorm head.
+scikit-learn's bundled handwritten digits — ``lookalike fit`` chooses and trains a model on digits 0–6 with no
+dataset-specific setting (selection on class carve-outs of 0–6 only), measures MAP@R on the never-seen digits
+7–9 against the untrained ImageNet backbone and raw pixels, enrolls 7 and 8 with a few examples each into an
+embedded gallery, calibrates the accept threshold, identifies every other 7, 8 and 9, and writes the HTML
+evaluation report. With ``data=`` it runs the same flow on a class-per-folder dataset (e.g. ORL faces).
 
-The recipe and protocol are written as YAML into the output folder, so ``lookalike train OUT/train.yaml``
-reproduces the training step on its own.
+The chosen recipe is written to ``OUT/fit/recipe.yaml``: ``lookalike train`` on it reproduces the model.
 """
 
 from __future__ import annotations
@@ -41,31 +39,16 @@ DIGITS_PROTOCOL: dict[str, Any] = {
 }
 
 
-def frozen_recipe(name: str, *, input_size: int, out_block: int, batch_size: int, m_per_class: int) -> dict[str, Any]:
-    """The demo's training recipe: a BatchNorm head over frozen, GeM-pooled mid-level features of the offline
-    ImageNet EfficientNet-Lite0 (block ``out_block``), trained with multi-similarity loss on cached features."""
-    return {
-        "name": name,
-        "seed": 0,
-        "data": {"batch_size": batch_size, "m_per_class": m_per_class},
-        "model": {
-            "encoder": "timm:tf_efficientnet_lite0",
-            "encoder_kwargs": {"pretrained": True, "input_size": input_size, "resize": "squash",
-                               "out_block": out_block, "global_pool": "gem"},
-            "head": {"type": "none", "bn": True},
-            "distance": "cosine",
-            "backbone": "frozen",
-        },
-        "loss": {"name": "multi_similarity", "miner": "multi_similarity"},
-        "optim": {"lr_head": 1e-3, "warmup_epochs": 1, "grad_clip": 1.0},
-        "trainer": {"max_epochs": 10, "progress_bar": True},
-    }  # fmt: skip
-
-
-#: 8x8 digits upscaled to 64 px: shallower features (block 4) separate strokes better than late ones
-DIGITS_RECIPE = frozen_recipe("digits", input_size=64, out_block=4, batch_size=64, m_per_class=16)
-#: photos (faces, logos): the recipe of configs/orl_bnhead.yaml (trained BN head on block-6 GeM features)
-FOLDER_RECIPE = frozen_recipe("folder", input_size=224, out_block=6, batch_size=32, m_per_class=4)
+#: the untrained image backbone the demo compares with (also used as is for FlickrLogos-27's raw layout)
+BACKBONE: dict[str, Any] = {
+    "encoder": "timm:tf_efficientnet_lite0",
+    "encoder_kwargs": {"pretrained": True, "input_size": 224, "resize": "squash", "out_block": 6, "global_pool": "gem"},
+    "distance": "cosine",
+}
+#: raw pixels, the simplest baseline
+PIXELS: dict[str, Any] = {"encoder": "pixels", "encoder_kwargs": {"size": 32}, "distance": "cosine"}
+#: minutes ``fit`` may use inside the demo (the demo's whole run must stay within 5 minutes)
+FIT_BUDGET_MIN = 2.5
 
 
 @dataclass
@@ -86,6 +69,7 @@ class DemoResult:
     heldout_map_at_r: float
     heldout_precision_at_1: float
     untrained_map_at_r: float
+    pixels_map_at_r: float
     threshold: float
     target_far: float
     known_probes: int
@@ -152,23 +136,28 @@ def run_demo(
     data: str | Path | None = None,
     shots: int = 5,
     target_far: float = 1e-3,
-    max_epochs: int | None = None,
+    budget: float = FIT_BUDGET_MIN,
+    max_trials: int | None = None,
+    space: str | Path | None = None,
     fresh: bool = True,
 ) -> DemoResult:
-    """Run the whole flow; see the module docstring. Returns the figures it measured."""
+    """Run the whole flow; see the module docstring. Returns the figures it measured.
+
+    ``budget`` (minutes), ``max_trials`` and ``space`` go to :func:`lookalike.fitting.fit`.
+    """
     from lookalike.data.protocols import load_protocol
     from lookalike.data.splits import kshot_split
     from lookalike.evaluation.evaluate import evaluate_model
     from lookalike.evaluation.report.page import write_report
+    from lookalike.fitting import fit
     from lookalike.gallery import Gallery
     from lookalike.models.export import load_model
-    from lookalike.training import load_train_config, train
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     _prepare_out(out, fresh)
     if data is None:
-        protocol_dict, recipe = DIGITS_PROTOCOL, dict(DIGITS_RECIPE)
+        protocol_dict = DIGITS_PROTOCOL
     else:
         folder = Path(data)
         if not folder.is_dir():
@@ -176,29 +165,21 @@ def run_demo(
         if (folder / FL27_ANNOTATION).is_file():
             return _run_flickr27_raw(folder, out, target_far=target_far, t0=t0)
         protocol_dict, _ = _folder_protocol(folder)
-        recipe = dict(FOLDER_RECIPE)
     protocol_path = _write_yaml(out / "protocol.yaml", protocol_dict)
-    recipe = {**recipe, "data": {**recipe["data"], "protocol": str(protocol_path.resolve())}}
-    recipe["output_dir"] = str((out / "run").resolve())
-    if max_epochs is not None:
-        recipe["trainer"] = {**recipe["trainer"], "max_epochs": int(max_epochs)}
-    train_yaml = _write_yaml(out / "train.yaml", recipe)
-
+    fitted = fit(protocol_path, out / "fit", budget=budget, max_trials=max_trials, space=space)
+    model = load_model(fitted.model_dir)
     protocol = load_protocol(protocol_path)
     log.info("%s", protocol.describe())
-    trained = train(load_train_config(train_yaml), resume=False)
-    if trained.model_dir is None:
-        raise DataError("training produced no model folder; see the log above")
-    model = load_model(trained.model_dir)
 
     # 1. held-out retrieval metrics (classes never seen in training), report with figures
     test = protocol.dataset("test")
     result = evaluate_model(model, test, progress=True, shots=(shots,))
     report = write_report(result, out / "report", title=f"lookalike demo: {protocol.name} held-out classes",
                           command=f"lookalike demo --out {out}")  # fmt: skip
-
-    baseline = load_model(recipe["model"]["encoder"], distance=model.distance, **recipe["model"]["encoder_kwargs"])
-    base = evaluate_model(baseline, test, clustering=False, verification=False, shots=())
+    baselines = {}
+    for name, spec in (("backbone", BACKBONE), ("pixels", PIXELS)):
+        base = load_model(spec["encoder"], distance=spec["distance"], **spec["encoder_kwargs"])
+        baselines[name] = evaluate_model(base, test, clustering=False, verification=False, shots=())
 
     # 2. open set: enroll the first held-out classes with `shots` examples, never the last one(s)
     heldout = list(test.class_names)
@@ -206,16 +187,18 @@ def run_demo(
     enrolled, never = heldout[:n_enrolled], heldout[n_enrolled:]
     split = kshot_split(test.select_classes(enrolled), shots, seed=0)
     gallery_dir = out / "gallery"
-    notes: list[str] = []
-    with Gallery.create(gallery_dir, model, model_source=str(trained.model_dir)) as gallery:
+    notes = [f"fit chose {fitted.chosen} (validation MAP@R {fitted.val_map_at_r:.3f} ± {fitted.val_std:.3f}, "
+             f"{fitted.trials} trials); recipe {fitted.recipe_path}"]  # fmt: skip
+    calib_data = protocol.dataset("val") if protocol.val is not None else protocol.dataset("train")
+    with Gallery.create(gallery_dir, model, model_source=str(fitted.model_dir)) as gallery:
         for name in enrolled:
             idx = np.nonzero(split.gallery.labels == split.gallery.class_names.index(name))[0]
             gallery.enroll(name, [split.gallery.load(int(i)) for i in idx], {"source": "demo"})
-        calib = gallery.calibrate(protocol.dataset("val"), target_far=target_far)
+        calib = gallery.calibrate(calib_data, target_far=target_far)
         notes.append(
-            f"calibration on {calib.n_impostor} impostor / {calib.n_genuine} genuine validation pairs: "
-            f"FAR {calib.far:.2%}, FRR {calib.frr:.1%} ({calib.confidence:.0%} CI "
-            f"{calib.frr_ci[0]:.1%}-{calib.frr_ci[1]:.1%})"
+            f"threshold calibrated on training classes {', '.join(calib_data.class_names)} (seen in training, so "
+            f"not held out): {calib.n_impostor} impostor / {calib.n_genuine} genuine pairs, FAR {calib.far:.2%}, "
+            f"FRR {calib.frr:.1%}"
         )
         if calib.warning:
             notes.append(calib.warning)
@@ -229,14 +212,15 @@ def run_demo(
             rejected, n_unknown = sum(r.decision == "unknown" for r in unknown_ids), len(unknown_ids)
         threshold = float(gallery.threshold) if gallery.threshold is not None else float("nan")
 
-    train_classes = list(protocol.dataset("train").class_names)
+    train_ds = protocol.dataset("train")
     return DemoResult(
-        out_dir=out, model_dir=Path(trained.model_dir), gallery_dir=gallery_dir, report=report,
-        train_classes=train_classes, val_classes=list(protocol.dataset("val").class_names),
-        heldout_classes=heldout, enrolled=enrolled, never_enrolled=never, shots=shots,
-        best_val_map_at_r=trained.best_val_map_at_r, heldout_map_at_r=float(result.retrieval.map_at_r),
+        out_dir=out, model_dir=Path(fitted.model_dir), gallery_dir=gallery_dir, report=report,
+        train_classes=list(train_ds.class_names) + list(calib_data.class_names if protocol.val else []),
+        val_classes=[], heldout_classes=heldout, enrolled=enrolled, never_enrolled=never, shots=shots,
+        best_val_map_at_r=fitted.val_map_at_r, heldout_map_at_r=float(result.retrieval.map_at_r),
         heldout_precision_at_1=float(result.retrieval.precision_at_1),
-        untrained_map_at_r=float(base.retrieval.map_at_r), threshold=threshold, target_far=target_far,
+        untrained_map_at_r=float(baselines["backbone"].retrieval.map_at_r),
+        pixels_map_at_r=float(baselines["pixels"].retrieval.map_at_r), threshold=threshold, target_far=target_far,
         known_probes=len(known_q), identified=int(identified), unknown_probes=n_unknown, rejected=int(rejected),
         wall_seconds=time.perf_counter() - t0, notes=notes,
     )  # fmt: skip
@@ -259,7 +243,7 @@ def _run_flickr27_raw(raw: Path, out: Path, *, target_far: float, t0: float) -> 
     if imported.query_manifest is None:
         raise DataError(f"{raw} has no query annotation file; the demo needs the query set to identify")
     crops, queries = from_folder(out / "imported"), from_manifest(imported.query_manifest)
-    encoder = FOLDER_RECIPE["model"]
+    encoder = BACKBONE
     model = load_model(encoder["encoder"], distance=encoder["distance"], **encoder["encoder_kwargs"])
     notes = [
         f"{imported.crops} crops of {len(imported.counts)} brands: too few per brand to train on or to measure "
@@ -286,7 +270,8 @@ def _run_flickr27_raw(raw: Path, out: Path, *, target_far: float, t0: float) -> 
         out_dir=out, model_dir=Path(encoder["encoder"]), gallery_dir=gallery_dir, report=out / "imported",
         train_classes=[], val_classes=[], heldout_classes=brands, enrolled=brands, never_enrolled=["none"],
         shots=max(imported.counts.values()), best_val_map_at_r=None, heldout_map_at_r=float("nan"),
-        heldout_precision_at_1=float("nan"), untrained_map_at_r=float("nan"), threshold=threshold,
+        heldout_precision_at_1=float("nan"), untrained_map_at_r=float("nan"), pixels_map_at_r=float("nan"),
+        threshold=threshold,
         target_far=target_far, known_probes=len(known), identified=int(identified), unknown_probes=len(unknown),
         rejected=int(rejected), wall_seconds=time.perf_counter() - t0, notes=notes, trained=False,
     )  # fmt: skip

@@ -60,6 +60,7 @@ _COMMAND_MODULES: list[str] = [
     "discover",
     "demo",
     "bench",
+    "fit",
 ]
 
 

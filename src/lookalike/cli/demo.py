@@ -20,9 +20,9 @@ def demo(
     out: Path = typer.Option(Path("lookalike-demo"), "--out", help="Output folder (model, gallery, report)."),
     shots: int = typer.Option(5, "--shots", min=1, help="Examples enrolled per held-out class."),
     far: float = typer.Option(1e-3, "--far", min=1e-6, max=0.5, help="Target false-accept rate for the threshold."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the recipe's training epochs."),
+    budget: float = typer.Option(2.5, "--budget", help="Minutes lookalike fit may use to choose and train the model."),
 ) -> None:
-    """Train, evaluate on held-out classes, enroll some of them into a gallery, identify the rest.
+    """Fit, evaluate on held-out classes, enroll some of them into a gallery, identify the rest.
 
     Examples:
 
@@ -34,16 +34,17 @@ def demo(
     """
     from lookalike.demo import run_demo
 
-    typer.echo("lookalike demo: data -> train -> evaluate held-out classes -> gallery -> identify")
-    r = run_demo(out_dir=out, data=data, shots=shots, target_far=far, max_epochs=epochs)
+    typer.echo("lookalike demo: data -> fit -> evaluate held-out classes -> gallery -> identify")
+    r = run_demo(out_dir=out, data=data, shots=shots, target_far=far, budget=budget)
     val = f"{r.best_val_map_at_r:.3f}" if r.best_val_map_at_r is not None else "n/a"
     lines = [""]
     if r.trained:
         lines += [
-            f"trained on classes {', '.join(r.train_classes)}; best epoch chosen on validation classes "
-            f"{', '.join(r.val_classes)} (MAP@R {val})",
+            f"fit on classes {', '.join(r.train_classes)}; recipe chosen on class carve-outs of them "
+            f"(validation MAP@R {val})",
             f"held-out classes {', '.join(r.heldout_classes)}: MAP@R {r.heldout_map_at_r:.3f}, "
-            f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f})",
+            f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f}; "
+            f"raw pixels: {r.pixels_map_at_r:.3f})",
         ]
     lines += [
         f"gallery: enrolled {', '.join(r.enrolled)} with {r.shots} examples each; "

@@ -83,6 +83,9 @@ class SplitSpec(StrictModel):
     classes: ClassSelection = Field(default_factory=lambda: ClassSelection(all=True))
     #: keep items labelled -1 (unknown) as well as the selected classes
     keep_unknown: bool = False
+    #: test split only: hold out a seeded ``fraction`` of the classes (the training split loses them)
+    fraction: float | None = Field(default=None, gt=0, lt=1)
+    seed: int = 0
 
 
 class ValSpec(StrictModel):
@@ -133,6 +136,12 @@ class Protocol(StrictModel):
             spec = getattr(self, split)
             if spec is not None and spec.source is None and self.source is None:
                 raise ValueError(f"split {split!r} has no source and the protocol has no top-level 'source'")
+        for split in ("train", "unknown"):
+            spec = getattr(self, split)
+            if spec is not None and spec.fraction is not None:
+                raise ValueError(f"'fraction' holds classes out of the test split only; remove it from {split!r}")
+        if self.test.fraction is not None and not self.test.classes.all:
+            raise ValueError("test: give either 'fraction' (a seeded share of the classes) or 'classes', not both")
         return self
 
     # -- paths -------------------------------------------------------------------------------------------
@@ -201,15 +210,33 @@ class Protocol(StrictModel):
         """Class names of ``split`` in the protocol's order (train excludes the carved validation classes)."""
         split = _check_split(split)
         if split in ("train", "val"):
-            all_train = self.train.classes.pick(self._present(self._filtered(self.train)))
+            all_train = self._all_train()
             if self.val is None:
                 if split == "val":
                     raise DataError(f"protocol {self.name!r} has no 'val' section; add val: {{fraction: 0.2}}")
                 return all_train
             tr, va = carve_validation(all_train, fraction=self.val.fraction, names=self.val.names, seed=self.val.seed)
             return tr if split == "train" else va
+        if split == "test" and self.test.fraction is not None:
+            return self._held_by_fraction()
         spec = self._spec(split)
         return spec.classes.pick(self._present(self._filtered(spec)))
+
+    def _held_by_fraction(self) -> list[str]:
+        """``test: {fraction, seed}``: a seeded share of the test source's classes, in the protocol's order."""
+        pool = self._present(self._filtered(self.test))
+        if len(pool) < 2:
+            raise DataError(f"protocol {self.name!r}: test fraction needs at least 2 classes; the data has {len(pool)}")
+        _, held = carve_validation(pool, fraction=self.test.fraction, seed=self.test.seed)
+        return held
+
+    def _all_train(self) -> list[str]:
+        """Every training class (validation ones included), minus those a test ``fraction`` holds out."""
+        names = self.train.classes.pick(self._present(self._filtered(self.train)))
+        if self.test.fraction is None:
+            return names
+        held = set(self._held_by_fraction())
+        return [c for c in names if c not in held]
 
     def _spec(self, split: str) -> SplitSpec:
         spec = self.train if split == "val" else getattr(self, split)
@@ -222,7 +249,7 @@ class Protocol(StrictModel):
         split = _check_split(split)
         names = self.classes(split)
         if split == "test":
-            overlap = sorted(set(names) & set(self.train.classes.pick(self._present(self._filtered(self.train)))))
+            overlap = sorted(set(names) & set(self._all_train()))
             if overlap:
                 raise DataError(
                     f"protocol {self.name!r}: test classes also train: {overlap[:10]}; held out means unseen"

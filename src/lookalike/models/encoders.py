@@ -374,11 +374,40 @@ class IdentityEncoder(Encoder):
         return x
 
 
+class PixelsEncoder(Encoder):
+    """Raw pixels: the image resized to ``size`` x ``size`` (whole image, squashed), grayscale by default.
+
+    No weights. With a head trained or fitted on top (whitening, an MLP) it is a network learned from
+    scratch on small images (digits, characters), where ImageNet features say little.
+    """
+
+    kind: Kind = "image"
+
+    def __init__(self, *, size: int = 16, grayscale: bool = True) -> None:
+        super().__init__()
+        if not 4 <= size <= 128:
+            raise ConfigError(f"pixels encoder: size must lie in 4..128, got {size}")
+        self.spec = "pixels"
+        self.size, self.grayscale = int(size), bool(grayscale)
+        self.feature_dim = self.size * self.size * (1 if grayscale else 3)
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"input_size": self.size, "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear",
+                "crop_pct": 1.0, "resize": "squash"}  # fmt: skip
+
+    def config(self) -> dict[str, Any]:
+        return {"size": self.size, "grayscale": self.grayscale}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.mean(1) if self.grayscale else x).flatten(1)
+
+
 ENCODERS: Registry[Encoder] = Registry("encoder")
 ENCODERS.register("timm", takes_argument=True)(TimmEncoder)
 ENCODERS.register("hf", takes_argument=True)(HFTextEncoder)
 ENCODERS.register("mlp")(MLPEncoder)
 ENCODERS.register("identity")(IdentityEncoder)
+ENCODERS.register("pixels")(PixelsEncoder)
 
 
 @ENCODERS.register("face", takes_argument=True)
@@ -410,4 +439,5 @@ def build_encoder(spec: str, **kwargs: Any) -> Encoder:
         raise ConfigError(f"encoder {spec!r}: bad options {sorted(kwargs)}: {err}") from None
 
 
-__all__ = ["ENCODERS", "Encoder", "HFTextEncoder", "IdentityEncoder", "MLPEncoder", "TimmEncoder", "build_encoder"]
+__all__ = ["ENCODERS", "Encoder", "HFTextEncoder", "IdentityEncoder", "MLPEncoder", "PixelsEncoder", "TimmEncoder",
+           "build_encoder"]  # fmt: skip

@@ -130,8 +130,10 @@ class TrainConfig(StrictModel):
             raise ValueError("head init 'whiten' needs model.backbone: frozen and head type: linear")
         if self.model.head.init == "whiten" and (self.model.head.bn or self.model.head.dropout):
             raise ValueError("head init 'whiten' fits the Linear on the raw features; set head bn: false, dropout: 0")
-        if self.trainer.max_epochs == 0 and self.model.head.init != "whiten":
-            raise ValueError("trainer.max_epochs 0 trains nothing; it is meant for head init 'whiten'")
+        if self.trainer.max_epochs == 0 and self.model.head.init != "whiten" and self.model.head.type != "none":
+            raise ValueError("trainer.max_epochs 0 trains nothing; it is meant for head init 'whiten' or type 'none'")
+        if self.trainer.max_epochs == 0 and self.model.head.type == "none" and self.model.head.bn:
+            raise ValueError("head bn needs training; with trainer.max_epochs 0 set head bn: false")
         if self.data.train_classes == "all" and self.trainer.early_stopping_patience:
             raise ValueError("early stopping needs validation classes; use train_classes: carve or drop the patience")
         return self

