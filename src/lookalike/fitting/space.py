@@ -195,7 +195,9 @@ def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> Sea
     """A search space by modality name (package data) or from a YAML file; placeholders resolved."""
     p = Path(name_or_path)
     if str(name_or_path) in MODALITIES:
-        text = resources.files("lookalike.fitting").joinpath("spaces").joinpath(f"{name_or_path}.yaml").read_text("utf-8")
+        text = (
+            resources.files("lookalike.fitting").joinpath("spaces").joinpath(f"{name_or_path}.yaml").read_text("utf-8")
+        )
         import yaml
 
         data, source = yaml.safe_load(text), f"lookalike/fit/spaces/{name_or_path}.yaml"
