@@ -179,7 +179,7 @@ def test_out_folder_with_other_files_is_refused(tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("modality", ["images", "small_images", "text", "vectors"])
+@pytest.mark.parametrize("modality", ["images", "faces", "small_images", "text", "vectors"])
 def test_packaged_spaces_load(modality: str) -> None:
     space = load_space(modality, input_dim=8)
     assert space.modality == modality and space.features()
@@ -207,3 +207,24 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "error:" in proc.stderr and "no class sub-folders" in proc.stderr
+
+
+@pytest.mark.realdata
+def test_face_photos_get_the_face_search_space(shared_data: Path) -> None:
+    """ORL photos are faces (dlib finds one in most): fit searches face:dlib beside the ImageNet features;
+    logo crops are not."""
+    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    from lookalike.data.types import LabeledDataset
+    from lookalike.fitting.fit import detect_modality
+
+    def folder(paths: list[Path]) -> LabeledDataset:
+        labels = np.arange(len(paths)) % 4
+        return LabeledDataset(kind="image", items=[str(p) for p in paths], labels=labels, class_names=list("abcd"))
+
+    faces = sorted((shared_data / "orl_faces").glob("s1*/*.pgm"))[:40]
+    logos = sorted((shared_data / "flickr_logos_27" / "crops").glob("*/*.jpg"))[::30][:40]
+    assert detect_modality(folder(faces)) == "faces"
+    assert detect_modality(folder(logos)) == "images"
+    space = load_space("faces")
+    assert space.families[0].encoder == "face:dlib"
+    assert any(h.name == "none" for h in space.heads)  # the untrained face model stays a candidate

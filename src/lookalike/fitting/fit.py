@@ -61,14 +61,21 @@ class FitResult:
 
 
 def detect_modality(ds: LabeledDataset) -> str:
-    """text, vectors, small_images (median longest side <= 64 px over a sample) or images."""
+    """text, vectors, small_images (median longest side <= 64 px over a sample), faces (a face found in at
+    least 60 % of a sample, with the ``faces`` extra installed) or images."""
     if ds.kind == "text":
         return "text"
     if ds.kind == "vector":
         return "vectors"
     idx = np.random.default_rng(0).choice(len(ds), size=min(16, len(ds)), replace=False)
-    sides = [max(ds.load(int(i)).size) for i in idx]
-    return "small_images" if float(np.median(sides)) <= 64 else "images"
+    images = [ds.load(int(i)) for i in idx]
+    if float(np.median([max(im.size) for im in images])) <= 64:
+        return "small_images"
+    from lookalike.models.faces.detect import looks_like_faces
+
+    check = looks_like_faces(images, sample=len(images))
+    log.info("fit: a face found in %.0f %% of %d sampled images", 100 * check.rate, check.sampled)
+    return "faces" if check.faces else "images"
 
 
 def _prepare_out(out: Path) -> None:

@@ -21,8 +21,8 @@ from lookalike.config import StrictModel, read_yaml, validate
 from lookalike.errors import ConfigError
 from lookalike.training.config import HeadConfig
 
-Modality = Literal["images", "small_images", "text", "vectors"]
-MODALITIES: tuple[str, ...] = ("images", "small_images", "text", "vectors")
+Modality = Literal["images", "faces", "small_images", "text", "vectors"]
+MODALITIES: tuple[str, ...] = ("images", "faces", "small_images", "text", "vectors")
 
 
 def _one_empty_option() -> list[dict[str, Any]]:
