@@ -15,7 +15,21 @@ from lookalike._version import __version__
 from lookalike.errors import LookalikeError
 
 # name -> module that defines it; imported on first attribute access (keeps `import lookalike` cheap).
-_LAZY: dict[str, str] = {"fit": "lookalike.fitting", "FitResult": "lookalike.fitting"}
+_LAZY: dict[str, str] = {
+    "fit": "lookalike.fitting",
+    "FitResult": "lookalike.fitting",
+    "train": "lookalike.training",
+    "load_train_config": "lookalike.training",
+    "TrainResult": "lookalike.training",
+    "load_model": "lookalike.models",
+    "EmbeddingModel": "lookalike.models",
+    "evaluate_model": "lookalike.evaluation",
+    "evaluate_embeddings": "lookalike.evaluation",
+    "EvaluationResult": "lookalike.evaluation",
+    "Gallery": "lookalike.gallery",
+    "Identification": "lookalike.gallery",
+    "Verification": "lookalike.gallery",
+}
 
 __all__ = ["LookalikeError", "__version__", *_LAZY]
 
