@@ -17,7 +17,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from lookalike.models import EmbeddingModel
 
@@ -79,3 +81,17 @@ def store_options(location: str) -> dict[str, str]:
 @pytest.fixture
 def model8() -> EmbeddingModel:
     return EmbeddingModel.for_vectors(8, "cosine")
+
+
+@pytest.fixture
+def faces(tmp_path: Path) -> Path:
+    """Class folders of synthetic 'faces': each class a distinct colour pattern plus noise."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "faces"
+    for c in range(6):
+        base = rng.integers(0, 255, (8, 8, 3))
+        for i in range(4):
+            img = np.kron(base, np.ones((6, 6, 1))) + rng.normal(0, 8, (48, 48, 3))
+            (root / f"c{c}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"c{c}" / f"{i}.png")
+    return root

@@ -5,26 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from lookalike.cli.app import app
-
-
-@pytest.fixture
-def faces(tmp_path: Path) -> Path:
-    """Class folders of synthetic 'faces': each class a distinct colour pattern plus noise."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "faces"
-    for c in range(6):
-        base = rng.integers(0, 255, (8, 8, 3))
-        for i in range(4):
-            img = np.kron(base, np.ones((6, 6, 1))) + rng.normal(0, 8, (48, 48, 3))
-            (root / f"c{c}").mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"c{c}" / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

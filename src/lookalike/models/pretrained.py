@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 from collections import OrderedDict
 from pathlib import Path
 
@@ -33,26 +34,26 @@ OFFLINE_TEXT_PACKAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def offline_text_folder(name: str) -> Path | None:
-    """The model folder of the installed offline text package called ``name`` (case-insensitive), or ``None``."""
-    entry = OFFLINE_TEXT_PACKAGES.get(name.strip().lower())
+def _installed(entry: tuple[str, ...] | None) -> Any:
+    """The imported module of a table entry ``(module name, ...)``, or ``None`` when absent or not installed."""
     if entry is None:
         return None
     try:
-        module = importlib.import_module(entry[0])
+        return importlib.import_module(entry[0])
     except ImportError:
         return None
-    return Path(module.get_model_path())
+
+
+def offline_text_folder(name: str) -> Path | None:
+    """The model folder of the installed offline text package called ``name`` (case-insensitive), or ``None``."""
+    module = _installed(OFFLINE_TEXT_PACKAGES.get(name.strip().lower()))
+    return None if module is None else Path(module.get_model_path())
 
 
 def offline_weights_file(model_name: str) -> Path | None:
     """The weights file of the installed offline package for ``model_name``, or ``None``."""
-    entry = OFFLINE_PACKAGES.get(model_name)
-    if entry is None:
-        return None
-    try:
-        module = importlib.import_module(entry[0])
-    except ImportError:
+    module = _installed(OFFLINE_PACKAGES.get(model_name))
+    if module is None:
         return None
     folder = Path(str(module.__file__)).parent / "models"
     files = sorted(folder.glob("*.pth"))
