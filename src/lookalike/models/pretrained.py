@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
