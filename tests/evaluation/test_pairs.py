@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _extras import require_extra
 from lookalike.errors import DataError
 from lookalike.evaluation.pairs import best_threshold, load_pairs, pair_verification
 
@@ -81,7 +82,7 @@ Cy_Dee\t3\tDi_Fox\t1
 def test_evaluate_reports_lfw_verification_on_a_mini_archive(
     tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    require_extra("dlib", "faces")
     from PIL import Image
     from typer.testing import CliRunner
 

