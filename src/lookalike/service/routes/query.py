@@ -12,6 +12,7 @@ from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
     body_kind,
     decode_uploads,
+    form_bool,
     form_int,
     json_items,
     read_form,
@@ -26,6 +27,7 @@ from lookalike.service.schemas import (
     IdentifyResponse,
     MatchOut,
     QueryJSON,
+    SkippedOut,
     VerifyJSON,
     VerifyResponse,
 )
@@ -58,7 +60,15 @@ def _format(result: Any, k: int, state: ServiceState, pictured: set[str]) -> Ide
     summary="Who is this? Top matches per query, with a known/unknown decision",
     openapi_extra=body_doc(
         json_schema=QueryJSON,
-        multipart={"images": _FILES, "k": {"type": "integer", "default": 5}},
+        multipart={
+            "images": _FILES,
+            "k": {"type": "integer", "default": 5},
+            "skip_no_face": {
+                "type": "boolean",
+                "default": False,
+                "description": "face models: leave out (and list) images without a face instead of failing",
+            },
+        },
         summary="image files (multipart field 'images') or JSON texts/vectors",
     ),
 )
@@ -85,7 +95,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
         uploads = await read_uploads(form, "images", settings)
         face_model = state.model_kind == "image" and state.model.is_face_model
-        prepare = state.prepare_faces() if face_model else state.prepare_image
+        skip = form_bool(form, "skip_no_face")
+        prepare = state.prepare_faces(skip_no_face=skip) if face_model else state.prepare_image
         keeping = not face_model and await pool_enabled(state)  # thumbnails only for probes the pool may keep
         decoded = await decode_uploads(
             uploads,
@@ -105,7 +116,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
                     update={"image": i, "box": list(f.box), "detected": f.detected}
                 )
                 for i, f in faces
-            ]
+            ],
+            skipped=[SkippedOut(**s) for s in state.split_no_face(items)[1]],
         )
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
