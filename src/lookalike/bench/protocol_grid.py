@@ -192,7 +192,9 @@ def run_protocol_grid(spec: GridSpec, *, on_run: Callable[[RunScore], None] | No
 
     if spec.baselines:
         start = time.perf_counter()
-        mapr, p1 = _score_model(base.model.encoder, protocol, cache_dir, distance="cosine", **base.model.encoder_kwargs)
+        mapr, p1 = _score_model(
+            base.model.encoder, protocol, cache_dir, distance="cosine", **base.model.encoder_kwargs.kwargs()
+        )
         keep(RunScore(pname, "untrained encoder (cosine)", 0, mapr, p1, seconds=time.perf_counter() - start))
         for seed in spec.seeds:
             cfg = _grid_config(base, spec, name=f"{pname}-pml-{seed}", seed=seed, out=spec.work_dir / f"pml-{seed}")

@@ -144,6 +144,10 @@ class Protocol(StrictModel):
             raise ValueError("test: give either 'fraction' (a seeded share of the classes) or 'classes', not both")
         return self
 
+    def with_val(self, val: ValSpec | None) -> Protocol:
+        """A copy of this protocol with another validation carve-out (``None``: every training class trains)."""
+        return self.model_copy(update={"val": val})
+
     # -- paths -------------------------------------------------------------------------------------------
     def data_dir(self) -> Path:
         """Folder relative data paths resolve against (``$LOOKALIKE_DATA_ROOT`` wins)."""

@@ -12,14 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lookalike.config import StrictModel, load_config
-
-
-class ValOverride(StrictModel):
-    """Replace the protocol's validation carve-out (classes are always taken from the training classes)."""
-
-    fraction: float | None = Field(default=None, gt=0, lt=1)
-    names: list[str] | None = None
-    seed: int = 0
+from lookalike.data.protocols import ValSpec
+from lookalike.models.encoder_options import EncoderOptions, TimmOptions, spec_kind, with_kind
 
 
 class AugmentConfig(StrictModel):
@@ -34,7 +28,8 @@ class AugmentConfig(StrictModel):
 
 class DataConfig(StrictModel):
     protocol: str = Field(description="protocol YAML (configs/protocols/fl27.yaml) or a bare name (fl27)")
-    val: ValOverride | None = None
+    #: replaces the protocol's validation carve-out (classes are always taken from the training classes)
+    val: ValSpec | None = None
     #: 'carve' trains on protocol train classes minus validation ones and selects the best epoch on validation;
     #: 'all' trains on every training class (validation included) for a fixed number of epochs (the final fit)
     train_classes: Literal["carve", "all"] = "carve"
@@ -61,7 +56,8 @@ class HeadConfig(StrictModel):
 
 class ModelConfig(StrictModel):
     encoder: str = Field(description="'timm:<model>', 'hf:<folder>', 'mlp', ...")
-    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: the encoder's typed options; YAML gives a mapping, its ``kind`` is the encoder spec's prefix
+    encoder_kwargs: EncoderOptions = Field(default_factory=TimmOptions)
     head: HeadConfig = Field(default_factory=HeadConfig)
     distance: str | dict[str, Any] = "cosine"
     #: 'frozen': backbone features computed once and cached on disk, only the head trains;
@@ -71,6 +67,22 @@ class ModelConfig(StrictModel):
         default=None, ge=0, description="None = all; timm EfficientNet blocks, or hf: transformer layers"
     )
     freeze_bn: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "encoder" in data:
+            data = {**data, "encoder_kwargs": with_kind(data["encoder"], data.get("encoder_kwargs"))}
+        return data
+
+    @model_validator(mode="after")
+    def _options_match(self) -> ModelConfig:
+        if self.encoder_kwargs.kind != spec_kind(self.encoder):
+            raise ValueError(
+                f"encoder_kwargs are {self.encoder_kwargs.kind!r} options but encoder {self.encoder!r} is "
+                f"{spec_kind(self.encoder)!r}; drop encoder_kwargs.kind"
+            )
+        return self
 
 
 class LossConfig(StrictModel):
