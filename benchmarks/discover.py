@@ -2,7 +2,7 @@
 
     python benchmarks/discover.py [--data orl fl27] [--shots 5] [--far 1e-3] [--trials 12]
 
-Per dataset, with its default recipe's model (runs/<name>/model, from ``lookalike train configs/<name>.yaml``:
+Per dataset, with its default recipe's model (runs/<name>/model, from ``lookalike train recipe:<name>``:
 a frozen backbone and a learned-whitening head fitted on all training classes):
 
 1. Features: the backbone's features of the training classes (train + val splits; cached on disk like
@@ -185,11 +185,13 @@ def main() -> None:
     for name in args.data:
         folder = ROOT / "runs" / name / "model"
         if not (folder / "lookalike.json").is_file():
-            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train configs/{name}.yaml")
+            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train recipe:{name}")
         model = load_model(folder)
-        protocol = load_protocol(ROOT / "configs" / "protocols" / f"{name}.yaml")
+        protocol = load_protocol(ROOT / "src" / "lookalike" / "protocols" / f"{name}.yaml")
         shrink = float(
-            yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())["model"]["head"]["whiten_shrink"]
+            yaml.safe_load((ROOT / "src" / "lookalike" / "recipes" / f"{name}.yaml").read_text())["model"]["head"][
+                "whiten_shrink"
+            ]
         )
         emb = embeddings(name, model, protocol)
         f, y = training_features(model, emb["datasets"])

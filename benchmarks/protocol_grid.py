@@ -4,7 +4,7 @@ losses x distances, over seeds -> mean ± 95 % t-interval of held-out MAP@R and 
     python benchmarks/protocol_grid.py fl27 orl omniglot --out runs/bench/grid      # the full table
     python benchmarks/protocol_grid.py orl --quick --out /tmp/grid                    # 1 seed, tiny grid
 
-A protocol NAME uses configs/NAME.yaml as its default recipe (read at run time); a path to a YAML picks
+A protocol NAME uses the shipped recipe:NAME as its default recipe (read at run time); a path to a YAML picks
 another. The grid and the PML baseline train a linear head on frozen backbone features (cached once per
 protocol); the default recipe runs as written. Epochs are chosen on validation classes only; the test classes
 are scored once per run, at the end. Same as ``lookalike bench``.
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", default=None, help="frozen-feature cache (default: the recipe's)")
     args = parser.parse_args()
-    recipes = [resolve_recipe(p, REPO / "configs") for p in args.protocols]
+    recipes = [resolve_recipe(p) for p in args.protocols]
     _, md, cs = run_grid(
         recipes,
         args.out,

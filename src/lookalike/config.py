@@ -120,7 +120,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with errors that name the file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist; check the path (configs/ has examples)")
+        raise ConfigError(
+            f"config file {str(p)!r} does not exist; check the path (shipped: recipe:NAME, protocol:NAME)"
+        )
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

@@ -94,7 +94,7 @@ def test_a_val_override_without_fraction_or_names_is_a_config_error_at_load() ->
     from lookalike.training import load_train_config
 
     with pytest.raises(ConfigError, match=r"data\.val: .*exactly one of 'fraction' or 'names'"):
-        load_train_config(Path(__file__).parents[2] / "configs" / "orl.yaml", ["data.val.seed=1"])
+        load_train_config(Path(__file__).parents[2] / "src" / "lookalike" / "recipes" / "orl.yaml", ["data.val.seed=1"])
 
 
 def test_a_val_override_replaces_the_protocols_carve_out_without_changing_it() -> None:
@@ -102,9 +102,9 @@ def test_a_val_override_replaces_the_protocols_carve_out_without_changing_it() -
     from lookalike.training import load_train_config
     from lookalike.training.builder import build_splits
 
-    protocol = Path(__file__).parents[2] / "configs" / "protocols" / "digits.yaml"
+    protocol = Path(__file__).parents[2] / "src" / "lookalike" / "protocols" / "digits.yaml"
     cfg = load_train_config(
-        Path(__file__).parents[2] / "configs" / "orl.yaml",
+        Path(__file__).parents[2] / "src" / "lookalike" / "recipes" / "orl.yaml",
         [f"data.protocol={protocol}", "data.train_classes=carve", "data.val.names=['1', '2']"],
     )
     assert cfg.data.val == ValSpec(names=["1", "2"])

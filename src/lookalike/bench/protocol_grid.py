@@ -307,12 +307,14 @@ QUICK_LOSSES = ("multi_similarity", "arcface")
 QUICK_DISTANCES = ("cosine", "hyperbolic")
 
 
-def resolve_recipe(name_or_path: str, configs_dir: Path) -> Path:
-    """``fl27`` -> ``configs/fl27.yaml``; ``name=path.yaml`` or a path -> that file (clear error if missing)."""
+def resolve_recipe(name_or_path: str) -> Path:
+    """``fl27`` or ``recipe:fl27`` -> the shipped recipe; ``name=path.yaml`` or a path -> that file."""
+    from lookalike.data.roots import config_path
+
     value = name_or_path.split("=", 1)[-1]
-    path = Path(value) if value.endswith((".yaml", ".yml")) else configs_dir / f"{value}.yaml"
+    path = config_path(value if value.endswith((".yaml", ".yml")) or ":" in value else f"recipe:{value}", "recipe")
     if not path.is_file():
-        raise ConfigError(f"no default recipe for {name_or_path!r}: {path} does not exist; pass NAME=RECIPE.yaml")
+        raise ConfigError(f"no recipe for {name_or_path!r}: {path} does not exist; pass NAME=RECIPE.yaml")
     return path
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lookalike.data.protocols import load_protocol
+from lookalike.data.resolve import as_protocol
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError
 from lookalike.models.distances import get_distance
@@ -39,7 +39,7 @@ class Built:
 
 def build_splits(cfg: TrainConfig) -> Splits:
     """Training and validation datasets; validation classes are always carved from training classes."""
-    protocol = load_protocol(cfg.data.protocol)
+    protocol = as_protocol(cfg.data.protocol)
     if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
         return Splits(train=protocol.with_val(None).dataset("train"), val=None)
     if cfg.data.val is not None:

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from lookalike.config import StrictModel, load_config
+from lookalike.config import StrictModel, apply_overrides, read_yaml, validate
 from lookalike.data.protocols import ValSpec
+from lookalike.data.roots import config_path
 from lookalike.models.encoder_options import EncoderOptions, TimmOptions, spec_kind, with_kind
 
 
@@ -27,7 +28,9 @@ class AugmentConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
-    protocol: str = Field(description="protocol YAML (configs/protocols/fl27.yaml) or a bare name (fl27)")
+    protocol: str = Field(
+        description="the data: a protocol (YAML path, protocol:NAME or a bare name), a class folder or a manifest"
+    )
     #: replaces the protocol's validation carve-out (classes are always taken from the training classes)
     val: ValSpec | None = None
     #: 'carve' trains on protocol train classes minus validation ones and selects the best epoch on validation;
@@ -156,15 +159,18 @@ class TrainConfig(StrictModel):
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read, override and validate a training YAML (errors name the bad keys)."""
-    cfg = load_config(TrainConfig, path, overrides)
-    base = Path(path).resolve().parent
-    proto = Path(cfg.data.protocol)
-    if proto.suffix in (".yaml", ".yml") and not proto.is_absolute() and not proto.exists():
-        candidate = base / proto
-        if candidate.exists():
-            cfg.data.protocol = str(candidate)
-    return cfg
+    """Read, override and validate a training YAML: a path or a shipped ``recipe:NAME`` (errors name the bad keys).
+
+    A relative protocol ``.yaml`` that is not found from the working directory is taken beside the recipe.
+    """
+    file = config_path(path, "recipe")
+    data = apply_overrides(read_yaml(file), overrides or [])
+    proto = (data.get("data") or {}).get("protocol") if isinstance(data.get("data"), dict) else None
+    if isinstance(proto, str) and Path(proto).suffix in (".yaml", ".yml") and not Path(proto).is_absolute():
+        beside = file.resolve().parent / proto
+        if not Path(proto).exists() and beside.exists():
+            data = {**data, "data": {**data["data"], "protocol": str(beside)}}
+    return validate(TrainConfig, data, source=str(file))
 
 
 __all__ = [

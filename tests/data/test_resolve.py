@@ -1,0 +1,95 @@
+"""The one data-spec resolver and the shipped recipes/protocols (lookalike.data.resolve, lookalike.data.roots)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.data.protocols import load_protocol
+from lookalike.data.resolve import FL27_ANNOTATION, as_protocol, load_data, split_spec
+from lookalike.data.roots import DATA_ROOT_ENV, packaged, packaged_names
+from lookalike.errors import ConfigError, DataError
+
+
+def _class_folder(root: Path, classes: int = 10, per_class: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / f"c{c}" / f"{i}.png")
+    return root
+
+
+def test_recipes_and_protocols_ship_as_package_data_found_by_name() -> None:
+    assert {"orl", "fl27", "digits", "lfw"} <= set(packaged_names("protocol"))
+    assert {"orl", "fl27", "pixels", "untrained_backbone"} <= set(packaged_names("recipe"))
+    assert packaged("protocol", "orl").parent.parent.name == "lookalike"
+    for name in packaged_names("protocol"):  # no shipped protocol points at one machine's layout
+        assert "data_root" not in packaged("protocol", name).read_text()
+    with pytest.raises(ConfigError, match=r"no shipped recipe named 'orll' \(did you mean recipe:orl\?\)"):
+        packaged("recipe", "orll")
+
+
+def test_every_shipped_recipe_validates() -> None:
+    from lookalike.training import load_train_config
+
+    for name in packaged_names("recipe"):
+        cfg = load_train_config(f"recipe:{name}")
+        assert cfg.data.protocol.startswith("protocol:"), name
+        load_protocol(cfg.data.protocol)  # the protocol it names is shipped too
+
+
+def test_name_split_specs() -> None:
+    assert split_spec("orl:val") == ("orl", "val")
+    assert split_spec("protocol:orl") == ("protocol:orl", None)
+    assert split_spec("protocol:digits:oos") == ("protocol:digits", "oos")
+    assert load_data("digits:val").class_names == ["5", "6"]
+    assert load_data("protocol:digits").class_names == ["7", "8", "9"]
+    assert load_data("digits", split="train").class_names == ["0", "1", "2", "3", "4"]
+
+
+def test_a_folder_trains_every_class_with_a_carved_validation(tmp_path: Path) -> None:
+    folder = _class_folder(tmp_path / "set")
+    protocol = as_protocol(folder)
+    train, val = protocol.dataset("train"), protocol.dataset("val")
+    assert len(val.class_names) == 2 and not set(train.class_names) & set(val.class_names)
+    assert sorted(train.class_names + val.class_names) == sorted(f"c{c}" for c in range(10))
+    with pytest.raises(DataError, match="has no 'test' split"):
+        protocol.dataset("test")
+    assert load_data(folder).class_names == [f"c{c}" for c in range(10)]
+
+
+def test_train_config_takes_a_folder_as_its_data(tmp_path: Path) -> None:
+    from lookalike.training import load_train_config
+    from lookalike.training.builder import build_splits
+
+    folder = _class_folder(tmp_path / "set")
+    cfg = load_train_config("recipe:orl", [f"data.protocol={folder}"])
+    splits = build_splits(cfg)  # recipe:orl trains on every class (train_classes: all)
+    assert splits.val is None and len(splits.train.class_names) == 10
+
+
+def test_the_raw_flickr27_layout_is_refused_with_the_import_command(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    (raw / "flickr_logos_27_dataset_images").mkdir(parents=True)
+    (raw / FL27_ANNOTATION).write_text("")
+    for call in (lambda: load_data(raw), lambda: as_protocol(raw)):
+        with pytest.raises(DataError, match=r"FlickrLogos-27's original layout.*lookalike import flickr27"):
+            call()
+
+
+def test_missing_data_names_the_folders_searched_and_the_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(DataError, match=rf"data 'orl_faces' is not in '{tmp_path}/elsewhere'.*{DATA_ROOT_ENV}"):
+        load_data("orl:test")
+    _class_folder(tmp_path / "elsewhere" / "orl_faces", classes=40, per_class=1)
+    assert load_data("orl:test").class_names == [f"c{c}" for c in range(30, 40)]
+
+
+def test_unknown_data_spec_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="neither a folder, a manifest nor a protocol name"):
+        load_data("no_such_thing")
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(tmp_path / "x.csv")
