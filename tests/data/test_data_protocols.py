@@ -167,3 +167,21 @@ def test_real_protocols_hold_out_the_documented_classes(shared_data: Path, monke
     runs = omniglot_runs(protos["omniglot"].resolve(protos["omniglot"].one_shot_runs or ""))
     assert len(runs) == 20 and all(len(r.gallery) == 20 and len(r.queries) == 20 for r in runs)
     assert runs[0].queries.load(0).size == (105, 105)
+
+
+def test_one_kshot_splitter_serves_enrollment_and_the_open_set_split() -> None:
+    import numpy as np
+
+    from lookalike.data.splits import kshot_indices
+    from lookalike.evaluation.evaluate import open_set_split
+
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, -1])
+    g = kshot_indices(labels, 2, np.random.default_rng(0))
+    assert np.bincount(labels[g]).tolist() == [2, 2, 2] and -1 not in labels[g]
+    with pytest.raises(DataError, match=r"1 classes have fewer than 3 items.*1 \(2\)"):
+        kshot_indices(labels, 3, np.random.default_rng(0))
+    whole = kshot_indices(labels, 3, np.random.default_rng(0), small="whole")
+    assert np.bincount(labels[whole]).tolist() == [3, 2, 3]  # the small class enrolled whole
+    og, probes, _ = open_set_split(labels, 2, seed=0)  # unknown items present: every class is enrolled
+    np.testing.assert_array_equal(og, kshot_indices(labels, 2, np.random.default_rng(0), small="whole"))
+    assert not set(og) & set(probes)

@@ -1,4 +1,4 @@
-"""Data layer: typed datasets, sources, importers, class-disjoint protocols, samplers, transforms, cache.
+"""Data layer: typed datasets, sources, importers, class-disjoint protocols, samplers, the data-spec resolver.
 
 Public entry points (imported lazily so ``import lookalike.data`` stays cheap):
 
