@@ -19,6 +19,7 @@ def bench_command(
     default_seeds: int = typer.Option(None, "--default-seeds", min=0, help="seeds of the default recipe (= --seeds)"),
     quick: bool = typer.Option(False, "--quick", help="1 seed, 1 epoch, 2 losses x 2 distances"),
     threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads"),
+    cache_dir: str = typer.Option(None, "--cache-dir", help="frozen-feature cache (default: the recipe's)"),
 ) -> None:
     """Held-out MAP@R / P@1 (mean ± 95 % t-interval over seeds) of the protocol grid, as markdown and CSV."""
     from lookalike.bench import resolve_recipe, run_grid
@@ -32,6 +33,7 @@ def bench_command(
         default_seeds=default_seeds,
         quick=quick,
         threads=threads,
+        cache_dir=cache_dir,
         command=" ".join(["lookalike", *sys.argv[1:]]),
     )
     typer.echo(md.read_text(encoding="utf-8"))
