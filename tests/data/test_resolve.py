@@ -110,3 +110,11 @@ def test_cli_trains_a_shipped_recipe_on_a_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert (tmp_path / "run" / "model" / "lookalike.json").is_file()
+
+
+def test_fit_takes_a_shipped_protocol_by_name(tmp_path: Path) -> None:
+    from lookalike.fitting.data import resolve_data
+
+    data = resolve_data("protocol:digits", tmp_path, holdout=0.3, seed=0)
+    assert data.protocol.val is None and data.train.class_names == [str(d) for d in range(7)]
+    assert load_protocol("digits").val is not None  # the shipped protocol itself keeps its carve-out
