@@ -118,3 +118,24 @@ def test_fit_takes_a_shipped_protocol_by_name(tmp_path: Path) -> None:
     data = resolve_data("protocol:digits", tmp_path, holdout=0.3, seed=0)
     assert data.protocol.val is None and data.train.class_names == [str(d) for d in range(7)]
     assert load_protocol("digits").val is not None  # the shipped protocol itself keeps its carve-out
+
+
+def test_data_root_option_sets_the_env_and_refuses_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from lookalike.cli.app import app
+
+    monkeypatch.setenv(DATA_ROOT_ENV, "unset-by-teardown")  # monkeypatch restores the variable afterwards
+    result = CliRunner().invoke(app, ["--data-root", str(tmp_path / "nope"), "embed", "pixels", "--data", "orl",
+                                      "--out", str(tmp_path / "x.npy")])  # fmt: skip
+    assert isinstance(result.exception, ConfigError) and "--data-root" in str(result.exception)
+    _class_folder(tmp_path / "root" / "orl_faces", classes=40, per_class=1)
+    result = CliRunner().invoke(app, ["--data-root", str(tmp_path / "root"), "embed", "pixels", "--data", "orl:test",
+                                      "--out", str(tmp_path / "x.npy")])  # fmt: skip
+    assert result.exit_code == 0, repr(result.exception)
+    assert os.environ[DATA_ROOT_ENV] == str((tmp_path / "root").resolve())
+    assert np.load(tmp_path / "x.npy").shape[0] == 10  # s31-s40 of the protocol: the last 10 classes
