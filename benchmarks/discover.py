@@ -2,9 +2,9 @@
 
     python benchmarks/discover.py [--data orl fl27] [--shots 5] [--far 1e-3] [--trials 12]
 
-Per dataset, with its recipe's model (runs/<name>/model, from ``lookalike train configs/<name>.yaml``: a frozen
-backbone and a learned-whitening head fitted on all training classes; ``--data orl_faces fl27`` uses ORL's face
-recipe, face:dlib + whitening, instead of the ImageNet one):
+Per dataset, with its recipe's model (runs/<name>/model, from ``lookalike train recipe:<name>``: a frozen
+backbone and a learned-whitening head fitted on all training classes, or no head; ``--data orl_dlib fl27`` uses
+ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
 
 1. Features: the backbone's features of the training classes (train + val splits; cached on disk like
    training's) and the model's embeddings of the held-out classes (cached in runs/<name>/discover_embeddings.npz).
@@ -172,7 +172,7 @@ def main() -> None:
         "--data",
         nargs="+",
         default=["orl", "fl27"],
-        help="recipe names (configs/NAME.yaml, model in runs/NAME/model), e.g. orl_faces for ORL's face recipe",
+        help="shipped recipe names (recipe:NAME; model in runs/NAME/model), e.g. orl_dlib for ORL's face recipe",
     )
     ap.add_argument("--shots", type=int, default=5, help="items enrolled per known class")
     ap.add_argument("--far", type=float, default=1e-3, help="target false-accept rate of the accept threshold")
@@ -187,6 +187,7 @@ def main() -> None:
     import yaml
 
     from lookalike.data.protocols import load_protocol
+    from lookalike.data.roots import config_path
     from lookalike.models import load_model
 
     torch.set_num_threads(2)
@@ -194,10 +195,10 @@ def main() -> None:
     for name in args.data:
         folder = ROOT / "runs" / name / "model"
         if not (folder / "lookalike.json").is_file():
-            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train configs/{name}.yaml")
+            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train recipe:{name}")
         model = load_model(folder)
-        recipe = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-        protocol = load_protocol(ROOT / "configs" / recipe["data"]["protocol"])
+        recipe = yaml.safe_load(config_path(f"recipe:{name}", "recipe").read_text())
+        protocol = load_protocol(config_path(recipe["data"]["protocol"], "protocol"))
         head = recipe["model"]["head"]
         shrink = None if head.get("type") == "none" else float(head["whiten_shrink"])
         emb = embeddings(name, model, protocol)

@@ -102,7 +102,9 @@ def test_model_folder_reloads_with_its_face_options(tmp_path: Path, shared_data:
 
 
 def test_bad_options_and_names_are_clear() -> None:
-    with pytest.raises(ConfigError, match="face:dlib option upsample"):
+    with pytest.raises(
+        ConfigError, match=r"encoder 'face:dlib':\n  face\.upsample: Input should be less than or equal to 4"
+    ):
         load_model("face:dlib", upsample=9)
     with pytest.raises(ConfigError, match="unknown face model 'arcface'"):
         load_model("face:arcface")

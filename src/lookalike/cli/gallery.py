@@ -339,13 +339,13 @@ def calibrate(
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
     """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
-    from lookalike.data.protocols import load_spec
+    from lookalike.data.resolve import load_data
     from lookalike.errors import DataError
 
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
     _check_location(location, name, exists=True)
-    ds = load_spec(data, split=split)
+    ds = load_data(data, split=split)
     with _open(location, model, name) as g:
         report = g.calibrate(ds, target_far=far)
     typer.echo(report.summary())
