@@ -76,10 +76,12 @@ class FaceEncoderOptions(FaceOptions, _Options):
     def _fixed_chip(self) -> FaceEncoderOptions:
         if self.chip_size != 150:
             raise ValueError("face:dlib aligns to dlib's 150 px chip; remove chip_size")
+        if self.template != "dlib":
+            raise ValueError("face:dlib takes dlib's chip; template arcface112 is for onnx: face models")
         return self
 
     def kwargs(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind", "chip_size"}, exclude_none=True)
+        return self.model_dump(exclude={"kind", "chip_size", "template"}, exclude_none=True)
 
 
 class OnnxPreprocessing(StrictModel):
