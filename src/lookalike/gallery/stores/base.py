@@ -58,6 +58,21 @@ class VectorStore(ABC):
     dim: int
     distance: Distance
 
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def create(
+        cls, location: str, /, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
+    ) -> VectorStore:
+        """A new, empty store at ``location`` (a folder, a DSN) for ``dim``-d vectors of ``distance``, with the
+        meta record ``meta``; :class:`GalleryError` when one exists there already. ``options`` are the store's
+        own (unknown ones are a :class:`ConfigError` naming the known ones)."""
+
+    @classmethod
+    @abstractmethod
+    def open(cls, location: str, /, **options: Any) -> VectorStore:
+        """The existing store at ``location``; :class:`NotFoundError` when there is none."""
+
     # -- meta -------------------------------------------------------------------------------------------------
     @abstractmethod
     def get_meta(self) -> dict[str, Any]:
