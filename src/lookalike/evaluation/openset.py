@@ -103,7 +103,7 @@ def unknown_detection(known_scores: Any, unknown_scores: Any, *, tpr: float = 0.
     s = np.r_[k, u]
     return UnknownDetection(
         auroc=float(roc_auc_score(y, s)),
-        fpr_at_95_tpr=float((u >= t).mean()),
+        fpr_at_95_tpr=float(accepts(u, t).mean()),
         threshold_at_95_tpr=t,
         aupr_unknown=float(average_precision_score(1 - y, -s)),
         num_known_probes=len(k),
