@@ -60,6 +60,7 @@ class Gallery:
         self.model = model
         self._lock = threading.RLock()
         self._cache: tuple[int, Any] | None = None
+        self._meta: tuple[dict[str, Any], GalleryMeta] | None = None  # (stored record, its parse)
         self._record: ModelRecord = self.meta.model
         self.distance: Distance = self._record.distance.build()
         self._dim = self._record.embedding_size
@@ -67,7 +68,13 @@ class Gallery:
     @property
     def meta(self) -> GalleryMeta:
         """The gallery's meta record, as stored now (another process may have calibrated it)."""
-        return GalleryMeta.read(self.store.get_meta(), self.store.location)
+        stored = self.store.get_meta()
+        cached = self._meta
+        if cached is not None and cached[0] == stored:  # identify's hot path: compare, don't re-validate
+            return cached[1]
+        meta = GalleryMeta.read(stored, self.store.location)
+        self._meta = (stored, meta)
+        return meta
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod

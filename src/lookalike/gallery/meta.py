@@ -62,7 +62,7 @@ class ModelRecord(BaseModel):
 class GalleryMeta(BaseModel):
     """A gallery's meta record (see the module docstring)."""
 
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    model_config = ConfigDict(extra="ignore", frozen=True, protected_namespaces=())
 
     model: ModelRecord
     model_source: str | None = None

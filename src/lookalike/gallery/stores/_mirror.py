@@ -30,7 +30,7 @@ from lookalike.gallery.stores._index import (
     read_snapshot,
     write_snapshot,
 )
-from lookalike.gallery.stores.base import MAX_FETCH, Hit
+from lookalike.gallery.stores.base import Hit, widening_identity_search
 from lookalike.models.distances import Distance
 
 log = logging.getLogger(__name__)
@@ -202,15 +202,13 @@ class IndexMirror:
         """Max-scoring nearest identities (see ``VectorStore.search_identities``), on the identify hot path:
         faiss ids -> identity codes through the numpy id -> code array, distinct codes picked from plain lists,
         and names and Match objects made only for the k identities returned."""
-        out: list[list[Match]] = [[] for _ in range(len(q))]
-        todo = list(range(len(q)))
-        fetch = max(4 * k, k + 16)
         names = self._names
-        while todo and fetch <= MAX_FETCH:
-            scores, ids = self.index.search(q if len(todo) == len(q) else q[todo], fetch)
+
+        def fetch(rows: list[int], m: int) -> list[tuple[list[Match], int]]:
+            scores, ids = self.index.search(q if len(rows) == len(q) else q[rows], m)
             codes = self._codes[np.maximum(ids, 0)]  # id -1 (no item) -> code -1 (row 0 is never an item)
-            more = []
-            for row, rc, rs in zip(todo, codes.tolist(), scores.tolist(), strict=True):
+            out = []
+            for rc, rs in zip(codes.tolist(), scores.tolist(), strict=True):
                 seen: dict[int, float] = {}
                 n = 0
                 for code, score in zip(rc, rs, strict=True):
@@ -221,11 +219,10 @@ class IndexMirror:
                         seen[code] = score
                         if len(seen) == k:
                             break
-                out[row] = [Match(names[c], s) for c, s in seen.items()]
-                if len(seen) < k and n == fetch:  # too few identities, and there may be more items
-                    more.append(row)
-            todo, fetch = more, fetch * 4
-        return out
+                out.append(([Match(names[c], s) for c, s in seen.items()], n))
+            return out
+
+        return widening_identity_search(len(q), k, fetch)
 
     @property
     def count(self) -> int:
