@@ -23,6 +23,7 @@ A new distance is one subclass plus ``DISTANCES.register(name)``.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -58,7 +59,7 @@ NORM_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
-class Distance:
+class Distance(ABC):
     """Base class of the distances; see the module docstring. Subclasses are frozen dataclasses whose fields
     are the distance's parameters (so equality and ``to_dict`` follow from them)."""
 
@@ -87,17 +88,17 @@ class Distance:
         """A point of the space from an arithmetic mean of points (a centroid, a prototype)."""
         return x
 
+    @abstractmethod
     def pml(self) -> pml_distances.BaseDistance:
         """The PML distance object for losses and miners (inputs already passed through :meth:`embed`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scores(self, q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         """(n, m) similarity: higher is closer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pair_scores(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Row-wise similarity of aligned pairs (a[i], b[i])."""
-        raise NotImplementedError
 
     def best_score(self, self_similarities: np.ndarray | None = None) -> float:
         """The highest similarity this distance gives (dot: the largest self-similarity among those given)."""
