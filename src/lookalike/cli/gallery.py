@@ -23,23 +23,12 @@ _STORE_HELP = "a gallery folder (SQLite + faiss) or a postgresql:// DSN (pgvecto
 
 
 def _open(location: str, model: str | None = None, name: str | None = None, *, need_model: bool = True) -> Any:
-    from lookalike.errors import GalleryError
     from lookalike.gallery import Gallery
-    from lookalike.models import load_model
 
     options: dict[str, Any] = {"name": name} if name else {}
-    g = Gallery.open(location, None, **options)
     if need_model:
-        source = model or g.model_source
-        if source is None:
-            g.close()
-            raise GalleryError(f"the gallery at {location} does not record its model's location; pass --model")
-        try:
-            g.attach_model(load_model(source))
-        except BaseException:
-            g.close()
-            raise
-    return g
+        return Gallery.open_with_model(location, model, **options)
+    return Gallery.open(location, None, **options)
 
 
 def _is_dsn(location: str) -> bool:
@@ -307,8 +296,6 @@ def verify(
     gallery: str = typer.Option(None, help="take the calibrated threshold of this gallery"),
 ) -> None:
     """Do A and B show the same identity? Prints the score (and same/different given a threshold)."""
-    import torch
-
     from lookalike.gallery import Gallery, verify_items
     from lookalike.models import load_model
 
@@ -320,12 +307,10 @@ def verify(
         with Gallery.open(gallery, m) as g:
             threshold = g.threshold
     items = [p.read_text(encoding="utf-8").strip() if m.kind == "text" else str(p) for p in (a, b)]
-    if threshold is None:
-        va, vb = m.embed(items)
-        score = float(m.distance.pair_scores(torch.from_numpy(va[None]), torch.from_numpy(vb[None]))[0])
-        typer.echo(f"score {score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
-        return
     v = verify_items(m, items[0], items[1], threshold)
+    if v.threshold is None:
+        typer.echo(f"score {v.score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
+        return
     typer.echo(f"{'SAME' if v.same else 'DIFFERENT'}: score {v.score:.4f}, threshold {v.threshold:.4f}")
 
 

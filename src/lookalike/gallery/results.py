@@ -68,11 +68,12 @@ class FaceIdentification:
 
 @dataclass(frozen=True)
 class Verification:
-    """Whether two items show the same identity: ``same`` is ``score >= threshold``."""
+    """Whether two items show the same identity: ``same`` is ``score >= threshold``; both ``None`` when no
+    threshold was given (the score only)."""
 
     score: float
-    same: bool
-    threshold: float
+    same: bool | None
+    threshold: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

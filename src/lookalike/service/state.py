@@ -155,10 +155,10 @@ class ServiceState:
         return await anyio.to_thread.run_sync(run)
 
     def refresh_gauges(self) -> int:
-        """Update the gallery-size gauges (cheap store counts); returns the number of items."""
-        sizes = self.gallery.identities()
-        items = int(sum(sizes.values()))
-        self.metrics.gallery_identities.set(len(sizes))
+        """Update the gallery-size gauges from the store's counts (no per-identity listing); returns the number
+        of items."""
+        items = len(self.gallery)
+        self.metrics.gallery_identities.set(self.gallery.store.identity_count())
         self.metrics.gallery_items.set(items)
         return items
 
