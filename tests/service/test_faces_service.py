@@ -97,3 +97,29 @@ def test_skip_no_face_with_no_face_at_all_stores_nothing(face_client) -> None:  
     r = face_client.post("/v1/enroll", data={"identity": "x", "skip_no_face": "maybe"}, files=[blank], headers=WRITE)
     assert r.status_code == 422 and "skip_no_face" in r.json()["error"]["message"]
     assert len(face_client.get("/v1/identities", headers=READ).json()["identities"]) == 2
+
+
+def test_unknown_faces_go_to_the_pool_with_a_picture_each(face_client, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    """A stranger's face in a group photo is kept (the known face beside it is not) and can be proposed."""
+    from PIL import Image
+
+    r = face_client.put("/v1/discover/pool", json={"enabled": True}, headers=WRITE)
+    assert r.status_code == 200, r.text
+    canvas = Image.new("RGB", (500, 200), (128, 128, 128))
+    canvas.paste(orl(shared_data, 2, 4), (20, 40))  # bob
+    canvas.paste(orl(shared_data, 7, 1), (300, 40))  # a stranger
+    r = face_client.post("/v1/identify", files=[("images", ("g.png", png(canvas), "image/png"))], headers=READ)
+    decisions = sorted((x["box"][0], x["decision"]) for x in r.json()["results"])
+    assert [d for _, d in decisions] == ["known", "unknown"]
+    alone = [("images", (f"{k}.png", png(orl(shared_data, 7, k)), "image/png")) for k in (2, 3)]
+    r = face_client.post("/v1/identify", files=alone, headers=READ)
+    assert [x["decision"] for x in r.json()["results"]] == ["unknown", "unknown"]
+    assert face_client.get("/v1/discover/pool", headers=WRITE).json()["count"] == 3
+
+    body = face_client.post("/v1/discover", json={}, headers=WRITE).json()
+    assert [p["size"] for p in body["proposals"]] == [3]
+    thumbs = body["proposals"][0]["thumbnails"]
+    assert all(thumbs)
+    pic = face_client.get(thumbs[0], headers=WRITE)
+    assert pic.status_code == 200 and pic.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(pic.content)).size[0] <= 128

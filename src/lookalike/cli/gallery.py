@@ -256,6 +256,7 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
     from lookalike.errors import NoFaceError
 
     rows: list[dict[str, Any]] = []
+    unknown: list[tuple[Any, Any, str]] = []  # (identification, vector, source) of the faces that came out unknown
     for f in files:
         try:
             faces = g.identify_faces(str(f), k=k, name=str(f))
@@ -266,12 +267,19 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
             continue
         for i, face in enumerate(faces, 1):
             rows.append({"file": str(f), "face": i, **face.to_dict()})
+            if face.identification.decision == "unknown":
+                unknown.append((face.identification, face.vector, f"{f} face {i} box {','.join(map(str, face.box))}"))
             if not as_json:
                 r = face.identification
                 best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
                 who = f" {r.identity}" if r.identity else ""
                 where = "whole image" if not face.detected else "box {},{},{},{}".format(*face.box)
                 typer.echo(f"{f} face {i}/{len(faces)} ({where}): {r.decision.upper()}{who} [{best}]")
+    if unknown:
+        import numpy as np
+
+        results, vectors, sources = zip(*unknown, strict=True)
+        _keep_unknowns(g, list(results), np.stack(vectors), list(sources))
     if as_json:
         _echo(rows, True)
 

@@ -302,7 +302,7 @@ class Gallery:
             raise GalleryError("identify_faces needs the gallery's model; open the gallery with it")
         faces = self.model.embed_faces(image, name=name)
         results = self.identify_vectors(np.stack([f.vector for f in faces]), k=k)
-        return [FaceIdentification(f.box, r, f.detected) for f, r in zip(faces, results, strict=True)]
+        return [FaceIdentification(f.box, r, f.detected, f.vector) for f, r in zip(faces, results, strict=True)]
 
     def identify_vectors(self, vectors: Any, k: int = 5) -> list[Identification]:
         """:meth:`identify` for already-embedded query vectors."""

@@ -24,6 +24,20 @@ from lookalike.service.settings import ServiceSettings
 T = TypeVar("T")
 
 
+def face_thumbnail(image: Any, box: Any, *, size: int) -> bytes:
+    """A small JPEG of one face: its box widened by a quarter on each side, clipped to the image."""
+    from lookalike.service.limits import make_thumbnail
+
+    left, top, right, bottom = box
+    mx, my = (right - left) // 4, (bottom - top) // 4
+    w, h = image.size
+    crop = image.crop((max(0, left - mx), max(0, top - my), min(w, right + mx), min(h, bottom + my)))
+    try:
+        return make_thumbnail(crop, size=size)
+    finally:
+        crop.close()
+
+
 @dataclass(frozen=True)
 class NoFace:
     """An upload to a face model in which no face was found, left out because the caller asked to skip it."""
@@ -83,24 +97,33 @@ class ServiceState:
             return self.model.embed_prepared(torch.cat(items), batch_size=self.settings.max_batch_size)
         return self.model.embed(items, batch_size=max(self.settings.max_batch_size, len(items)))
 
-    def prepare_faces(self, *, skip_no_face: bool = False) -> Callable[[Any], Any]:
+    def prepare_faces(
+        self, *, skip_no_face: bool = False, thumbnails: list[list[bytes]] | None = None
+    ) -> Callable[[Any], Any]:
         """Face models: a decoded upload → its faces (box + vector each), so the picture can be dropped.
 
         Images are numbered from 1 in the order they are prepared, for the no-face error's message. With
         ``skip_no_face`` an image without a face becomes a :class:`NoFace` (its reason) instead of failing the
-        request; :meth:`split_no_face` then separates them.
+        request; :meth:`split_no_face` then separates them. With ``thumbnails`` (a list to fill), a small picture
+        of each face (its box, with a margin) is appended per image, in the faces' order, while the picture is
+        still decoded: what the unknown pool keeps for discovery's contact sheets.
         """
         from lookalike.errors import NoFaceError
 
         count = itertools.count(1)
+        size = self.settings.thumbnail_size
 
         def prepare(image: Any) -> Any:
             try:
-                return self.model.embed_faces(image, name=f"image {next(count)}")
+                found = self.model.embed_faces(image, name=f"image {next(count)}")
             except NoFaceError as err:
                 if not skip_no_face:
                     raise
-                return NoFace(str(err))
+                found = NoFace(str(err))
+            if thumbnails is not None:
+                boxes = [] if isinstance(found, NoFace) else [f.box for f in found]
+                thumbnails.append([face_thumbnail(image, box, size=size) for box in boxes])
+            return found
 
         return prepare
 
@@ -136,7 +159,9 @@ class ServiceState:
             if isinstance(found, NoFace):
                 continue
             results = self.gallery.identify_vectors(np.stack([f.vector for f in found]), k=k)
-            out += [(i, FaceIdentification(f.box, r, f.detected)) for f, r in zip(found, results, strict=True)]
+            out += [
+                (i, FaceIdentification(f.box, r, f.detected, f.vector)) for f, r in zip(found, results, strict=True)
+            ]
         return out
 
     def _identify_batch(self, queries: list[Any], k: int) -> list[Any]:

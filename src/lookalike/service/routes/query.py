@@ -21,7 +21,7 @@ from lookalike.service.inputs import (
     require_image_model,
 )
 from lookalike.service.routes import body_doc, get_state, thumbnail_url
-from lookalike.service.routes.discover import keep_unknown_probes, pool_enabled
+from lookalike.service.routes.discover import keep_unknown_faces, keep_unknown_probes, pool_enabled
 from lookalike.service.schemas import (
     IdentificationOut,
     IdentifyResponse,
@@ -77,6 +77,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
     settings = state.settings
     face_model = False  # set for image uploads to a face model: one result per face
     thumbnails: list[bytes] | None = None
+    face_thumbnails: list[list[bytes]] | None = None  # face models with the pool on: a picture per face
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, QueryJSON)
         items = json_items(
@@ -96,18 +97,22 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         uploads = await read_uploads(form, "images", settings)
         face_model = state.model_kind == "image" and state.model.is_face_model
         skip = form_bool(form, "skip_no_face")
-        prepare = state.prepare_faces(skip_no_face=skip) if face_model else state.prepare_image
-        keeping = not face_model and await pool_enabled(state)  # thumbnails only for probes the pool may keep
+        keeping = await pool_enabled(state)  # thumbnails only for probes the pool may keep
+        face_thumbnails = [] if face_model and keeping else None
+        prepare = (
+            state.prepare_faces(skip_no_face=skip, thumbnails=face_thumbnails) if face_model else state.prepare_image
+        )
         decoded = await decode_uploads(
             uploads,
             settings,
             prepare=prepare,
             slots=state.decode_slots,
-            thumbnail_size=settings.thumbnail_size if keeping else None,
+            thumbnail_size=settings.thumbnail_size if keeping and not face_model else None,
         )
         items, thumbnails = decoded.inputs, (decoded.thumbnails or None)
     if face_model:  # one result per face, with its box
         faces = await state.call(state.identify_faces, items, k)
+        await keep_unknown_faces(state, faces, face_thumbnails)
         shown = {m.identity for _, f in faces for m in list(f.identification.matches)[:k]}
         pictured: set[str] = await state.call(state.gallery.identities_with_images, sorted(shown))
         return IdentifyResponse(
