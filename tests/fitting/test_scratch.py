@@ -174,3 +174,16 @@ def test_repeated_proposals_are_answered_from_the_cache(tmp_path: Path) -> None:
     rows = list(csv.DictReader((result.out_dir / "search.csv").open()))
     keys = [(r["feature"], r["distance"]) for r in rows]
     assert len(keys) == len(set(keys)) == result.trials <= 4  # 2 options x 2 distances, each run once
+
+
+def test_grayscale_images_count_as_gray_and_colour_ones_do_not() -> None:
+    from PIL import Image
+
+    from lookalike.fitting.fit import _is_gray
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 255, size=(100, 100), dtype=np.uint8)
+    assert _is_gray(Image.fromarray(gray))  # mode L (an Omniglot character, a scan)
+    assert _is_gray(Image.fromarray(gray).convert("RGB"))  # the same, stored as RGB
+    colour = rng.integers(0, 255, size=(100, 100, 3), dtype=np.uint8)
+    assert not _is_gray(Image.fromarray(colour))

@@ -69,13 +69,18 @@ def rotation_classes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @contextmanager
 def _quiet_lightning() -> Iterator[None]:
-    """Lightning's per-Trainer banners (GPU available, model summary) would drown the search's own lines."""
+    """Lightning's per-Trainer banners (GPU available, model summary) and its note that the module's
+    validation step goes unused here would drown the search's own lines."""
+    import warnings
+
     names = ("lightning.pytorch", "lightning.fabric", "lightning")
     levels = {n: logging.getLogger(n).level for n in names}
     for n in names:
         logging.getLogger(n).setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`")
+            yield
     finally:
         for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
