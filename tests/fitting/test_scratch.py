@@ -187,3 +187,37 @@ def test_grayscale_images_count_as_gray_and_colour_ones_do_not() -> None:
     assert _is_gray(Image.fromarray(gray).convert("RGB"))  # the same, stored as RGB
     colour = rng.integers(0, 255, size=(100, 100, 3), dtype=np.uint8)
     assert not _is_gray(Image.fromarray(colour))
+
+
+def test_a_scratch_recipe_with_rotation_classes_trains_and_exports(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+    from lookalike.training import train
+    from lookalike.training.config import TrainConfig
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = TrainConfig.model_validate({
+        "name": "scratch", "seed": 0,
+        "data": {"protocol": str(repo / "configs" / "protocols" / "digits.yaml"), "train_classes": "all",
+                 "batch_size": 16, "m_per_class": 4, "rotation_classes": True,
+                 "augment": {"rotation": 10, "translate": 0.1, "fill": "border"}},
+        "model": {"encoder": "convnet", "encoder_kwargs": {"size": 8, "width": 8, "depth": 2}, "head": {"type": "none"},
+                  "backbone": "finetune", "freeze_bn": False},
+        "loss": {"name": "proxy_anchor"},  # a proxy loss: it must get one proxy per rotated class (7 x 4)
+        "optim": {"lr_backbone": 0.003, "lr_head": 0.003},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 3, "progress_bar": False},
+        "output_dir": str(tmp_path / "run"),
+    })  # fmt: skip
+    result = train(cfg, resume=False)
+    assert result.model_dir is not None
+    model = load_model(result.model_dir)
+    assert model.embed([np.zeros((8, 8), dtype=np.uint8)]).shape == (1, 8)
+
+
+def test_rotation_classes_need_fine_tuning() -> None:
+    from pydantic import ValidationError
+
+    from lookalike.training.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="rotation_classes"):
+        TrainConfig.model_validate({"data": {"protocol": "digits", "rotation_classes": True},
+                                    "model": {"encoder": "pixels"}})  # fmt: skip
