@@ -221,3 +221,18 @@ def test_rotation_classes_need_fine_tuning() -> None:
     with pytest.raises(ValidationError, match="rotation_classes"):
         TrainConfig.model_validate({"data": {"protocol": "digits", "rotation_classes": True},
                                     "model": {"encoder": "pixels"}})  # fmt: skip
+
+
+def test_scratch_pace_scales_a_measured_fold_to_other_settings() -> None:
+    from lookalike.fitting.search import ScratchPace
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+
+    def cand(epochs: int, rotations: bool) -> Candidate:
+        return Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", epochs=epochs,
+                         rotation_classes=rotations)  # fmt: skip
+
+    pace = ScratchPace()
+    assert pace.fold_seconds(cand(10, True), 100) == 0.0  # not measured yet: its first trial runs
+    pace.record(cand(5, False), 100, 10.0)
+    assert pace.fold_seconds(cand(10, True), 100) == pytest.approx(80.0)  # 2x the epochs, 4x the items
+    assert pace.fold_seconds(cand(5, False), 50) == pytest.approx(5.0)

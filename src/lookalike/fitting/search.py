@@ -115,6 +115,8 @@ def run_search(
     best: Trial | None = None
     skipped_in_a_row = repeats_in_a_row = repeats = 0
     tried: dict[tuple[tuple[str, Any], ...], Trial] = {}
+    pace = ScratchPace()
+    fold_items = max(len(tr) for tr, _ in folds)
     start = time.monotonic()
     while max_trials is None or len(trials) < max_trials:
         if time.monotonic() + reserve(best) >= deadline and best is not None:
@@ -139,13 +141,19 @@ def run_search(
         if not bank.has(fam, option) and not affordable(fam.name, left):
             trial.state = "skipped"  # its features would not be ready within the budget
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
+        elif best is not None and fam.is_scratch and pace.fold_seconds(cand, fold_items) > left:
+            trial.state = "skipped"  # one fold of its training would overrun the budget (at the pace measured)
+            study.tell(ot, state=optuna.trial.TrialState.FAIL)
         else:
             t0 = time.monotonic()
             feats = bank.get(fam, option)
             trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
+                t_fold = time.monotonic()
                 score = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch, seed=seed + f,
                                    family=fam, option=option)  # fmt: skip
+                if fam.is_scratch:
+                    pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
                 trial.fold_scores.append(score)
                 ot.report(float(np.mean(trial.fold_scores)), f)
                 if f + 1 < len(folds) and ot.should_prune():
@@ -182,6 +190,25 @@ def run_search(
                          min_classes=min_classes, repeats=repeats)  # fmt: skip
 
 
+class ScratchPace:
+    """Seconds per trained item-epoch of each feature option trained from scratch, as its latest fold ran, so a
+    trial whose one fold would overrun the budget is skipped instead of started (the budget is otherwise checked
+    between folds). An option not yet measured is estimated at 0 s (its first trial always runs)."""
+
+    def __init__(self) -> None:
+        self.rate: dict[str, float] = {}
+
+    @staticmethod
+    def _work(cand: Candidate, items: int) -> float:
+        return max(1, cand.epochs) * items * (4 if cand.rotation_classes else 1)
+
+    def record(self, cand: Candidate, items: int, seconds: float) -> None:
+        self.rate[cand.feature] = seconds / self._work(cand, items)
+
+    def fold_seconds(self, cand: Candidate, items: int) -> float:
+        return self.rate.get(cand.feature, 0.0) * self._work(cand, items)
+
+
 def _tell_again(study: Any, ot: Any, earlier: Trial) -> None:
     """Tell Optuna a repeated proposal's earlier outcome (so TPE learns it again) without running it."""
     import optuna
@@ -194,4 +221,4 @@ def _tell_again(study: Any, ot: Any, earlier: Trial) -> None:
         study.tell(ot, state=optuna.trial.TrialState.FAIL)
 
 
-__all__ = ["SearchOutcome", "Trial", "run_search"]
+__all__ = ["ScratchPace", "SearchOutcome", "Trial", "run_search"]
