@@ -73,7 +73,7 @@ def main() -> None:
 
     faiss.omp_set_num_threads(1)
     torch.set_num_threads(1)
-    index = g.store._index.index  # the very index the gallery searches
+    index = g.store.mirror.index.index  # the very index the gallery searches
     exact = faiss.IndexFlatIP(args.dim)
     exact.add(x)
     _, truth = exact.search(queries, 1)

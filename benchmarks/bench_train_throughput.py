@@ -3,7 +3,7 @@
 (a) the limit: the backbone's own forward+backward on a batch already on the device (bf16 autocast and
     channels_last on CUDA; fp32 on CPU);
 (b) ours, end to end: ``lookalike.training.train`` (Lightning) with its data module, m-per-class sampler,
-    augmentation (random resized crop + colour jitter, as configs/fl27.yaml), multi-similarity loss and miner,
+    augmentation (random resized crop + colour jitter, as recipe:fl27), multi-similarity loss and miner,
     AdamW, the whole backbone trained (bf16-mixed + channels_last on CUDA, fp32 on CPU);
 (c) the plain PML recipe: torchvision ImageFolder (PIL) DataLoader, RandomResizedCrop + flip, PML
     MPerClassSampler (m=4, batch 32), TripletMarginLoss(0.1) + semi-hard TripletMarginMiner, Adam, fp32.

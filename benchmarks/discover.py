@@ -2,8 +2,9 @@
 
     python benchmarks/discover.py [--data orl fl27] [--shots 5] [--far 1e-3] [--trials 12]
 
-Per dataset, with its default recipe's model (runs/<name>/model, from ``lookalike train configs/<name>.yaml``:
-a frozen backbone and a learned-whitening head fitted on all training classes):
+Per dataset, with its recipe's model (runs/<name>/model, from ``lookalike train recipe:<name>``: a frozen
+backbone and a learned-whitening head fitted on all training classes, or no head; ``--data orl_dlib fl27`` uses
+ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
 
 1. Features: the backbone's features of the training classes (train + val splits; cached on disk like
    training's) and the model's embeddings of the held-out classes (cached in runs/<name>/discover_embeddings.npz).
@@ -83,7 +84,7 @@ def candidates() -> list[Any]:
 
 
 def simulate(
-    f: np.ndarray, y: np.ndarray, model: Any, shrink: float, far: float, shots: int, trials: int
+    f: np.ndarray, y: np.ndarray, model: Any, shrink: float | None, far: float, shots: int, trials: int
 ) -> np.ndarray:
     """(trials, candidates, 2): BCubed F1 and #proposals of every candidate on carve-outs of the training classes."""
     import torch
@@ -104,8 +105,11 @@ def simulate(
         enrolled_c, new_c = order[:N_ENROLLED_SIM], order[N_ENROLLED_SIM : N_ENROLLED_SIM + N_NEW]
         fit_c = order[N_ENROLLED_SIM + N_NEW :]
         fit_rows = np.nonzero(np.isin(y, fit_c))[0]
-        w, b = fit_whitening(f[fit_rows], y[fit_rows], shrink=shrink)
-        x = dist.embed(torch.from_numpy(f @ w.T + b)).numpy()
+        if shrink is None:  # no head: the features are the embedding
+            x = dist.embed(torch.from_numpy(f)).numpy()
+        else:
+            w, b = fit_whitening(f[fit_rows], y[fit_rows], shrink=shrink)
+            x = dist.embed(torch.from_numpy(f @ w.T + b)).numpy()
         # calibrated on the classes the head was fitted on, as the deployed threshold is (its validation classes
         # are among the head's training classes); all of them, since a fifth of 9 FL27 brands is too few pairs
         threshold = calibrate_embeddings(x[fit_rows], y[fit_rows], dist, target_far=far).threshold
@@ -164,7 +168,12 @@ def held_out(name: str, model: Any, emb: dict[str, Any], threshold_far: float, s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", default=["orl", "fl27"], choices=["orl", "fl27"])
+    ap.add_argument(
+        "--data",
+        nargs="+",
+        default=["orl", "fl27"],
+        help="shipped recipe names (recipe:NAME; model in runs/NAME/model), e.g. orl_dlib for ORL's face recipe",
+    )
     ap.add_argument("--shots", type=int, default=5, help="items enrolled per known class")
     ap.add_argument("--far", type=float, default=1e-3, help="target false-accept rate of the accept threshold")
     ap.add_argument("--trials", type=int, default=12, help="draws of training classes for choosing the parameters")
@@ -178,6 +187,7 @@ def main() -> None:
     import yaml
 
     from lookalike.data.protocols import load_protocol
+    from lookalike.data.roots import config_path
     from lookalike.models import load_model
 
     torch.set_num_threads(2)
@@ -185,16 +195,17 @@ def main() -> None:
     for name in args.data:
         folder = ROOT / "runs" / name / "model"
         if not (folder / "lookalike.json").is_file():
-            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train configs/{name}.yaml")
+            raise SystemExit(f"no {folder}; train the default recipe first: lookalike train recipe:{name}")
         model = load_model(folder)
-        protocol = load_protocol(ROOT / "configs" / "protocols" / f"{name}.yaml")
-        shrink = float(
-            yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())["model"]["head"]["whiten_shrink"]
-        )
+        recipe = yaml.safe_load(config_path(f"recipe:{name}", "recipe").read_text())
+        protocol = load_protocol(config_path(recipe["data"]["protocol"], "protocol"))
+        head = recipe["model"]["head"]
+        shrink = None if head.get("type") == "none" else float(head["whiten_shrink"])
         emb = embeddings(name, model, protocol)
         f, y = training_features(model, emb["datasets"])
+        refit = "no head to refit" if shrink is None else f"carve-outs refit the whitening head with shrink {shrink}"
         print(f"{name}: model {folder} ({model.fingerprint[:12]}); {len(np.unique(y))} training classes "
-              f"({len(y)} items); carve-outs refit the whitening head with shrink {shrink}")  # fmt: skip
+              f"({len(y)} items); {refit}")  # fmt: skip
         sims.append(simulate(f, y, model, shrink, args.far, args.shots, args.trials))
         prepared[name] = (model, emb)
     cands = candidates()

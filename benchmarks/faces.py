@@ -2,13 +2,13 @@
 
     python benchmarks/faces.py [--cache .cache/faces] [--speed-images 40]
 
-Protocol (configs/protocols/orl.yaml): s1-s30 train, s31-s40 held out and never used for any choice.
+Protocol (protocol:orl): s1-s30 train, s31-s40 held out and never used for any choice.
 
 1. Selection (training people only): dlib features of s1-s30; 100 seeded random splits of those 30 people, learned
-   whitening fitted on 20, MAP@R on the other 10, for each shrinkage; the best one is what configs/orl_faces.yaml
+   whitening fitted on 20, MAP@R on the other 10, for each shrinkage; the best one is what recipe:orl_faces
    should say (the script prints both).
-2. Three models: ``configs/orl.yaml`` (frozen ImageNet EfficientNet-Lite0 + whitened head, the project default),
-   ``face:dlib`` raw features (no training), ``configs/orl_faces.yaml`` (face:dlib + whitened head), the two
+2. Three models: ``recipe:orl`` (frozen ImageNet EfficientNet-Lite0 + whitened head, the project default),
+   ``face:dlib`` raw features (no training), ``recipe:orl_faces`` (face:dlib + whitened head), the two
    recipes trained here with ``lookalike.training.train`` exactly as ``lookalike train`` would.
 3. Held-out retrieval on s31-s40 (MAP@R, P@1, leave-one-out among the 100 photos).
 4. Open set through a Gallery: s31-s35 enrolled with 3 seeded photos each, the threshold calibrated at FAR 1e-3
@@ -161,7 +161,7 @@ def main() -> None:
     torch.set_num_threads(2)
     t_start = time.perf_counter()
     cache = Path(args.cache)
-    protocol = load_protocol(ROOT / "configs" / "protocols" / "orl.yaml")
+    protocol = load_protocol(ROOT / "src" / "lookalike" / "protocols" / "orl.yaml")
     protocol.val = None
     train_people, test = protocol.dataset("train"), protocol.dataset("test")
     protocol.val = ValSpec(fraction=0.34, seed=0)
@@ -173,25 +173,26 @@ def main() -> None:
     dlib_raw = load_model("face:dlib")
     f_train = cached_features(dlib_raw.network.encoder, train_people, cache_dir=cache)[0]
     chosen = select_shrink(f_train, train_people.labels, [0.3, 0.5, 0.7, 0.8, 0.9, 0.95])
-    recipe = load_train_config(ROOT / "configs" / "orl_faces.yaml")
-    print(f"configs/orl_faces.yaml says whiten_shrink {recipe.model.head.whiten_shrink:g}; "
+    recipe = load_train_config(ROOT / "src" / "lookalike" / "recipes" / "orl_faces.yaml")
+    print(f"src/lookalike/recipes/orl_faces.yaml says whiten_shrink {recipe.model.head.whiten_shrink:g}; "
           f"the selection above chose {chosen:g}")  # fmt: skip
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
-        for label, cfg_name in (("ImageNet recipe (configs/orl.yaml)", "orl.yaml"), ("face recipe", "orl_faces.yaml")):
+        for label, cfg_name in (("ImageNet recipe (recipe:orl)", "orl.yaml"), ("face recipe", "orl_faces.yaml")):
             t = time.perf_counter()
             cfg = load_train_config(
-                ROOT / "configs" / cfg_name, [f"output_dir={tmp}/{cfg_name}", f"data.cache_dir={cache}"]
+                ROOT / "src" / "lookalike" / "recipes" / cfg_name,
+                [f"output_dir={tmp}/{cfg_name}", f"data.cache_dir={cache}"],
             )
             result = train(cfg)
             models[label] = load_model(result.model_dir)
             print(f"trained {cfg_name} in {time.perf_counter() - t:.0f} s; {load()}")
         models = {
-            "ImageNet recipe (configs/orl.yaml)": models["ImageNet recipe (configs/orl.yaml)"],
+            "ImageNet recipe (recipe:orl)": models["ImageNet recipe (recipe:orl)"],
             "face:dlib untrained": dlib_raw,
-            "face recipe (configs/orl_faces.yaml)": models["face recipe"],
+            "face recipe (recipe:orl_faces)": models["face recipe"],
         }
         for k, (label, model) in enumerate(models.items()):
             enc, net = model.network.encoder, model.network

@@ -2,7 +2,7 @@
 
     python benchmarks/fit_heldout.py --budget 5 --out /tmp/fit-bench digits orl fl27 omniglot clinc150
 
-For each protocol (configs/protocols/NAME.yaml): ``fit`` (selection on class carve-outs of the training classes
+For each shipped protocol (protocol:NAME): ``fit`` (selection on class carve-outs of the training classes
 only; the test classes are evaluated once, at the end), the untrained encoder (cosine) and the plain PML
 triplet recipe (linear head on frozen features of the same encoder, TripletMarginLoss margin 0.1 + semi-hard
 miner, batch 32 / m 4, Adam 1e-3, 5 epochs, epoch chosen on the protocol's validation carve-out), all scored
@@ -54,7 +54,7 @@ def _pml_triplet(protocol: str, encoder: str, kwargs: dict, out: Path, cache_dir
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("protocols", nargs="+", help="protocol names under configs/protocols/")
+    parser.add_argument("protocols", nargs="+", help="shipped protocol names (src/lookalike/protocols/)")
     parser.add_argument("--budget", type=float, default=5.0, help="fit budget in minutes (per protocol)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/fit-heldout"))
     parser.add_argument("--cache-dir", default="~/.cache/lookalike/features")
@@ -70,7 +70,7 @@ def main() -> None:
     setup_logging("WARNING")
     torch.set_num_threads(2)
     for name in args.protocols:
-        protocol = str(REPO / "configs" / "protocols" / f"{name}.yaml")
+        protocol = str(REPO / "src" / "lookalike" / "protocols" / f"{name}.yaml")
         start = time.perf_counter()
         r = fit(protocol, args.out / name, budget=args.budget, seed=0, cache_dir=args.cache_dir, progress=False)
         wall = time.perf_counter() - start

@@ -179,7 +179,7 @@ def check(gallery: str) -> dict[str, object]:
 
     store = SQLiteStore.open(gallery)
     try:
-        index_ok = sorted(store._index.ids().tolist()) == [r.id for r in store.items()]
+        index_ok = sorted(store.mirror.index.ids().tolist()) == [r.id for r in store.items()]
         items, identities = store.count(), store.identity_count()
     finally:
         store.close()

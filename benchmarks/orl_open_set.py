@@ -2,13 +2,13 @@
 
     python benchmarks/orl_open_set.py [--model runs/orl/model] [--far 1e-3] [--shots 3]
 
-Protocol (configs/protocols/orl.yaml): s1-s30 are the model's training people; the calibration data are the
-validation people carved from them (fraction 0.34, seed 0: the same 10 people configs/orl.yaml holds out
+Protocol (protocol:orl): s1-s30 are the model's training people; the calibration data are the
+validation people carved from them (fraction 0.34, seed 0: the same 10 people recipe:orl holds out
 from training). s31-s35 are enrolled with ``--shots`` photos each (seeded choice); their other photos are
 probes that should be identified; all photos of s36-s40, never enrolled, are probes that should be
 rejected as "unknown". s31-s40 play no part in choosing the threshold.
 
-Without an exported ORL model (runs/orl/model, from ``lookalike train configs/orl.yaml``) it uses the
+Without an exported ORL model (runs/orl/model, from ``lookalike train recipe:orl``) it uses the
 untrained ImageNet baseline ``timm:tf_efficientnet_lite0`` and says so.
 """
 
@@ -46,7 +46,7 @@ def main() -> None:
     trained = not model.card.extra.get("untrained", False)
     print(f"model: {spec} ({'trained on ORL s1-s30' if trained else 'UNTRAINED ImageNet baseline'}), {model!r}")
 
-    protocol = load_protocol(ROOT / "configs" / "protocols" / "orl.yaml")
+    protocol = load_protocol(ROOT / "src" / "lookalike" / "protocols" / "orl.yaml")
     protocol.val = ValSpec(fraction=0.34, seed=0)
     val = protocol.dataset("val")
     test = protocol.dataset("test")

@@ -1,8 +1,8 @@
 """CLINC150 held-out intents, side by side in one run: untrained MiniLM, a whitening head, the fine-tuned recipe.
 
-    PYTHONPATH=src python benchmarks/text_heldout.py --config configs/clinc150_finetune.yaml --out runs/text_heldout
+    PYTHONPATH=src python benchmarks/text_heldout.py --config recipe:clinc150_finetune --out runs/text_heldout
 
-Protocol ``configs/protocols/clinc150.yaml``: training intents are the first 100 (sorted), the last 50 are
+Protocol ``protocol:clinc150``: training intents are the first 100 (sorted), the last 50 are
 held out, ``oos_test`` is the unknown split. The fine-tuned recipe trains on the 100 training intents minus 20
 validation intents carved from them and keeps the epoch with the best *validation* MAP@R; the whitening head
 is fitted in closed form on all 100 training intents. Held-out figures per model: MAP@R, Precision@1, and for
@@ -50,7 +50,9 @@ def _fmt(v: Any) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/clinc150_finetune.yaml", help="the fine-tuning recipe")
+    parser.add_argument(
+        "--config", default="src/lookalike/recipes/clinc150_finetune.yaml", help="the fine-tuning recipe"
+    )
     parser.add_argument("--set", action="append", default=[], help="override for the recipe, key.path=value")
     parser.add_argument("--out", default="runs/text_heldout", help="folder for the runs and results.json")
     parser.add_argument("--threads", type=int, default=2)

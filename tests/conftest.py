@@ -50,7 +50,7 @@ def write_tiny_config(folder: Path, file_name: str = "tiny.yaml", **changes: obj
         "name": "tiny",
         "seed": 0,
         "data": {
-            "protocol": str(REPO_ROOT / "configs" / "protocols" / "digits.yaml"),
+            "protocol": str(REPO_ROOT / "src" / "lookalike" / "protocols" / "digits.yaml"),
             "batch_size": 20,
             "m_per_class": 4,
             "cache_dir": str(folder / "cache"),

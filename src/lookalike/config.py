@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from lookalike.errors import ConfigError
 
@@ -27,24 +27,35 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the sub-model found at ``loc`` (best effort, for 'did you mean')."""
-    current: Any = model
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation may hold (itself, or the members of a union / list)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def _known_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the sub-model found at ``loc`` (best effort, for 'did you mean').
+
+    A discriminated union puts its tag in ``loc`` (``encoder_kwargs.timm.out_blok``): the member whose
+    ``kind`` default is that tag is followed.
+    """
+    candidates: list[type[BaseModel]] = _models_in(model)
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or not candidates:
             continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
+        tagged = [c for c in candidates if "kind" in c.model_fields and c.model_fields["kind"].default == part]
+        if tagged and len(candidates) > 1:
+            candidates = tagged
+            continue
+        fields = candidates[0].model_fields
+        if part not in fields:
             return []
-        annotation = fields[part].annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if current is None:
-            return []
-    return list(getattr(current, "model_fields", {}))
+        candidates = _models_in(fields[part].annotation)
+    return list(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
-def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
+def format_validation_error(err: ValidationError, model: Any, source: str) -> str:
     """One line per problem, each starting with the dotted key path."""
     lines = [f"invalid configuration in {source}:"]
     for e in err.errors():
@@ -66,6 +77,14 @@ def validate(model: type[M], data: Any, source: str = "<config>") -> M:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, model, source)) from None
+
+
+def validate_as(tp: Any, data: Any, source: str = "<config>") -> Any:
+    """Like :func:`validate`, for a type that is not a model (e.g. a discriminated union)."""
+    try:
+        return TypeAdapter(tp).validate_python(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, tp, source)) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -101,7 +120,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with errors that name the file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist; check the path (configs/ has examples)")
+        raise ConfigError(
+            f"config file {str(p)!r} does not exist; check the path (shipped: recipe:NAME, protocol:NAME)"
+        )
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -121,4 +142,4 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: list[
     return validate(model, data, source)
 
 
-__all__ = ["StrictModel", "apply_overrides", "load_config", "parse_override", "read_yaml", "validate"]
+__all__ = ["StrictModel", "apply_overrides", "load_config", "parse_override", "read_yaml", "validate", "validate_as"]

@@ -27,26 +27,8 @@ from lookalike.errors import DataError
 
 log = logging.getLogger(__name__)
 MARKER = ".lookalike-demo"
-FL27_ANNOTATION = "flickr_logos_27_dataset_training_set_annotation.txt"
-
-DIGITS_PROTOCOL: dict[str, Any] = {
-    "name": "digits",
-    "description": "scikit-learn digits: train 0-6 (validation 5-6), hold out 7-9",
-    "source": {"kind": "digits"},
-    "train": {"classes": {"names": ["0", "1", "2", "3", "4", "5", "6"]}},
-    "val": {"names": ["5", "6"]},
-    "test": {"classes": {"names": ["7", "8", "9"]}},
-}
-
-
-#: the untrained image backbone the demo compares with (also used as is for FlickrLogos-27's raw layout)
-BACKBONE: dict[str, Any] = {
-    "encoder": "timm:tf_efficientnet_lite0",
-    "encoder_kwargs": {"pretrained": True, "input_size": 224, "resize": "squash", "out_block": 6, "global_pool": "gem"},
-    "distance": "cosine",
-}
-#: raw pixels, the simplest baseline
-PIXELS: dict[str, Any] = {"encoder": "pixels", "encoder_kwargs": {"size": 32}, "distance": "cosine"}
+#: the untrained baselines the demo compares with: shipped recipes (``src/lookalike/recipes/``)
+BASELINES = {"backbone": "recipe:untrained_backbone", "pixels": "recipe:pixels"}
 #: minutes ``fit`` may use inside the demo (the demo's whole run must stay within 5 minutes)
 FIT_BUDGET_MIN = 2.5
 
@@ -145,25 +127,28 @@ def run_demo(
 
     ``budget`` (minutes), ``max_trials`` and ``space`` go to :func:`lookalike.fitting.fit`.
     """
+    from lookalike.config import read_yaml
     from lookalike.data.protocols import load_protocol
+    from lookalike.data.resolve import check_folder
+    from lookalike.data.roots import packaged
     from lookalike.data.splits import kshot_split
     from lookalike.evaluation.evaluate import evaluate_model
     from lookalike.evaluation.report.page import write_report
     from lookalike.fitting import fit
     from lookalike.gallery import Gallery
     from lookalike.models.export import load_model
+    from lookalike.training.config import load_train_config
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     _prepare_out(out, fresh)
     if data is None:
-        protocol_dict = DIGITS_PROTOCOL
+        protocol_dict = read_yaml(packaged("protocol", "digits"))
     else:
         folder = Path(data)
         if not folder.is_dir():
             raise DataError(f"--data {str(folder)!r} is not a folder; give a class-per-folder dataset")
-        if (folder / FL27_ANNOTATION).is_file():
-            return _run_flickr27_raw(folder, out, target_far=target_far, t0=t0)
+        check_folder(folder)
         protocol_dict, _ = _folder_protocol(folder)
     protocol_path = _write_yaml(out / "protocol.yaml", protocol_dict)
     fitted = fit(protocol_path, out / "fit", budget=budget, max_trials=max_trials, space=space)
@@ -177,8 +162,9 @@ def run_demo(
     report = write_report(result, out / "report", title=f"lookalike demo: {protocol.name} held-out classes",
                           command=f"lookalike demo --out {out}")  # fmt: skip
     baselines = {}
-    for name, spec in (("backbone", BACKBONE), ("pixels", PIXELS)):
-        base = load_model(spec["encoder"], distance=spec["distance"], **spec["encoder_kwargs"])
+    for name, recipe in BASELINES.items():
+        m = load_train_config(recipe).model
+        base = load_model(m.encoder, distance=m.distance, **m.encoder_kwargs.kwargs())
         baselines[name] = evaluate_model(base, test, clustering=False, verification=False, shots=())
 
     # 2. open set: enroll the first held-out classes with `shots` examples, never the last one(s)
@@ -223,57 +209,6 @@ def run_demo(
         pixels_map_at_r=float(baselines["pixels"].retrieval.map_at_r), threshold=threshold, target_far=target_far,
         known_probes=len(known_q), identified=int(identified), unknown_probes=n_unknown, rejected=int(rejected),
         wall_seconds=time.perf_counter() - t0, notes=notes,
-    )  # fmt: skip
-
-
-def _run_flickr27_raw(raw: Path, out: Path, *, target_far: float, t0: float) -> DemoResult:
-    """FlickrLogos-27's original layout: crop the annotated boxes, enroll every brand, identify the query set.
-
-    The raw layout holds about one annotated box per brand, too few to train or to measure retrieval on, so
-    the pretrained backbone is used as is (said in the result's notes). The query images are whole photos: 27
-    show a brand, 27 show none and must come out "unknown".
-    """
-    from lookalike.data.flickr27 import import_flickr27
-    from lookalike.data.sources import from_folder, from_manifest
-    from lookalike.gallery import Gallery
-    from lookalike.models.export import load_model
-
-    imported = import_flickr27(raw, out / "imported")
-    log.info("%s", imported.summary())
-    if imported.query_manifest is None:
-        raise DataError(f"{raw} has no query annotation file; the demo needs the query set to identify")
-    crops, queries = from_folder(out / "imported"), from_manifest(imported.query_manifest)
-    encoder = BACKBONE
-    model = load_model(encoder["encoder"], distance=encoder["distance"], **encoder["encoder_kwargs"])
-    notes = [
-        f"{imported.crops} crops of {len(imported.counts)} brands: too few per brand to train on or to measure "
-        "retrieval; the pretrained backbone is used untrained and held-out MAP@R is not computed"
-    ]
-    gallery_dir = out / "gallery"
-    with Gallery.create(gallery_dir, model, model_source=encoder["encoder"]) as gallery:
-        for name in crops.class_names:
-            idx = np.nonzero(crops.labels == crops.class_names.index(name))[0]
-            gallery.enroll(name, [crops.load(int(i)) for i in idx], {"source": "flickr27 raw"})
-        calib = gallery.calibrate(crops, target_far=target_far)
-        notes.append(
-            f"threshold calibrated on the enrolled crops themselves ({calib.n_impostor} impostor / "
-            f"{calib.n_genuine} genuine pairs): a rough threshold, not a held-out one"
-        )
-        results = gallery.identify([queries.load(i) for i in range(len(queries))], k=3)
-        threshold = float(gallery.threshold) if gallery.threshold is not None else float("nan")
-    known = [i for i in range(len(queries)) if queries.labels[i] >= 0]
-    unknown = [i for i in range(len(queries)) if queries.labels[i] < 0]
-    identified = sum(results[i].identity == queries.label_name(i) for i in known)
-    rejected = sum(results[i].decision == "unknown" for i in unknown)
-    brands = list(crops.class_names)
-    return DemoResult(
-        out_dir=out, model_dir=Path(encoder["encoder"]), gallery_dir=gallery_dir, report=out / "imported",
-        train_classes=[], val_classes=[], heldout_classes=brands, enrolled=brands, never_enrolled=["none"],
-        shots=max(imported.counts.values()), best_val_map_at_r=None, heldout_map_at_r=float("nan"),
-        heldout_precision_at_1=float("nan"), untrained_map_at_r=float("nan"), pixels_map_at_r=float("nan"),
-        threshold=threshold,
-        target_far=target_far, known_probes=len(known), identified=int(identified), unknown_probes=len(unknown),
-        rejected=int(rejected), wall_seconds=time.perf_counter() - t0, notes=notes, trained=False,
     )  # fmt: skip
 
 

@@ -79,6 +79,6 @@ def test_cli_bench_quick(recipe: Path, tmp_path: Path) -> None:
 
 
 def test_cli_bench_unknown_protocol(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["bench", "nope", "--out", str(tmp_path), "--configs", str(tmp_path)])
+    result = CliRunner().invoke(app, ["bench", "nope", "--out", str(tmp_path)])
     assert result.exit_code != 0
-    assert "no default recipe for 'nope'" in str(result.exception)
+    assert "no shipped recipe named 'nope'" in str(result.exception)

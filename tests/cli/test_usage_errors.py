@@ -89,11 +89,70 @@ def test_a_bad_hugging_face_folder_is_a_data_error(tmp_path: Path) -> None:
         load_model(f"hf:{tmp_path}")
 
 
-def test_a_val_override_without_fraction_or_names_is_a_config_error() -> None:
+def test_a_val_override_without_fraction_or_names_is_a_config_error_at_load() -> None:
     from lookalike.errors import ConfigError
+    from lookalike.training import load_train_config
+
+    with pytest.raises(ConfigError, match=r"data\.val: .*exactly one of 'fraction' or 'names'"):
+        load_train_config(Path(__file__).parents[2] / "src" / "lookalike" / "recipes" / "orl.yaml", ["data.val.seed=1"])
+
+
+def test_a_val_override_replaces_the_protocols_carve_out_without_changing_it() -> None:
+    from lookalike.data.protocols import ValSpec, load_protocol
     from lookalike.training import load_train_config
     from lookalike.training.builder import build_splits
 
-    cfg = load_train_config(Path(__file__).parents[2] / "configs" / "orl.yaml", ["data.val.seed=1"])
-    with pytest.raises(ConfigError, match="exactly one of 'fraction' or 'names'"):
-        build_splits(cfg)
+    protocol = Path(__file__).parents[2] / "src" / "lookalike" / "protocols" / "digits.yaml"
+    cfg = load_train_config(
+        Path(__file__).parents[2] / "src" / "lookalike" / "recipes" / "orl.yaml",
+        [f"data.protocol={protocol}", "data.train_classes=carve", "data.val.names=['1', '2']"],
+    )
+    assert cfg.data.val == ValSpec(names=["1", "2"])
+    splits = build_splits(cfg)
+    assert splits.val is not None and splits.val.class_names == ["1", "2"]
+    assert load_protocol(protocol).val != cfg.data.val  # the loaded protocol is a new object, not edited
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"out_blok": 5}, r"model\.encoder_kwargs\.timm\.out_blok: unknown key \(did you mean 'out_block'\?\)"),
+        ({"resize": "stretch"}, r"model\.encoder_kwargs\.timm\.resize"),
+        ({"pretrained": False, "size": 8}, r"encoder_kwargs\.timm\.size: unknown key"),
+    ],
+)
+def test_a_typo_in_encoder_options_fails_at_load(options: dict, message: str) -> None:
+    from lookalike.config import validate
+    from lookalike.errors import ConfigError
+    from lookalike.training import TrainConfig
+
+    raw = {"data": {"protocol": "digits"}, "model": {"encoder": "timm:resnet18", "encoder_kwargs": options}}
+    with pytest.raises(ConfigError, match=message):
+        validate(TrainConfig, raw)
+
+
+def test_encoder_options_are_typed_per_encoder_with_one_default() -> None:
+    from lookalike.config import validate
+    from lookalike.errors import ConfigError
+    from lookalike.models.encoder_options import PixelsOptions, TimmOptions, encoder_options
+    from lookalike.training import TrainConfig
+
+    cfg = validate(
+        TrainConfig, {"data": {"protocol": "digits"}, "model": {"encoder": "pixels", "encoder_kwargs": {"size": 8}}}
+    )
+    assert cfg.model.encoder_kwargs == PixelsOptions(size=8)
+    assert cfg.model.encoder_kwargs.kwargs() == {"size": 8, "grayscale": True}
+    assert encoder_options("timm:resnet18").kwargs()["pretrained"] is True  # the one default, for train and load
+    assert isinstance(encoder_options("timm:resnet18", {"out_block": [3, 4]}), TimmOptions)
+    with pytest.raises(ConfigError, match=r"Input tag 'nosuch' .*expected tags: 'timm'"):
+        encoder_options("nosuch:x", {})
+    with pytest.raises(ConfigError, match=r"sise: unknown key \(did you mean 'size'\?\)"):
+        encoder_options("pixels", {"sise": 8})
+
+
+def test_load_model_checks_encoder_options_by_the_same_types() -> None:
+    from lookalike.errors import ConfigError
+    from lookalike.models import load_model
+
+    with pytest.raises(ConfigError, match=r"grayscle: unknown key \(did you mean 'grayscale'\?\)"):
+        load_model("pixels", grayscle=False)

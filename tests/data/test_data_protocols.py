@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from data_fakes import jpeg_bytes
 
-from lookalike.data.protocols import load_protocol, load_spec
+from lookalike.data.protocols import load_protocol
+from lookalike.data.resolve import load_data
 from lookalike.data.sources import from_vectors
 from lookalike.data.splits import kshot_split, query_gallery_split
 from lookalike.data.types import UNKNOWN_LABEL
@@ -85,14 +86,14 @@ def test_manifest_protocol_with_split_column_and_query_gallery(tmp_path: Path) -
     assert proto.classes("train") == ["a0", "a1", "a2"] and proto.classes("test") == ["b0", "b1", "b2"]
     gallery, queries = query_gallery_split(proto.dataset("test"))
     assert len(gallery) == 6 and len(queries) == 6
-    assert load_spec(tmp_path / "m.csv", split="test").class_names == ["b0", "b1", "b2"]
-    assert len(load_spec(tmp_path / "p.yaml", split="val")) == 2
+    assert load_data(tmp_path / "m.csv", split="test").class_names == ["b0", "b1", "b2"]
+    assert len(load_data(tmp_path / "p.yaml", split="val")) == 2
     with pytest.raises(DataError, match="no rows with split='val'"):
-        load_spec(tmp_path / "m.csv", split="val")
+        load_data(tmp_path / "m.csv", split="val")
 
 
 def test_digits_protocol_needs_no_data() -> None:
-    proto = load_protocol(REPO / "configs" / "protocols" / "digits.yaml")
+    proto = load_protocol(REPO / "src" / "lookalike" / "protocols" / "digits.yaml")
     assert proto.dataset("test").class_names == ["7", "8", "9"]
     assert proto.classes("train") == ["0", "1", "2", "3", "4"] and proto.classes("val") == ["5", "6"]
 
@@ -112,7 +113,7 @@ def test_kshot_split_per_class_and_unknowns_to_queries() -> None:
 def test_load_spec_refuses_unknown_things(tmp_path: Path) -> None:
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(DataError, match="expected a class folder"):
-        load_spec(tmp_path / "f.txt")
+        load_data(tmp_path / "f.txt")
 
 
 # -- the real held-out protocols --------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_real_protocol_split_sizes(
     name: str, sizes: dict[str, int], n_classes: dict[str, int], shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOOKALIKE_DATA_ROOT", str(shared_data))
-    proto = load_protocol(REPO / "configs" / "protocols" / f"{name}.yaml")
+    proto = load_protocol(REPO / "src" / "lookalike" / "protocols" / f"{name}.yaml")
     for split, n in sizes.items():
         assert len(proto.dataset(split)) == n, split
     for split, k in n_classes.items():
@@ -147,7 +148,9 @@ def test_real_protocols_hold_out_the_documented_classes(shared_data: Path, monke
     from lookalike.data.omniglot import omniglot_alphabets, omniglot_runs
 
     monkeypatch.setenv("LOOKALIKE_DATA_ROOT", str(shared_data))
-    protos = {n: load_protocol(REPO / "configs" / "protocols" / f"{n}.yaml") for n in ("fl27", "orl", "omniglot")}
+    protos = {
+        n: load_protocol(REPO / "src" / "lookalike" / "protocols" / f"{n}.yaml") for n in ("fl27", "orl", "omniglot")
+    }
     assert (
         protos["fl27"].classes("test")
         == sorted(p.name for p in (shared_data / "flickr_logos_27/crops").iterdir())[-10:]
@@ -164,3 +167,21 @@ def test_real_protocols_hold_out_the_documented_classes(shared_data: Path, monke
     runs = omniglot_runs(protos["omniglot"].resolve(protos["omniglot"].one_shot_runs or ""))
     assert len(runs) == 20 and all(len(r.gallery) == 20 and len(r.queries) == 20 for r in runs)
     assert runs[0].queries.load(0).size == (105, 105)
+
+
+def test_one_kshot_splitter_serves_enrollment_and_the_open_set_split() -> None:
+    import numpy as np
+
+    from lookalike.data.splits import kshot_indices
+    from lookalike.evaluation.evaluate import open_set_split
+
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, -1])
+    g = kshot_indices(labels, 2, np.random.default_rng(0))
+    assert np.bincount(labels[g]).tolist() == [2, 2, 2] and -1 not in labels[g]
+    with pytest.raises(DataError, match=r"1 classes have fewer than 3 items.*1 \(2\)"):
+        kshot_indices(labels, 3, np.random.default_rng(0))
+    whole = kshot_indices(labels, 3, np.random.default_rng(0), small="whole")
+    assert np.bincount(labels[whole]).tolist() == [3, 2, 3]  # the small class enrolled whole
+    og, probes, _ = open_set_split(labels, 2, seed=0)  # unknown items present: every class is enrolled
+    np.testing.assert_array_equal(og, kshot_indices(labels, 2, np.random.default_rng(0), small="whole"))
+    assert not set(og) & set(probes)

@@ -88,7 +88,7 @@ def test_cli_evaluates_an_exported_image_model_on_a_protocol(tmp_path: Path) -> 
             "evaluate",
             str(folder),
             "--data",
-            "configs/protocols/digits.yaml",
+            "src/lookalike/protocols/digits.yaml",
             "--out",
             str(out),
             "--k",

@@ -9,6 +9,7 @@ from lookalike.errors import DataError
 from lookalike.evaluation.fewshot import Episode, embed_episodes, few_shot_accuracy
 from lookalike.evaluation.openset import open_set_from_candidates, open_set_metrics
 from lookalike.evaluation.verification import pair_scores, threshold_at_rate, verification_metrics
+from lookalike.models.pair_scoring import accepts
 
 
 def test_verification_on_hand_made_scores() -> None:
@@ -32,10 +33,13 @@ def test_perfect_separation_has_zero_eer_and_full_tar() -> None:
     assert all(v == 1.0 for v in m.tar_at_far.values())
 
 
-def test_threshold_at_rate_counts_strictly_greater() -> None:
+def test_threshold_at_rate_accepts_at_or_above_and_never_splits_ties() -> None:
     neg = np.array([3.0, 3.0, 2.0, 1.0])
-    assert threshold_at_rate(neg, 0.25) == 3.0  # the allowed one is tied with another: accept neither
-    assert threshold_at_rate(neg, 0.5) == 2.0
+    t = threshold_at_rate(neg, 0.25)
+    assert t == np.nextafter(3.0, np.inf)  # the allowed one is tied with another: accept neither
+    assert not accepts(neg, t).any()
+    t = threshold_at_rate(neg, 0.5)
+    assert t == np.nextafter(2.0, np.inf) and accepts(neg, t).sum() == 2
     assert threshold_at_rate(neg, 0.1) is None
 
 
@@ -65,8 +69,10 @@ def test_open_set_from_candidates_by_hand() -> None:
     m = open_set_from_candidates(scores, correct, known, fpirs=(0.25, 0.5))
     assert m.rank1_accuracy == 0.75
     # FPIR 0.25: one of 4 unknowns may pass → threshold 0.5; identified known probes above it: 0.9, 0.6
-    assert m.threshold_at_fpir[0.25] == 0.5 and m.dir_at_fpir[0.25] == 0.5 and m.fnir_at_fpir[0.25] == 0.5
-    assert m.threshold_at_fpir[0.5] == 0.2 and m.dir_at_fpir[0.5] == 0.75
+    # (thresholds just above those scores: a score at or above the threshold is accepted)
+    assert m.threshold_at_fpir[0.25] == np.nextafter(0.5, 1) and m.dir_at_fpir[0.25] == 0.5
+    assert m.fnir_at_fpir[0.25] == 0.5
+    assert m.threshold_at_fpir[0.5] == np.nextafter(0.2, 1) and m.dir_at_fpir[0.5] == 0.75
 
 
 def test_open_set_metrics_with_a_gallery() -> None:

@@ -98,7 +98,7 @@ def test_evaluate_reports_lfw_verification_on_a_mini_archive(
     (root / "pairs.txt").write_text(MINI_PAIRS, encoding="utf-8")
     convert(root)
     monkeypatch.setenv("LOOKALIKE_DATA_ROOT", str(tmp_path / "data"))
-    protocol = Path(__file__).resolve().parents[2] / "configs" / "protocols" / "lfw.yaml"
+    protocol = Path(__file__).resolve().parents[2] / "src" / "lookalike" / "protocols" / "lfw.yaml"
     result = CliRunner().invoke(
         app, ["evaluate", "face:dlib", "--data", str(protocol), "--out", str(tmp_path / "ev"), "--no-report"]
     )

@@ -162,7 +162,10 @@ def test_fit_searches_trains_and_exports_the_scratch_family(tmp_path: Path) -> N
         seed=0, batch_size=16, cache_dir=str(tmp_path), n_classes=3,
     ))  # fmt: skip
     assert cfg.model.backbone == "finetune" and not cfg.model.freeze_bn and cfg.data.batch_size == 12
-    assert cfg.model.encoder == "convnet" and cfg.model.encoder_kwargs == fam.kwargs(option)
+    assert cfg.model.encoder == "convnet" and cfg.model.encoder_kwargs.kwargs() == {
+        "grayscale": True,
+        **fam.kwargs(option),
+    }
     model = load_model(result.model_dir)  # whichever won, the exported folder loads and embeds
     assert model.embed([np.zeros((8, 8), dtype=np.uint8)]).shape[0] == 1
 
@@ -194,10 +197,9 @@ def test_a_scratch_recipe_with_rotation_classes_trains_and_exports(tmp_path: Pat
     from lookalike.training import train
     from lookalike.training.config import TrainConfig
 
-    repo = Path(__file__).resolve().parents[2]
     cfg = TrainConfig.model_validate({
         "name": "scratch", "seed": 0,
-        "data": {"protocol": str(repo / "configs" / "protocols" / "digits.yaml"), "train_classes": "all",
+        "data": {"protocol": "protocol:digits", "train_classes": "all",
                  "batch_size": 16, "m_per_class": 4, "rotation_classes": True,
                  "augment": {"rotation": 10, "translate": 0.1, "fill": "border"}},
         "model": {"encoder": "convnet", "encoder_kwargs": {"size": 8, "width": 8, "depth": 2}, "head": {"type": "none"},
@@ -219,7 +221,7 @@ def test_rotation_classes_need_fine_tuning() -> None:
     from lookalike.training.config import TrainConfig
 
     with pytest.raises(ValidationError, match="rotation_classes"):
-        TrainConfig.model_validate({"data": {"protocol": "digits", "rotation_classes": True},
+        TrainConfig.model_validate({"data": {"protocol": "protocol:digits", "rotation_classes": True},
                                     "model": {"encoder": "pixels"}})  # fmt: skip
 
 

@@ -11,9 +11,10 @@ from _gallery_helpers import clustered
 
 from lookalike.errors import DataError
 from lookalike.gallery import CalibrationWarning, Gallery
-from lookalike.gallery.calibration import choose_threshold, clopper_pearson, pair_scores
+from lookalike.gallery.calibration import choose_threshold, clopper_pearson
 from lookalike.models import EmbeddingModel
 from lookalike.models.distances import get_distance
+from lookalike.models.pair_scoring import pair_scores
 
 
 def test_threshold_meets_far_exactly_on_hand_made_scores() -> None:
@@ -42,7 +43,8 @@ def test_too_few_impostor_pairs_warns() -> None:
 def test_pairs_counted_and_unknown_items_are_impostors_only() -> None:
     x, _ = clustered(3, 2)
     labels = np.array([0, 0, 1, 1, -1, -1])
-    gen, imp = pair_scores(x, labels, get_distance("cosine"))
+    pairs = pair_scores(x, labels, get_distance("cosine"), unknown_impostors=True)
+    gen, imp = pairs.genuine, pairs.impostor
     assert len(gen) == 2  # (0,1) and (2,3)
     assert len(imp) == 4 + 8  # 0-vs-1 pairs + each unknown vs the 4 labelled items; unknown-unknown excluded
 

@@ -51,3 +51,26 @@ def test_identify_prints_one_line_per_face(tmp_path: Path, shared_data: Path) ->
     failed = CliRunner().invoke(app, ["gallery", "enroll", g, "dee", str(tmp_path / "blank.png")])
     assert isinstance(failed.exception, NoFaceError)  # `lookalike` turns it into one line on stderr, exit 1
     assert "no face found in" in str(failed.exception) and "blank.png" in str(failed.exception)
+
+
+def test_identify_keeps_unknown_faces_in_the_pool(tmp_path: Path, shared_data: Path) -> None:
+    """With the pool on, a stranger's face in a group photo is kept (its source: file, face, box)."""
+    from PIL import Image
+
+    from lookalike.gallery import Gallery
+
+    orl = shared_data / "orl_faces"
+    g = str(tmp_path / "gal")
+    run("gallery", "create", g, "--model", "face:dlib", "--threshold", "0.9")
+    run("gallery", "enroll", g, "ann", str(orl / "s1" / "2.pgm"))
+    run("discover", "pool", g, "--enable")
+    canvas = Image.new("RGB", (500, 200), (128, 128, 128))
+    canvas.paste(Image.open(orl / "s1" / "1.pgm").convert("RGB"), (20, 40))  # ann
+    canvas.paste(Image.open(orl / "s7" / "1.pgm").convert("RGB"), (300, 40))  # a stranger
+    canvas.save(tmp_path / "two.png")
+    out = run("identify", g, str(tmp_path / "two.png"), "-k", "1")
+    assert "KNOWN ann" in out and "UNKNOWN" in out
+    assert "1 kept" in run("discover", "pool", g)
+    with Gallery.open(g) as gallery, gallery.unknown_pool() as pool:
+        (item,) = pool.unknowns()
+        assert "two.png face " in str(item.source) and " box 3" in str(item.source)  # the stranger, at x >= 300

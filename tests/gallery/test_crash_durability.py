@@ -60,7 +60,7 @@ def test_sigkill_during_writes_loses_no_acknowledged_item(tmp_path: Path) -> Non
                 assert not lost, f"trial {trial}: acknowledged items lost after SIGKILL: {sorted(lost)[:10]}"
                 assert not (deleted & set(records)), f"trial {trial}: acknowledged removals came back"
                 assert all(records[i] == acked[i] for i in acked if i in records)
-                index_ids = np.sort(store._index.ids())  # the derived index agrees with SQLite exactly
+                index_ids = np.sort(store.mirror.index.ids())  # the derived index agrees with SQLite exactly
                 assert index_ids.tolist() == sorted(records), f"trial {trial}: index out of step with SQLite"
                 table = store.vectors()
                 sample = np.random.default_rng(trial).choice(len(table.ids), min(20, len(table.ids)), replace=False)

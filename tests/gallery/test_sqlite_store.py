@@ -24,7 +24,7 @@ def _filled(path: Path, n_ids: int = 4, per: int = 5, **options) -> tuple[SQLite
 
 
 def _consistent(store: SQLiteStore) -> bool:
-    return sorted(store._index.ids().tolist()) == [r.id for r in store.items()]
+    return sorted(store.mirror.index.ids().tolist()) == [r.id for r in store.items()]
 
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated"])
@@ -268,14 +268,14 @@ def test_a_full_disk_reports_the_real_error_and_exactly_what_was_stored(tmp_path
 def test_a_snapshot_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
     import errno
 
-    from lookalike.gallery.stores import sqlite as sqlite_module
+    from lookalike.gallery.stores import _mirror as mirror_module
 
     store, x = _filled(tmp_path / "g")
 
     def no_space(*args: object, **kw: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sqlite_module, "write_snapshot", no_space)
+    monkeypatch.setattr(mirror_module, "write_snapshot", no_space)
     ids = store.add("late", x[:2], [{}, {}])
     store.close()
     assert "could not write the index snapshot" in caplog.text

@@ -102,7 +102,9 @@ def test_model_folder_reloads_with_its_face_options(tmp_path: Path, shared_data:
 
 
 def test_bad_options_and_names_are_clear() -> None:
-    with pytest.raises(ConfigError, match="face:dlib option upsample"):
+    with pytest.raises(
+        ConfigError, match=r"encoder 'face:dlib':\n  face\.upsample: Input should be less than or equal to 4"
+    ):
         load_model("face:dlib", upsample=9)
     with pytest.raises(ConfigError, match="unknown face model 'arcface'"):
         load_model("face:arcface")
@@ -166,3 +168,29 @@ def test_heads_train_on_cached_face_features(tmp_path: Path, shared_data: Path, 
     assert model.card.encoder == "face:dlib" and model.is_face_model and model.embedding_size == 128
     e = model.embed([orl(shared_data, 7, 1), orl(shared_data, 7, 2), orl(shared_data, 8, 1)])
     assert cos(e[0], e[1]) > cos(e[0], e[2])
+
+
+def test_eyes_to_template_puts_the_eye_centres_on_arcface_positions() -> None:
+    from lookalike.models.faces.detect import ARCFACE_112_EYES, eyes_to_template
+
+    corners = [(80.0, 40.0), (70.0, 42.0), (40.0, 45.0), (30.0, 44.0)]  # right eye first, as dlib gives them
+    a, b = eyes_to_template(corners, 224)
+    left, right = complex(35.0, 44.5), complex(75.0, 41.0)
+    assert abs(a * left + b - complex(*ARCFACE_112_EYES[0]) * 2) < 1e-9
+    assert abs(a * right + b - complex(*ARCFACE_112_EYES[1]) * 2) < 1e-9
+    with pytest.raises(NoFaceError, match="coincide"):
+        eyes_to_template([(5.0, 5.0)] * 4, 112)
+
+
+def test_arcface_template_chip_has_the_eyes_where_arcface_expects_them(shared_data: Path) -> None:
+    """Landmarks found again on the warped 112 px chips sit within 2 px of ArcFace's eye positions."""
+    from lookalike.models.faces.detect import ARCFACE_112_EYES, _shape_predictor, detect_boxes
+
+    for person, k in ((1, 1), (9, 4), (13, 1)):
+        (face,) = find_faces(orl(shared_data, person, k), FaceOptions(template="arcface112", chip_size=112))
+        assert face.chip.shape == (112, 112, 3) and face.chip.dtype == np.uint8
+        (rect, *_) = detect_boxes(face.chip, FaceOptions(), lenient=True)
+        shape = _shape_predictor()(face.chip, rect)
+        pts = [complex(shape.part(i).x, shape.part(i).y) for i in range(4)]
+        eyes = sorted([(pts[0] + pts[1]) / 2, (pts[2] + pts[3]) / 2], key=lambda z: z.real)
+        assert max(abs(e - complex(*t)) for e, t in zip(eyes, ARCFACE_112_EYES, strict=True)) < 2.0

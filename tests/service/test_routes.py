@@ -134,3 +134,14 @@ def test_nan_in_json_is_422_not_500(client):
     ):
         r = client.post(path, content=body, headers={**READ, "content-type": "application/json"})
         assert r.status_code == 422 and "finite numbers" in r.json()["error"]["message"]
+
+
+def test_size_gauges_follow_writes_from_counts_without_listing_identities(client, vector_gallery, monkeypatch):
+    def no_listing() -> None:
+        raise AssertionError("a write must not list every identity to refresh the gauges")
+
+    monkeypatch.setattr(vector_gallery.store, "identities", no_listing)
+    assert client.post("/v1/enroll", json={"identity": "carol", "vectors": [[0, 0, 1, 0]]}, headers=WRITE).status_code
+    assert client.delete("/v1/identities/bob", headers=WRITE).status_code == 200
+    text = client.get("/metrics").text
+    assert "lookalike_gallery_identities 2.0" in text and "lookalike_gallery_items 3.0" in text

@@ -53,7 +53,7 @@ def test_finetune_bf16_channels_last_two_batches(tmp_path: Path, make_tiny_confi
 
 def test_partial_unfreezing_and_frozen_bn(tmp_path: Path, make_tiny_config) -> None:  # type: ignore[no-untyped-def]
     cfg = load_train_config(make_tiny_config(tmp_path), ["model.backbone=finetune"])
-    net = build_network(cfg, num_classes=5)
+    net = build_network(cfg)
     bb = net.encoder.backbone
     freeze_all_but_last_blocks(net.encoder, 1)
     assert not any(p.requires_grad for p in bb.conv_stem.parameters())

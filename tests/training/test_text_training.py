@@ -168,7 +168,7 @@ def test_tiny_text_run_lowers_loss_and_raises_validation_map(tmp_path: Path, tin
 
 def test_trainable_blocks_freezes_lower_transformer_layers(tmp_path: Path, tiny_text_model: Path) -> None:
     cfg = load_train_config(write_text_config(tmp_path, tiny_text_model, **{"model.trainable_blocks": 1}))
-    net = build_network(cfg, num_classes=8)
+    net = build_network(cfg)
     bert = net.encoder.model  # type: ignore[union-attr]
     assert not any(p.requires_grad for p in bert.embeddings.parameters())
     assert not any(p.requires_grad for p in bert.encoder.layer[0].parameters())
@@ -180,7 +180,7 @@ def test_trainable_blocks_beyond_the_layer_count_is_refused(tmp_path: Path, tiny
 
     cfg = load_train_config(write_text_config(tmp_path, tiny_text_model, **{"model.trainable_blocks": 5}))
     with pytest.raises(ConfigError, match="has only 2 layers"):
-        build_network(cfg, num_classes=8)
+        build_network(cfg)
 
 
 def test_precision_auto_is_fp32_without_a_bf16_gpu() -> None:

@@ -192,7 +192,9 @@ def run_protocol_grid(spec: GridSpec, *, on_run: Callable[[RunScore], None] | No
 
     if spec.baselines:
         start = time.perf_counter()
-        mapr, p1 = _score_model(base.model.encoder, protocol, cache_dir, distance="cosine", **base.model.encoder_kwargs)
+        mapr, p1 = _score_model(
+            base.model.encoder, protocol, cache_dir, distance="cosine", **base.model.encoder_kwargs.kwargs()
+        )
         keep(RunScore(pname, "untrained encoder (cosine)", 0, mapr, p1, seconds=time.perf_counter() - start))
         for seed in spec.seeds:
             cfg = _grid_config(base, spec, name=f"{pname}-pml-{seed}", seed=seed, out=spec.work_dir / f"pml-{seed}")
@@ -305,12 +307,14 @@ QUICK_LOSSES = ("multi_similarity", "arcface")
 QUICK_DISTANCES = ("cosine", "hyperbolic")
 
 
-def resolve_recipe(name_or_path: str, configs_dir: Path) -> Path:
-    """``fl27`` -> ``configs/fl27.yaml``; ``name=path.yaml`` or a path -> that file (clear error if missing)."""
+def resolve_recipe(name_or_path: str) -> Path:
+    """``fl27`` or ``recipe:fl27`` -> the shipped recipe; ``name=path.yaml`` or a path -> that file."""
+    from lookalike.data.roots import config_path
+
     value = name_or_path.split("=", 1)[-1]
-    path = Path(value) if value.endswith((".yaml", ".yml")) else configs_dir / f"{value}.yaml"
+    path = config_path(value if value.endswith((".yaml", ".yml")) or ":" in value else f"recipe:{value}", "recipe")
     if not path.is_file():
-        raise ConfigError(f"no default recipe for {name_or_path!r}: {path} does not exist; pass NAME=RECIPE.yaml")
+        raise ConfigError(f"no recipe for {name_or_path!r}: {path} does not exist; pass NAME=RECIPE.yaml")
     return path
 
 

@@ -7,6 +7,7 @@ Command modules import heavy libraries (torch, faiss) inside the command functio
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -34,11 +35,23 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    data_root: Path = typer.Option(
+        None, "--data-root", help="folder holding the datasets protocols name (sets $LOOKALIKE_DATA_ROOT)"
+    ),
 ) -> None:
     """lookalike: learn a distance, then recognise what it was never trained on."""
     from lookalike.logs import setup_logging
 
     setup_logging(log_level)
+    if data_root is not None:
+        import os
+
+        from lookalike.data.roots import DATA_ROOT_ENV
+        from lookalike.errors import ConfigError
+
+        if not data_root.is_dir():
+            raise ConfigError(f"--data-root {str(data_root)!r} is not a folder; give the folder holding the datasets")
+        os.environ[DATA_ROOT_ENV] = str(data_root.resolve())
 
 
 def _attach() -> None:

@@ -12,19 +12,19 @@ from lookalike.cli.app import app
 
 @app.command("bench")
 def bench_command(
-    protocols: list[str] = typer.Argument(..., help="fl27, orl, omniglot (configs/NAME.yaml) or recipe YAML paths"),
+    protocols: list[str] = typer.Argument(..., help="shipped recipes (fl27, orl, omniglot) or recipe YAML paths"),
     out: Path = typer.Option(..., "--out", help="folder for grid.md, grid.csv and runs.csv"),
     seeds: int = typer.Option(3, "--seeds", min=1, help="seeds per trained row"),
     epochs: int = typer.Option(5, "--epochs", min=1, help="epochs of the frozen-feature grid runs"),
     default_seeds: int = typer.Option(None, "--default-seeds", min=0, help="seeds of the default recipe (= --seeds)"),
     quick: bool = typer.Option(False, "--quick", help="1 seed, 1 epoch, 2 losses x 2 distances"),
     threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads"),
-    configs: Path = typer.Option(Path("configs"), "--configs", help="where NAME.yaml recipes live"),
+    cache_dir: str = typer.Option(None, "--cache-dir", help="frozen-feature cache (default: the recipe's)"),
 ) -> None:
     """Held-out MAP@R / P@1 (mean ± 95 % t-interval over seeds) of the protocol grid, as markdown and CSV."""
     from lookalike.bench import resolve_recipe, run_grid
 
-    recipes = [resolve_recipe(p, configs) for p in protocols]
+    recipes = [resolve_recipe(p) for p in protocols]
     _, md, cs = run_grid(
         recipes,
         out,
@@ -33,6 +33,7 @@ def bench_command(
         default_seeds=default_seeds,
         quick=quick,
         threads=threads,
+        cache_dir=cache_dir,
         command=" ".join(["lookalike", *sys.argv[1:]]),
     )
     typer.echo(md.read_text(encoding="utf-8"))

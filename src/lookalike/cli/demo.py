@@ -14,8 +14,7 @@ def demo(
     data: Path | None = typer.Option(
         None,
         "--data",
-        help="A class-per-folder dataset (e.g. ../shared/data/orl_faces) or FlickrLogos-27's raw layout; "
-        "default: bundled digits.",
+        help="A class-per-folder dataset (e.g. ../shared/data/orl_faces); default: bundled digits.",
     ),
     out: Path = typer.Option(Path("lookalike-demo"), "--out", help="Output folder (model, gallery, report)."),
     shots: int = typer.Option(5, "--shots", min=1, help="Examples enrolled per held-out class."),
@@ -29,8 +28,6 @@ def demo(
       lookalike demo
 
       lookalike demo --data ../shared/data/orl_faces --out /tmp/orl-demo
-
-      lookalike demo --data ../shared/data/flickr_logos_27/raw --out /tmp/logo-demo
     """
     from lookalike.demo import run_demo
 

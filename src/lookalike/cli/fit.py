@@ -30,7 +30,7 @@ def fit(
 
       lookalike fit ../shared/data/orl_faces --out fits/orl --budget 10
 
-      lookalike fit configs/protocols/digits.yaml --out fits/digits --budget 3
+      lookalike fit protocol:digits --out fits/digits --budget 3
     """
     from lookalike.fitting import fit as run_fit
 

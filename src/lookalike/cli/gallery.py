@@ -23,23 +23,12 @@ _STORE_HELP = "a gallery folder (SQLite + faiss) or a postgresql:// DSN (pgvecto
 
 
 def _open(location: str, model: str | None = None, name: str | None = None, *, need_model: bool = True) -> Any:
-    from lookalike.errors import GalleryError
     from lookalike.gallery import Gallery
-    from lookalike.models import load_model
 
     options: dict[str, Any] = {"name": name} if name else {}
-    g = Gallery.open(location, None, **options)
     if need_model:
-        source = model or g.model_source
-        if source is None:
-            g.close()
-            raise GalleryError(f"the gallery at {location} does not record its model's location; pass --model")
-        try:
-            g.attach_model(load_model(source))
-        except BaseException:
-            g.close()
-            raise
-    return g
+        return Gallery.open_with_model(location, model, **options)
+    return Gallery.open(location, None, **options)
 
 
 def _is_dsn(location: str) -> bool:
@@ -267,6 +256,7 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
     from lookalike.errors import NoFaceError
 
     rows: list[dict[str, Any]] = []
+    unknown: list[tuple[Any, Any, str]] = []  # (identification, vector, source) of the faces that came out unknown
     for f in files:
         try:
             faces = g.identify_faces(str(f), k=k, name=str(f))
@@ -277,12 +267,19 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
             continue
         for i, face in enumerate(faces, 1):
             rows.append({"file": str(f), "face": i, **face.to_dict()})
+            if face.identification.decision == "unknown":
+                unknown.append((face.identification, face.vector, f"{f} face {i} box {','.join(map(str, face.box))}"))
             if not as_json:
                 r = face.identification
                 best = ", ".join(f"{m.identity} {m.score:.4f}" for m in r.matches) or "(empty gallery)"
                 who = f" {r.identity}" if r.identity else ""
                 where = "whole image" if not face.detected else "box {},{},{},{}".format(*face.box)
                 typer.echo(f"{f} face {i}/{len(faces)} ({where}): {r.decision.upper()}{who} [{best}]")
+    if unknown:
+        import numpy as np
+
+        results, vectors, sources = zip(*unknown, strict=True)
+        _keep_unknowns(g, list(results), np.stack(vectors), list(sources))
     if as_json:
         _echo(rows, True)
 
@@ -307,8 +304,6 @@ def verify(
     gallery: str = typer.Option(None, help="take the calibrated threshold of this gallery"),
 ) -> None:
     """Do A and B show the same identity? Prints the score (and same/different given a threshold)."""
-    import torch
-
     from lookalike.gallery import Gallery, verify_items
     from lookalike.models import load_model
 
@@ -320,12 +315,10 @@ def verify(
         with Gallery.open(gallery, m) as g:
             threshold = g.threshold
     items = [p.read_text(encoding="utf-8").strip() if m.kind == "text" else str(p) for p in (a, b)]
-    if threshold is None:
-        va, vb = m.embed(items)
-        score = float(m.distance.pair_scores(torch.from_numpy(va[None]), torch.from_numpy(vb[None]))[0])
-        typer.echo(f"score {score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
-        return
     v = verify_items(m, items[0], items[1], threshold)
+    if v.threshold is None:
+        typer.echo(f"score {v.score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
+        return
     typer.echo(f"{'SAME' if v.same else 'DIFFERENT'}: score {v.score:.4f}, threshold {v.threshold:.4f}")
 
 
@@ -339,13 +332,13 @@ def calibrate(
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
     """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
-    from lookalike.data.protocols import load_spec
+    from lookalike.data.resolve import load_data
     from lookalike.errors import DataError
 
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
     _check_location(location, name, exists=True)
-    ds = load_spec(data, split=split)
+    ds = load_data(data, split=split)
     with _open(location, model, name) as g:
         report = g.calibrate(ds, target_far=far)
     typer.echo(report.summary())

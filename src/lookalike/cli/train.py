@@ -12,14 +12,19 @@ from lookalike.errors import ConfigError, DataError
 
 @app.command("train")
 def train_command(
-    config: Path = typer.Argument(..., help="training YAML (configs/fl27.yaml, configs/orl.yaml, ...)"),
+    config: str = typer.Argument(..., help="a recipe: recipe:NAME (shipped: orl, fl27, ...) or a YAML file"),
+    data: str = typer.Option(
+        None,
+        "--data",
+        help="train on this instead of the recipe's data: protocol:NAME, protocol YAML, folder, manifest",
+    ),
     set_: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set optim.lr_head=3e-4"),
     fresh: bool = typer.Option(False, "--fresh", help="ignore <output>/checkpoints/last.ckpt instead of resuming"),
 ) -> None:
     """Train an embedding model; the best validation epoch is exported to <output_dir>/model/."""
     from lookalike.training import load_train_config, train
 
-    cfg = load_train_config(config, set_)
+    cfg = load_train_config(config, [*([f"data.protocol={data}"] if data else []), *set_])
     result = train(cfg, resume=not fresh)
     if result.resumed_from:
         typer.echo(f"resumed from {result.resumed_from}")
@@ -64,13 +69,12 @@ def embed_command(
     """Embed a dataset with a model and write the vectors."""
     import numpy as np
 
-    from lookalike.data.protocols import load_spec
+    from lookalike.data.resolve import load_data
     from lookalike.models import load_model
 
     if out.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"--out must end in .npy or .parquet; got {out.name!r}")
-    spec, _, split = data.partition(":") if not Path(data).exists() else (data, "", "")
-    ds = load_spec(spec, split or "test")
+    ds = load_data(data, "test")
     m = load_model(model)
     if ds.kind != m.kind:
         raise DataError(f"{data!r} holds {ds.kind} items but the model embeds {m.kind} items")

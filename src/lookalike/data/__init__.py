@@ -1,11 +1,11 @@
-"""Data layer: typed datasets, sources, importers, class-disjoint protocols, samplers, transforms, cache.
+"""Data layer: typed datasets, sources, importers, class-disjoint protocols, samplers, the data-spec resolver.
 
 Public entry points (imported lazily so ``import lookalike.data`` stays cheap):
 
 - :class:`LabeledDataset` (``types``), :func:`load_image` (``images``)
 - sources: :func:`from_folder`, :func:`from_manifest`, :func:`from_omniglot_zip`, :func:`from_clinc150`,
   :func:`from_digits`, :func:`from_vectors`
-- protocols: :func:`load_protocol`, :func:`load_spec`, :func:`kshot_split`
+- protocols: :func:`load_protocol`, :func:`load_data`, :func:`kshot_split`
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "from_digits": "lookalike.data.sources",
     "from_vectors": "lookalike.data.sources",
     "load_protocol": "lookalike.data.protocols",
-    "load_spec": "lookalike.data.protocols",
+    "load_data": "lookalike.data.resolve",
     "Protocol": "lookalike.data.protocols",
     "kshot_split": "lookalike.data.splits",
     "KShotSplit": "lookalike.data.splits",

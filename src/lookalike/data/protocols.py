@@ -1,9 +1,8 @@
-"""Held-out protocols as small YAML files (``configs/protocols/*.yaml``); see docs/data.md for the schema.
+"""Held-out protocols as small YAML files (shipped: ``src/lookalike/protocols/*.yaml``); docs/data.md has the schema.
 
 A protocol names its data source(s), which classes train and which are held out for the final test, how
-validation classes are carved out of the training classes, and the enrollment shots. Relative paths resolve
-against ``$LOOKALIKE_DATA_ROOT`` when set, else against ``data_root`` (itself relative to the YAML file's
-folder), else against the YAML file's folder.
+validation classes are carved out of the training classes, and the enrollment shots. Relative data paths
+resolve against the data roots of :mod:`lookalike.data.roots` (``$LOOKALIKE_DATA_ROOT`` first).
 """
 
 from __future__ import annotations
@@ -16,12 +15,12 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from lookalike.config import StrictModel, read_yaml, validate
+from lookalike.data.roots import DATA_ROOT_ENV, config_path, data_roots, packaged_folder
 from lookalike.data.splits import carve_validation, keep_classes, natural_key
 from lookalike.data.types import LabeledDataset
-from lookalike.errors import ConfigError, DataError
+from lookalike.errors import DataError
 
 log = logging.getLogger(__name__)
-DATA_ROOT_ENV = "LOOKALIKE_DATA_ROOT"
 SPLITS = ("train", "val", "test", "unknown")
 
 
@@ -119,7 +118,8 @@ class Protocol(StrictModel):
     source: SourceSpec | None = None
     train: SplitSpec
     val: ValSpec | None = None
-    test: SplitSpec
+    #: the held-out classes; None for data that only trains (a folder or manifest given to `train`)
+    test: SplitSpec | None = None
     unknown: SplitSpec | None = None
     enrollment: EnrollmentSpec | None = None
     #: Omniglot: path of all_runs.zip (official 20-way one-shot runs)
@@ -127,7 +127,8 @@ class Protocol(StrictModel):
     #: verification pair list (LFW pairs.txt or path_a,path_b,same,fold csv), relative to the data root
     pairs: str | None = None
 
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    #: the YAML file's folder (None for shipped protocols and protocols built in code)
+    _base_dir: Path | None = PrivateAttr(default=None)
     _sources: dict[str, LabeledDataset] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -140,21 +141,30 @@ class Protocol(StrictModel):
             spec = getattr(self, split)
             if spec is not None and spec.fraction is not None:
                 raise ValueError(f"'fraction' holds classes out of the test split only; remove it from {split!r}")
-        if self.test.fraction is not None and not self.test.classes.all:
+        if self.test is not None and self.test.fraction is not None and not self.test.classes.all:
             raise ValueError("test: give either 'fraction' (a seeded share of the classes) or 'classes', not both")
         return self
 
+    def with_val(self, val: ValSpec | None) -> Protocol:
+        """A copy of this protocol with another validation carve-out (``None``: every training class trains)."""
+        return self.model_copy(update={"val": val})
+
     # -- paths -------------------------------------------------------------------------------------------
-    def data_dir(self) -> Path:
-        """Folder relative data paths resolve against (``$LOOKALIKE_DATA_ROOT`` wins)."""
-        env = os.environ.get(DATA_ROOT_ENV)
-        if env:
-            return Path(env)
-        return (self._base_dir / self.data_root) if self.data_root else self._base_dir
+    def data_dirs(self) -> list[Path]:
+        """Folders relative data paths are searched in (``$LOOKALIKE_DATA_ROOT`` alone when set)."""
+        if os.environ.get(DATA_ROOT_ENV):
+            return data_roots()
+        if self.data_root:
+            return [(self._base_dir or Path.cwd()) / self.data_root]
+        return [d for d in [self._base_dir] if d is not None] + data_roots()
 
     def resolve(self, path: str) -> Path:
+        """``path`` itself when absolute, else under the first data root that holds it (else the first root)."""
         p = Path(os.path.expanduser(path))
-        return p if p.is_absolute() else self.data_dir() / p
+        if p.is_absolute():
+            return p
+        dirs = self.data_dirs()
+        return next((d / p for d in dirs if (d / p).exists()), dirs[0] / p)
 
     # -- building ----------------------------------------------------------------------------------------
     def _load_source(self, spec: SourceSpec) -> LabeledDataset:
@@ -164,9 +174,10 @@ class Protocol(StrictModel):
 
             path = self.resolve(spec.path) if spec.path else None
             if path is not None and not path.exists():
+                searched = ", ".join(repr(str(d)) for d in self.data_dirs())
                 raise DataError(
-                    f"protocol {self.name!r}: data {str(path)!r} does not exist; set {DATA_ROOT_ENV} to the folder "
-                    f"holding the data (now resolving against {str(self.data_dir())!r})"
+                    f"protocol {self.name!r}: data {spec.path!r} is not in {searched}; set {DATA_ROOT_ENV} (or "
+                    "`lookalike --data-root DIR ...`) to the folder holding the data"
                 )
             if spec.kind == "folder":
                 ds = sources.from_folder(path, on_bad=spec.on_bad)  # type: ignore[arg-type]
@@ -217,23 +228,24 @@ class Protocol(StrictModel):
                 return all_train
             tr, va = carve_validation(all_train, fraction=self.val.fraction, names=self.val.names, seed=self.val.seed)
             return tr if split == "train" else va
-        if split == "test" and self.test.fraction is not None:
+        if split == "test" and self.test is not None and self.test.fraction is not None:
             return self._held_by_fraction()
         spec = self._spec(split)
         return spec.classes.pick(self._present(self._filtered(spec)))
 
     def _held_by_fraction(self) -> list[str]:
         """``test: {fraction, seed}``: a seeded share of the test source's classes, in the protocol's order."""
-        pool = self._present(self._filtered(self.test))
+        test = self._spec("test")
+        pool = self._present(self._filtered(test))
         if len(pool) < 2:
             raise DataError(f"protocol {self.name!r}: test fraction needs at least 2 classes; the data has {len(pool)}")
-        _, held = carve_validation(pool, fraction=self.test.fraction, seed=self.test.seed)
+        _, held = carve_validation(pool, fraction=test.fraction, seed=test.seed)
         return held
 
     def _all_train(self) -> list[str]:
         """Every training class (validation ones included), minus those a test ``fraction`` holds out."""
         names = self.train.classes.pick(self._present(self._filtered(self.train)))
-        if self.test.fraction is None:
+        if self.test is None or self.test.fraction is None:
             return names
         held = set(self._held_by_fraction())
         return [c for c in names if c not in held]
@@ -280,43 +292,12 @@ def _check_split(split: str) -> str:
 
 
 def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a protocol YAML; a bare name (``fl27``) looks in ``configs/protocols/``."""
-    p = Path(path)
-    if not p.exists() and p.suffix == "" and len(p.parts) == 1:
-        p = Path("configs") / "protocols" / f"{p.name}.yaml"
+    """Read and validate a protocol YAML: a path, ``protocol:NAME`` or a bare shipped name (``fl27``)."""
+    p = config_path(path, "protocol")
     protocol = validate(Protocol, read_yaml(p), source=str(p))
-    protocol._base_dir = p.resolve().parent
+    if not p.resolve().is_relative_to(packaged_folder("protocol")):
+        protocol._base_dir = p.resolve().parent
     return protocol
-
-
-def load_spec(spec: str | Path, split: str = "test") -> LabeledDataset:
-    """A dataset from a class folder, a manifest (rows of ``split`` when it has a split column) or a protocol."""
-    from lookalike.data.sources import from_folder, from_manifest
-
-    p = Path(spec)
-    suffix = p.suffix.lower()
-    if suffix in (".yaml", ".yml") or (not p.exists() and suffix == ""):
-        try:
-            return load_protocol(p).dataset(split)
-        except ConfigError as err:
-            if not p.exists() and suffix == "":
-                raise DataError(f"{str(p)!r} is neither a folder, a manifest nor a protocol name ({err})") from None
-            raise
-    if p.is_dir():
-        return from_folder(p)
-    if suffix in (".csv", ".parquet", ".pq"):
-        ds = from_manifest(p)
-        meta = ds.metadata or []
-        if any("split" in m for m in meta):
-            idx = [i for i, m in enumerate(meta) if str(m.get("split")) == split]
-            if not idx:
-                present = sorted({str(m.get("split")) for m in meta})
-                raise DataError(f"{p}: no rows with split={split!r}; the manifest has splits {present}")
-            ds = ds.subset(idx)
-            present = [ds.class_names[i] for i in sorted({int(x) for x in ds.labels if x >= 0})]
-            ds = keep_classes(ds, present, keep_unknown=True, name=f"{ds.name}/{split}")
-        return ds
-    raise DataError(f"{str(p)!r}: expected a class folder, a .csv/.parquet manifest or a protocol .yaml")
 
 
 __all__ = [
@@ -328,5 +309,4 @@ __all__ = [
     "SplitSpec",
     "ValSpec",
     "load_protocol",
-    "load_spec",
 ]

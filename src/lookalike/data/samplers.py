@@ -59,7 +59,9 @@ def check_m_per_class(labels: Sequence[int] | np.ndarray, *, m: int, batch_size:
 class DistributedMPerClassSampler(Sampler[list[int]]):
     """Batch sampler for DDP: per epoch, disjoint items across ranks; every batch is m-per-class.
 
-    Call :meth:`set_epoch` at the start of every epoch (Lightning does this for samplers that have it).
+    Call :meth:`set_epoch` at the start of every epoch. Lightning does, through ``batch_sampler.sampler``
+    (never on a batch sampler itself): :attr:`sampler` is this object so that it finds it; without that every
+    epoch repeated epoch 0's batches.
     """
 
     def __init__(
@@ -88,6 +90,11 @@ class DistributedMPerClassSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle for ``epoch`` (same on every rank)."""
         self.epoch = int(epoch)
+
+    @property
+    def sampler(self) -> DistributedMPerClassSampler:
+        """This sampler: where Lightning looks for ``set_epoch`` (``dataloader.batch_sampler.sampler``)."""
+        return self
 
     def _global_batches(self) -> list[list[int]]:
         if self._cache is not None and self._cache[0] == self.epoch:

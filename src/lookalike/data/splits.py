@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -69,31 +69,51 @@ class KShotSplit(NamedTuple):
     queries: LabeledDataset
 
 
+def kshot_indices(
+    labels: np.ndarray,
+    shots: int,
+    rng: np.random.Generator,
+    *,
+    classes: Sequence[int] | np.ndarray | None = None,
+    small: Literal["error", "whole"] = "error",
+    class_names: Sequence[str] | None = None,
+    source: str = "data",
+) -> np.ndarray:
+    """The one k-shot splitter: sorted indices of ``shots`` items drawn per class (``classes``, default every
+    known label in ascending order) with ``rng``, one class after another; the other items are the queries.
+
+    A class with fewer than ``shots`` items is an error (``small="error"``) or enrolled whole (``"whole"``).
+    """
+    if shots < 1:
+        raise DataError(f"shots must be at least 1; got {shots}")
+    wanted = np.unique(labels[labels >= 0]) if classes is None else np.asarray(classes)
+    gallery: list[int] = []
+    too_small: list[str] = []
+    for c in wanted:
+        idx = np.nonzero(labels == c)[0]
+        if len(idx) < shots and small == "error":
+            too_small.append(f"{class_names[int(c)] if class_names is not None else int(c)} ({len(idx)})")
+            continue
+        if len(idx) == shots and small == "error":
+            log.info("%s: class %s has exactly %d items: all enrolled, none queried", source, c, shots)
+        gallery.extend(rng.choice(idx, size=min(shots, len(idx)), replace=False).tolist())
+    if too_small:
+        raise DataError(
+            f"{source}: {len(too_small)} classes have fewer than {shots} items for a {shots}-shot gallery: "
+            f"{', '.join(too_small[:10])}; use fewer shots or drop those classes"
+        )
+    return np.sort(np.asarray(gallery, dtype=np.int64))
+
+
 def kshot_split(dataset: LabeledDataset, shots: int, seed: int = 0) -> KShotSplit:
     """Per class, ``shots`` randomly chosen items go to the gallery and the rest to the queries.
 
     Unknown items (label -1) always go to the queries. A class with fewer than ``shots`` items is an error;
     a class with exactly ``shots`` items has no queries (logged).
     """
-    if shots < 1:
-        raise DataError(f"shots must be at least 1; got {shots}")
-    rng = np.random.default_rng(seed)
-    gallery: list[int] = []
-    too_small: list[str] = []
-    for c in np.unique(dataset.labels[dataset.labels >= 0]):
-        idx = np.nonzero(dataset.labels == c)[0]
-        if len(idx) < shots:
-            too_small.append(f"{dataset.class_names[c]} ({len(idx)})")
-            continue
-        if len(idx) == shots:
-            log.info("%s: class %s has exactly %d items: all enrolled, none queried", dataset.name, c, shots)
-        gallery.extend(rng.choice(idx, size=shots, replace=False).tolist())
-    if too_small:
-        raise DataError(
-            f"{dataset.name}: {len(too_small)} classes have fewer than {shots} items for a {shots}-shot gallery: "
-            f"{', '.join(too_small[:10])}; use fewer shots or drop those classes"
-        )
-    g = np.sort(np.asarray(gallery, dtype=np.int64))
+    g = kshot_indices(
+        dataset.labels, shots, np.random.default_rng(seed), class_names=dataset.class_names, source=dataset.name
+    )
     q = np.setdiff1d(np.arange(len(dataset)), g)
     return KShotSplit(
         dataset.subset(g, name=f"{dataset.name}/gallery-{shots}shot"),
@@ -113,4 +133,12 @@ def query_gallery_split(dataset: LabeledDataset) -> KShotSplit:
     )
 
 
-__all__ = ["KShotSplit", "carve_validation", "keep_classes", "kshot_split", "natural_key", "query_gallery_split"]
+__all__ = [
+    "KShotSplit",
+    "carve_validation",
+    "keep_classes",
+    "kshot_indices",
+    "kshot_split",
+    "natural_key",
+    "query_gallery_split",
+]

@@ -16,6 +16,7 @@ import numpy as np
 from lookalike.errors import DataError
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.grouping import GroupingParams, group_embeddings
+from lookalike.models.pair_scoring import accepts
 
 #: label of an item in no proposed group
 UNGROUPED = -1
@@ -115,7 +116,7 @@ def stream_discovery(
     e = np.asarray(enrolled, dtype=np.float32)
     if len(e):
         best = exact_knn(x, e, k=1, distance=dist).scores[:, 0]
-        unknown = np.nonzero(np.asarray(best) < threshold)[0]
+        unknown = np.nonzero(~accepts(best, threshold))[0]
     else:
         unknown = np.arange(len(x))
     p = params or GroupingParams()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lookalike.data.splits import kshot_indices
 from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
 from lookalike.evaluation.clustering import clustering_metrics
@@ -47,11 +48,7 @@ def open_set_split(labels: np.ndarray, shots: int, seed: int = 0) -> tuple[np.nd
     classes = np.unique(labels[labels != UNKNOWN_LABEL])
     has_unknown = bool((labels == UNKNOWN_LABEL).any())
     enrolled = classes if has_unknown else np.sort(rng.permutation(classes)[: max(1, (len(classes) + 1) // 2)])
-    gallery = []
-    for c in enrolled:
-        idx = np.nonzero(labels == c)[0]
-        gallery.extend(rng.choice(idx, size=min(shots, len(idx)), replace=False).tolist())
-    g = np.sort(np.asarray(gallery, dtype=np.int64))
+    g = kshot_indices(labels, shots, rng, classes=enrolled, small="whole", source="open-set split")
     p = np.setdiff1d(np.arange(len(labels)), g)
     probe_labels = np.where(np.isin(labels[p], enrolled), labels[p], UNKNOWN_LABEL)
     return g, p, probe_labels

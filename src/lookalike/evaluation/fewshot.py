@@ -63,8 +63,7 @@ def _predict(ep: Episode, dist: Distance, rule: str) -> np.ndarray:
     classes = np.unique(ep.support_labels)
     s = as_matrix(ep.support, "support")
     means = torch.stack([s[torch.from_numpy(np.asarray(ep.support_labels) == c)].mean(0) for c in classes])
-    # unit-norm spaces: renormalise the mean; dot: as is; Poincaré ball: a mean of points in the ball stays inside
-    protos = dist.embed(means) if dist.normalized else means
+    protos = dist.mean_point(means)
     knn = exact_knn(ep.queries, protos, k=1, distance=dist)
     return classes[knn.indices[:, 0]]
 

@@ -29,11 +29,6 @@ class EvaluationData:
     pairs: Any = None  #: a :class:`~lookalike.evaluation.pairs.PairList` from the protocol's ``pairs``
 
 
-def _is_protocol(spec: str | Path) -> bool:
-    p = Path(spec)
-    return p.suffix.lower() in (".yaml", ".yml") or (not p.exists() and p.suffix == "" and len(p.parts) == 1)
-
-
 def with_unknown(known: LabeledDataset, unknown: LabeledDataset) -> LabeledDataset:
     """``known`` followed by ``unknown``'s items, all of the latter labelled -1."""
     if unknown.kind != known.kind:
@@ -52,11 +47,13 @@ def with_unknown(known: LabeledDataset, unknown: LabeledDataset) -> LabeledDatas
 
 def load_evaluation_data(spec: str | Path) -> EvaluationData:
     """The evaluation set for ``spec`` (see the module docstring)."""
-    from lookalike.data.protocols import load_protocol, load_spec
+    from lookalike.data.protocols import load_protocol
+    from lookalike.data.resolve import is_protocol, load_data, split_spec
 
-    if not _is_protocol(spec):
-        return EvaluationData(dataset=load_spec(spec, split="test"))
-    protocol = load_protocol(spec)
+    text, split = split_spec(spec)
+    if not is_protocol(text) or split not in (None, "test"):
+        return EvaluationData(dataset=load_data(spec, split="test"))
+    protocol = load_protocol(text)
     ds = protocol.dataset("test")
     if "unknown" in protocol.splits():
         ds = with_unknown(ds, protocol.dataset("unknown"))

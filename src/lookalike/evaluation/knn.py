@@ -30,10 +30,7 @@ from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
 
-#: bytes per (query, reference) pair of a block, by distance: the scores, the intermediates of
-#: ``Distance.scores`` and the working copy ``torch.topk`` makes.
 _GROUP = 16  # columns per group in _grouped_topk
-_BYTES_PER_PAIR = {"cosine": 12, "dot": 12, "euclidean": 20, "hyperbolic": 48}
 
 
 @dataclass(frozen=True)
@@ -194,7 +191,7 @@ def _blocked_topk_knn(
     dev: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Whole score blocks with exact top-k selection: the GPU path (also runs on CPU, for tests)."""
-    qb, rc = _plan(q.shape[0], r.shape[0], k, _BYTES_PER_PAIR.get(dist.name, 40), max_memory_mb)
+    qb, rc = _plan(q.shape[0], r.shape[0], k, dist.blocked_bytes_per_pair, max_memory_mb)
     r_dev = r.to(dev)
     out_idx = np.empty((q.shape[0], k), dtype=np.int64)
     out_val = np.empty((q.shape[0], k), dtype=np.float32)

@@ -32,6 +32,7 @@ from lookalike.errors import DataError
 from lookalike.evaluation.knn import exact_knn
 from lookalike.evaluation.verification import threshold_at_rate
 from lookalike.models.distances import Distance
+from lookalike.models.pair_scoring import accepts
 
 DEFAULT_FPIRS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
 
@@ -102,7 +103,7 @@ def unknown_detection(known_scores: Any, unknown_scores: Any, *, tpr: float = 0.
     s = np.r_[k, u]
     return UnknownDetection(
         auroc=float(roc_auc_score(y, s)),
-        fpr_at_95_tpr=float((u >= t).mean()),
+        fpr_at_95_tpr=float(accepts(u, t).mean()),
         threshold_at_95_tpr=t,
         aupr_unknown=float(average_precision_score(1 - y, -s)),
         num_known_probes=len(k),
@@ -136,7 +137,7 @@ def open_set_from_candidates(
     for f in fpirs:
         t = threshold_at_rate(unknown_scores, f)
         thresholds[float(f)] = t
-        dirs[float(f)] = None if t is None else float((kc & (ks > t)).mean())
+        dirs[float(f)] = None if t is None else float((kc & accepts(ks, t)).mean())
         fnirs[float(f)] = None if t is None else 1.0 - dirs[float(f)]  # type: ignore[operator]
     return OpenSetMetrics(
         rank1_accuracy=float(kc.mean()),

@@ -21,6 +21,7 @@ import numpy as np
 
 from lookalike.errors import DataError
 from lookalike.evaluation.verification import DEFAULT_FARS, VerificationMetrics, verification_metrics
+from lookalike.models.pair_scoring import accepts
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ def load_pairs(path: str | Path, *, images: str = "lfw") -> PairList:
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
-    """The threshold (accept when score > t) with the highest accuracy on ``scores``; midpoint between scores."""
+    """The threshold (accept when ``score >= t``) with the highest accuracy on ``scores``; midpoint between
+    scores."""
     s = np.sort(np.unique(scores))
     cands = np.r_[s[0] - 1.0, (s[:-1] + s[1:]) / 2, s[-1] + 1.0]
-    acc = [((scores > t) == same).mean() for t in cands]
+    acc = [(accepts(scores, t) == same).mean() for t in cands]
     return float(cands[int(np.argmax(acc))])
 
 
@@ -116,7 +118,7 @@ def pair_verification(scores: Any, same: Any, fold: Any, *, fars: Sequence[float
         train = ~test if len(folds) > 1 else test
         t = best_threshold(sc[train], sm[train])
         thresholds.append(t)
-        accs.append(float(((sc[test] > t) == sm[test]).mean()))
+        accs.append(float((accepts(sc[test], t) == sm[test]).mean()))
     roc = verification_metrics(sc[sm], sc[~sm], fars=fars)
     return PairVerification(float(np.mean(accs)), float(np.std(accs)), accs, thresholds, roc)
 

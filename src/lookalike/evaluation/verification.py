@@ -1,8 +1,9 @@
 """Verification ("are these two the same?"): ROC AUC, EER and TAR at fixed FAR from pair scores.
 
-Scores are similarities (higher = more alike). A pair is accepted when its score is *strictly above* the
-threshold. TAR@FAR=f uses the threshold that accepts at most ``floor(f · n_impostor)`` impostor pairs — the
-usual conservative reading — and is ``None`` when there are fewer than ``1/f`` impostor pairs to measure it.
+Scores are similarities (higher = more alike). A pair is accepted when ``score >= threshold`` — the one
+convention of :mod:`lookalike.models.pair_scoring`, which also scores the pairs. TAR@FAR=f uses the threshold
+that accepts at most ``floor(f · n_impostor)`` impostor pairs — the usual conservative reading — and is
+``None`` when there are fewer than ``1/f`` impostor pairs to measure it.
 """
 
 from __future__ import annotations
@@ -12,23 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
-from lookalike.evaluation.knn import as_matrix
-from lookalike.models.distances import Distance, get_distance
+from lookalike.models.pair_scoring import PairScores, accepts, measurable, pair_scores, threshold_at_far
 
 DEFAULT_FARS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
-
-
-@dataclass(frozen=True)
-class PairScores:
-    """Similarities of same-class (genuine) and different-class (impostor) pairs."""
-
-    genuine: np.ndarray
-    impostor: np.ndarray
-    sampled: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,13 +47,9 @@ class VerificationMetrics:
 
 
 def threshold_at_rate(negatives: np.ndarray, rate: float) -> float | None:
-    """Lowest threshold t such that at most ``floor(rate · n)`` negatives score strictly above t."""
-    n = len(negatives)
-    allowed = int(np.floor(rate * n + 1e-9))
-    if n == 0 or rate * n < 1:
-        return None
-    desc = np.sort(negatives)[::-1]
-    return float(desc[allowed]) if allowed < n else float(desc[-1]) - 1.0
+    """The lowest threshold accepting (``score >= t``) at most ``floor(rate · n)`` negatives; ``None`` when fewer
+    than ``1/rate`` negatives cannot measure ``rate``."""
+    return threshold_at_far(negatives, rate) if measurable(len(negatives), rate) else None
 
 
 def verification_metrics(
@@ -102,7 +87,7 @@ def verification_metrics(
     for far in fars:
         t = threshold_at_rate(i, far)
         thresholds[float(far)] = t
-        tar[float(far)] = None if t is None else float((g > t).mean())
+        tar[float(far)] = None if t is None else float(accepts(g, t).mean())
     return VerificationMetrics(
         roc_auc=auc,
         eer=eer,
@@ -113,61 +98,6 @@ def verification_metrics(
         num_impostor=len(i),
         sampled_pairs=sampled,
     )
-
-
-@torch.no_grad()
-def pair_scores(
-    embeddings: Any,
-    labels: Any,
-    *,
-    distance: str | dict[str, Any] | Distance = "cosine",
-    max_pairs: int = 5_000_000,
-    seed: int = 0,
-) -> PairScores:
-    """Scores of all unordered pairs (i < j) of known items, or a seeded sample when there are more than
-    ``max_pairs``: up to ``max_pairs // 2`` genuine and as many impostor pairs, drawn uniformly."""
-    dist = get_distance(distance)
-    x = as_matrix(embeddings, "embeddings")
-    y = np.asarray(labels, dtype=np.int64)
-    known = np.nonzero(y != UNKNOWN_LABEL)[0]
-    x, y = x[torch.from_numpy(known)], y[known]
-    n = len(y)
-    if n * (n - 1) // 2 <= max_pairs:
-        gen, imp = [], []
-        block = max(1, 4_000_000 // max(n, 1))
-        for s in range(0, n, block):
-            sc = dist.scores(x[s : s + block], x).numpy()
-            rows = np.arange(s, min(n, s + block))
-            upper = np.arange(n)[None, :] > rows[:, None]
-            same = y[rows, None] == y[None, :]
-            gen.append(sc[upper & same])
-            imp.append(sc[upper & ~same])
-        return PairScores(np.concatenate(gen), np.concatenate(imp), sampled=False)
-    rng = np.random.default_rng(seed)
-    half = max_pairs // 2
-    order = np.argsort(y, kind="stable")
-    _, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
-    multi = counts >= 2
-    if not multi.any():
-        raise DataError("no class has two items, so there are no genuine pairs to verify")
-    # genuine: pick a class in proportion to its number of pairs, then two distinct members
-    pairs_per_class = counts[multi] * (counts[multi] - 1) / 2
-    cls = rng.choice(np.nonzero(multi)[0], size=half, p=pairs_per_class / pairs_per_class.sum())
-    a = rng.integers(0, counts[cls])
-    b = (a + rng.integers(1, counts[cls])) % counts[cls]
-    ga, gb = order[starts[cls] + a], order[starts[cls] + b]
-    ia, ib = rng.integers(0, n, size=2 * half), rng.integers(0, n, size=2 * half)
-    diff = y[ia] != y[ib]
-    ia, ib = ia[diff][:half], ib[diff][:half]
-
-    def score(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        out = [
-            dist.pair_scores(x[torch.from_numpy(u[s : s + 65536])], x[torch.from_numpy(v[s : s + 65536])]).numpy()
-            for s in range(0, len(u), 65536)
-        ]
-        return np.concatenate(out) if out else np.empty(0, np.float32)
-
-    return PairScores(score(ga, gb), score(ia, ib), sampled=True)
 
 
 def roc_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from lookalike.data.protocols import Protocol, load_protocol
+from lookalike.data.roots import config_path
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import DataError
 
@@ -33,8 +34,8 @@ class FitData:
 def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int) -> FitData:
     """Load or write the protocol; check the training classes can be searched on."""
     p = Path(data)
-    if p.suffix.lower() in (".yaml", ".yml"):
-        path = p.resolve()
+    if p.suffix.lower() in (".yaml", ".yml") or str(data).startswith("protocol:"):
+        path = config_path(data, "protocol").resolve()
     elif p.is_dir() or p.suffix.lower() in (".csv", ".parquet", ".pq"):
         if not p.exists():
             raise DataError(f"{str(p)!r} does not exist; give a class-per-folder tree, a manifest or a protocol YAML")
@@ -59,8 +60,7 @@ def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int) -> F
             f"{str(p)!r}: give a class-per-folder tree, a .csv/.parquet manifest or a protocol .yaml"
             + ("" if p.exists() else " (nothing exists at that path)")
         )
-    protocol = load_protocol(path)
-    protocol.val = None  # fit carves its own folds out of every training class
+    protocol = load_protocol(path).with_val(None)  # fit carves its own folds out of every training class
     train = protocol.dataset("train")
     check_trainable(train)
     return FitData(protocol=protocol, protocol_path=path, train=train)

@@ -3,7 +3,8 @@
 Every pair of calibration items is a trial: same class → genuine, different classes → impostor (an item
 labelled ``-1``, "belongs to no known class", is an impostor against every labelled item; two ``-1`` items
 are not paired since they may show the same stranger). The threshold is the lowest similarity at which
-the share of impostor pairs scoring ``>= threshold`` is at most ``target_far``; the false-reject rate of the
+the share of impostor pairs scoring ``>= threshold`` is at most ``target_far`` (the acceptance convention and
+the pair scoring of :mod:`lookalike.models.pair_scoring`); the false-reject rate of the
 genuine pairs there is reported with a Clopper-Pearson interval. Pairs sharing an item are not independent,
 so the intervals are optimistic; the number of impostor pairs is reported so the user can judge, and a
 warning is raised when it is below ``3 / target_far`` (with zero false accepts observed in ``n`` trials the
@@ -17,11 +18,11 @@ import math
 import warnings
 
 import numpy as np
-import torch
 
 from lookalike.errors import DataError
 from lookalike.gallery.results import CalibrationReport
 from lookalike.models.distances import Distance
+from lookalike.models.pair_scoring import accepts, pair_scores, threshold_at_far
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +43,6 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return (lo, hi)
 
 
-def pair_scores(
-    embeddings: np.ndarray, labels: np.ndarray, distance: Distance, *, chunk: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """(genuine, impostor) similarity scores over all unordered pairs of items."""
-    x = torch.from_numpy(np.ascontiguousarray(embeddings, np.float32))
-    y = torch.from_numpy(np.asarray(labels, np.int64))
-    genuine, impostor = [], []
-    for start in range(0, len(x), chunk):
-        rows = torch.arange(start, min(start + chunk, len(x)))
-        s = distance.scores(x[rows], x)
-        upper = torch.arange(len(x)).unsqueeze(0) > rows.unsqueeze(1)  # each pair once
-        ya, yb = y[rows].unsqueeze(1), y.unsqueeze(0)
-        same = (ya == yb) & (ya >= 0)
-        diff = (ya != yb) & ((ya >= 0) | (yb >= 0))
-        genuine.append(s[upper & same])
-        impostor.append(s[upper & diff])
-    return torch.cat(genuine).double().numpy(), torch.cat(impostor).double().numpy()
-
-
 def choose_threshold(
     genuine: np.ndarray,
     impostor: np.ndarray,
@@ -78,11 +60,9 @@ def choose_threshold(
         raise DataError("calibration data has no genuine pairs: give at least two items of some class")
     if len(impostor) == 0:
         raise DataError("calibration data has no impostor pairs: give items of at least two classes")
-    imp = np.sort(impostor)[::-1]
-    allowed = math.floor(target_far * len(imp))  # false accepts we may afford
-    threshold = float(np.nextafter(imp[allowed], np.inf)) if allowed < len(imp) else float(imp[-1])
-    fa = int((impostor >= threshold).sum())
-    fr = int((genuine < threshold).sum())
+    threshold = threshold_at_far(impostor, target_far)
+    fa = int(accepts(impostor, threshold).sum())
+    fr = int((~accepts(genuine, threshold)).sum())
     warning = None
     need = math.ceil(3 / target_far)
     if len(impostor) < need:
@@ -130,10 +110,10 @@ def calibrate_embeddings(
         keep = np.sort(np.random.default_rng(seed).choice(len(emb), max_items, replace=False))
         log.info("calibration: using %d of %d items (max_items)", max_items, len(emb))
         emb, lab = emb[keep], lab[keep]
-    genuine, impostor = pair_scores(emb, lab, distance)
+    pairs = pair_scores(emb, lab, distance, unknown_impostors=True)
     return choose_threshold(
-        genuine,
-        impostor,
+        pairs.genuine,
+        pairs.impostor,
         target_far=target_far,
         confidence=confidence,
         n_items=len(emb),
@@ -142,4 +122,4 @@ def calibrate_embeddings(
     )
 
 
-__all__ = ["CalibrationWarning", "calibrate_embeddings", "choose_threshold", "clopper_pearson", "pair_scores"]
+__all__ = ["CalibrationWarning", "calibrate_embeddings", "choose_threshold", "clopper_pearson"]

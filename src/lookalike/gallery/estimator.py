@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
 from lookalike.models.distances import get_distance
+from lookalike.models.pair_scoring import accepts
 
 
 class SimilarityClassifier(ClassifierMixin, BaseEstimator):
@@ -102,7 +103,7 @@ class SimilarityClassifier(ClassifierMixin, BaseEstimator):
         best = s.argmax(axis=1)
         pred = self.classes_[best]
         if self.threshold_ is not None:
-            unknown = s[np.arange(len(s)), best] < self.threshold_
+            unknown = ~accepts(s[np.arange(len(s)), best], self.threshold_)
             if unknown.any():
                 try:  # widen e.g. '<U1' to hold 'unknown'; mixed kinds (int classes, str label) become object
                     dtype = np.result_type(pred.dtype, np.asarray([self.unknown_label]).dtype)

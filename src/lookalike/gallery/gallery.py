@@ -1,8 +1,9 @@
 """``Gallery``: enroll identities without retraining, identify with "unknown", verify, calibrate.
 
-A gallery is one store (SQLite + faiss folder, or a pgvector table pair) plus a meta record saying which
-model built it (encoder, fingerprint, embedding size, distance), how identities are scored from their items,
-and the calibrated threshold. Opening it with another model raises :class:`ModelMismatchError`.
+A gallery is one store (SQLite + faiss folder, or a pgvector table pair) plus a meta record
+(:class:`~lookalike.gallery.meta.GalleryMeta`) saying which model built it (encoder, fingerprint, embedding
+size, distance), how identities are scored from their items, and the calibrated threshold. Opening it with
+another model raises :class:`ModelMismatchError`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike._version import __version__
 from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings
+from lookalike.gallery.meta import GalleryMeta, ModelRecord
 from lookalike.gallery.results import (
     CalibrationReport,
     FaceIdentification,
@@ -30,7 +30,8 @@ from lookalike.gallery.results import (
     Verification,
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
-from lookalike.models.distances import Distance, get_distance
+from lookalike.models.distances import Distance
+from lookalike.models.pair_scoring import accepts
 from lookalike.names import normalize_name
 
 if TYPE_CHECKING:
@@ -46,33 +47,6 @@ log = logging.getLogger(__name__)
 GROWTH_WARNING_FACTOR = 2.0
 
 
-#: how far from 1 the norm of a vector for a normalised distance (cosine) may be
-NORM_TOLERANCE = 1e-3
-
-
-def _sq_norm_band(distance: Distance) -> tuple[float, float]:
-    """``[lo, hi)`` for the squared norms of vectors in ``distance``'s space."""
-    if distance.normalized:
-        return (1 - NORM_TOLERANCE) ** 2, (1 + NORM_TOLERANCE) ** 2
-    if distance.name == "hyperbolic":
-        return 0.0, 1 / float(distance.params.get("c", 0.1))
-    return 0.0, float("inf")
-
-
-def _model_record(model: EmbeddingModel) -> dict[str, Any]:
-    return {
-        "encoder": model.card.encoder,
-        "kind": model.kind,
-        "fingerprint": model.fingerprint,
-        "embedding_size": int(model.embedding_size),
-        "distance": model.distance.to_dict(),
-    }
-
-
-def _describe(record: dict[str, Any]) -> str:
-    return f"encoder {record['encoder']!r}, fingerprint {str(record['fingerprint'])[:16]}"
-
-
 class Gallery:
     """Enrolled identities for one model. Build with :meth:`create` or :meth:`open`; use as a context manager.
 
@@ -86,11 +60,21 @@ class Gallery:
         self.model = model
         self._lock = threading.RLock()
         self._cache: tuple[int, Any] | None = None
-        meta = store.get_meta()
-        self._record: dict[str, Any] = meta["model"]
-        self.distance: Distance = get_distance(self._record["distance"])
-        self._dim = int(self._record["embedding_size"])
-        self._sq_norm_band = _sq_norm_band(self.distance)
+        self._meta: tuple[dict[str, Any], GalleryMeta] | None = None  # (stored record, its parse)
+        self._record: ModelRecord = self.meta.model
+        self.distance: Distance = self._record.distance.build()
+        self._dim = self._record.embedding_size
+
+    @property
+    def meta(self) -> GalleryMeta:
+        """The gallery's meta record, as stored now (another process may have calibrated it)."""
+        stored = self.store.get_meta()
+        cached = self._meta
+        if cached is not None and cached[0] == stored:  # identify's hot path: compare, don't re-validate
+            return cached[1]
+        meta = GalleryMeta.read(stored, self.store.location)
+        self._meta = (stored, meta)
+        return meta
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -112,17 +96,10 @@ class Gallery:
         ``name``, ``ef_search``, ``m``, ``ef_construction``).
         """
         kind = store or store_kind_for(str(location))
-        meta = {
-            "model": _model_record(model),
-            "model_source": model_source,
-            "scoring": sc.check_scoring(scoring),
-            "threshold": threshold,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "lookalike_version": __version__,
-        }
-        meta = {k: v for k, v in meta.items() if v is not None}
-        cls_ = STORES.create(kind)
-        st = cls_.create(str(location), dim=model.embedding_size, distance=model.distance, meta=meta, **store_options)  # type: ignore[attr-defined]
+        meta = GalleryMeta.new(model, scoring=scoring, threshold=threshold, model_source=model_source)
+        st = STORES.create(kind).create(
+            str(location), dim=model.embedding_size, distance=model.distance, meta=meta.to_store(), **store_options
+        )
         return cls(store=st, model=model)
 
     @classmethod
@@ -141,14 +118,35 @@ class Gallery:
             raise
         return gallery
 
+    @classmethod
+    def open_with_model(cls, location: str | Path, model: str | None = None, **store_options: Any) -> Gallery:
+        """Open an existing gallery with its model loaded: ``model`` (a model folder or spec) when given, else the
+        one recorded at creation (``model_source``). :class:`GalleryError` when none is recorded,
+        :class:`ModelMismatchError` when the model is not the one that built the gallery."""
+        from lookalike.models import load_model
+
+        gallery = cls.open(location, **store_options)
+        try:
+            source = model or gallery.model_source
+            if not source:
+                raise GalleryError(
+                    f"the gallery at {gallery.store.location} does not record which model built it; pass it with "
+                    "--model (the service: the 'model' setting)"
+                )
+            gallery.attach_model(load_model(source))
+        except BaseException:
+            gallery.close()
+            raise
+        return gallery
+
     def attach_model(self, model: EmbeddingModel) -> None:
         """Use ``model`` for embedding; :class:`ModelMismatchError` unless it built this gallery."""
-        if model.fingerprint != self._record["fingerprint"]:
-            source = self.store.get_meta().get("model_source")
+        if model.fingerprint != self._record.fingerprint:
+            source = self.model_source
             raise ModelMismatchError(
-                f"the gallery at {self.store.location} was built with model {_describe(self._record)}"
-                f"{f' (from {source})' if source else ''}, {self._record['embedding_size']}-d "
-                f"{self._record['distance']['name']}; got model {_describe(_model_record(model))}. "
+                f"the gallery at {self.store.location} was built with model {self._record.describe()}"
+                f"{f' (from {source})' if source else ''}, {self._record.embedding_size}-d "
+                f"{self._record.distance.name}; got model {ModelRecord.of(model).describe()}. "
                 "Open it with the model that built it, or enroll into a new gallery."
             )
         self.model = model
@@ -156,7 +154,7 @@ class Gallery:
     @property
     def model_source(self) -> str | None:
         """The model folder/spec recorded at creation, if any."""
-        return self.store.get_meta().get("model_source")
+        return self.meta.model_source
 
     def close(self) -> None:
         self.store.close()
@@ -175,7 +173,7 @@ class Gallery:
     def _embed(self, items: Any) -> np.ndarray:
         if self.model is None:
             raise GalleryError(
-                f"this gallery was opened without its model; open it with the model {_describe(self._record)} "
+                f"this gallery was opened without its model; open it with the model {self._record.describe()} "
                 "to embed items, or pass already-embedded vectors to the *_vectors methods"
             )
         if isinstance(items, (str, Path)) or type(items).__name__ == "Image" or isinstance(items, bytes):
@@ -186,7 +184,7 @@ class Gallery:
         try:
             return self.model.embed(items)
         except EmbeddingSizeError as e:
-            raise EmbeddingSizeError(f"{e} (gallery model: {_describe(self._record)})") from e
+            raise EmbeddingSizeError(f"{e} (gallery model: {self._record.describe()})") from e
 
     def _check_vectors(self, vectors: Any, what: str) -> np.ndarray:
         """``(n, dim)`` float32 vectors, finite and in the distance's space (the stores can trust them)."""
@@ -196,31 +194,10 @@ class Gallery:
         if v.ndim != 2 or v.shape[1] != self._dim:
             raise EmbeddingSizeError(
                 f"{what} must have {self._dim} columns to match the gallery (built with model "
-                f"{_describe(self._record)}); got shape {tuple(v.shape)}. Were they embedded with another model?"
+                f"{self._record.describe()}); got shape {tuple(v.shape)}. Were they embedded with another model?"
             )
-        # fast acceptance on the identify hot path: every squared norm inside the band (NaN and inf never are);
-        # anything else goes to the exact check, which raises or (for huge finite vectors) accepts
-        sq = np.einsum("ij,ij->i", v, v)
-        lo, hi = self._sq_norm_band
-        short = len(sq) <= 64  # then a Python loop over a list beats three numpy reductions
-        ok = all(lo <= x < hi for x in sq.tolist()) if short else bool(((sq >= lo) & (sq < hi)).all())
-        if not ok:
-            self._refuse_vectors(v, what)
+        self.distance.check_vectors(v, what)
         return v
-
-    def _refuse_vectors(self, v: np.ndarray, what: str) -> None:
-        if not np.isfinite(v).all():
-            raise DataError(f"{what} contain NaN or infinite values; check the model's output")
-        norms = np.linalg.norm(v.astype(np.float64), axis=1)
-        c = float(self.distance.params.get("c", 0.1))
-        if (self.distance.normalized and np.any(np.abs(norms - 1) > NORM_TOLERANCE)) or (
-            self.distance.name == "hyperbolic" and np.any(norms >= 1 / np.sqrt(c))
-        ):
-            raise DataError(
-                f"{what} do not lie in the gallery's {self.distance.name} space (norms {norms.min():.3g}-"
-                f"{norms.max():.3g}); pass vectors as the model's embed() returns them, or raw items to the "
-                "methods that embed"
-            )
 
     # -- writes -----------------------------------------------------------------------------------------------
     def enroll(
@@ -301,12 +278,11 @@ class Gallery:
 
     @property
     def scoring(self) -> str:
-        return str(self.store.get_meta().get("scoring", "max"))
+        return self.meta.scoring
 
     @property
     def threshold(self) -> float | None:
-        t = self.store.get_meta().get("threshold")
-        return None if t is None else float(t)
+        return self.meta.threshold
 
     def identify(self, queries: Any, k: int = 5) -> list[Identification]:
         """For each query item, the ``k`` best identities and a known/unknown decision.
@@ -326,16 +302,15 @@ class Gallery:
             raise GalleryError("identify_faces needs the gallery's model; open the gallery with it")
         faces = self.model.embed_faces(image, name=name)
         results = self.identify_vectors(np.stack([f.vector for f in faces]), k=k)
-        return [FaceIdentification(f.box, r, f.detected) for f, r in zip(faces, results, strict=True)]
+        return [FaceIdentification(f.box, r, f.detected, f.vector) for f, r in zip(faces, results, strict=True)]
 
     def identify_vectors(self, vectors: Any, k: int = 5) -> list[Identification]:
         """:meth:`identify` for already-embedded query vectors."""
         if int(k) < 1:
             raise DataError(f"k must be at least 1, got {k}")
         q = self._check_vectors(vectors, "queries")
-        meta = self.store.get_meta()
-        threshold = meta.get("threshold")
-        scoring = meta.get("scoring", "max")
+        meta = self.meta
+        threshold, scoring = meta.threshold, meta.scoring
         if scoring != "max":
             per_query = self._exact_matches(q, int(k), scoring)
         else:  # max-scoring is the store's nearest-identity search; q is already checked (and stricter)
@@ -352,7 +327,7 @@ class Gallery:
                 codes = np.array([index[n] for n in table.identities], np.int64)
                 self._cache = (gen, (table.vectors, codes, names))
             vectors, codes, names = self._cache[1]
-        scores = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, scoring)  # type: ignore[arg-type]
+        scores = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, sc.check_scoring(scoring))
         return sc.top_k(scores, names, k)
 
     @staticmethod
@@ -361,17 +336,18 @@ class Gallery:
             return Identification([], "unknown", threshold)
         if threshold is None:  # no threshold, no verdict: "known" would accept anything (a logo among faces)
             return Identification(matches, "uncalibrated", None)
-        return Identification(matches, "known" if matches[0].score >= threshold else "unknown", threshold)
+        return Identification(matches, "known" if accepts(matches[0].score, threshold) else "unknown", threshold)
 
-    def verify(self, a: Any, b: Any) -> Verification:
-        """Whether items ``a`` and ``b`` show the same identity, at the gallery's calibrated threshold."""
+    def verify(self, a: Any, b: Any, *, score_only: bool = False) -> Verification:
+        """Whether items ``a`` and ``b`` show the same identity, at the gallery's calibrated threshold; with
+        ``score_only`` just their score (``same``/``threshold`` ``None``), which needs no threshold."""
         va, vb = self._embed([a, b])
-        return self.verify_vectors(va, vb)
+        return self.verify_vectors(va, vb, score_only=score_only)
 
-    def verify_vectors(self, a: Any, b: Any) -> Verification:
+    def verify_vectors(self, a: Any, b: Any, *, score_only: bool = False) -> Verification:
         """:meth:`verify` for two already-embedded items."""
-        threshold = self.threshold
-        if threshold is None:
+        threshold = None if score_only else self.threshold
+        if threshold is None and not score_only:
             raise GalleryError("this gallery has no threshold yet; calibrate it (`lookalike calibrate`) first")
         va, vb = self._check_vectors(a, "a"), self._check_vectors(b, "b")
         return verify_vectors(va[0], vb[0], self.distance, threshold)
@@ -413,10 +389,10 @@ class Gallery:
         """Set (or clear, with ``None``) the accept threshold by hand; forgets the calibration report."""
         self.store.set_meta({"threshold": threshold, "calibration": None, "calibrated_at_size": None})
 
-    def _size_warning(self, n_identities: int | None = None) -> str | None:
-        meta = self.store.get_meta()
-        at = meta.get("calibrated_at_size")
-        if at is None or meta.get("threshold") is None:
+    def _size_warning(self, n_identities: int | None = None, meta: GalleryMeta | None = None) -> str | None:
+        meta = meta or self.meta
+        at = meta.calibrated_at_size
+        if at is None or meta.threshold is None:
             return None
         n = self.store.identity_count() if n_identities is None else n_identities
         if n > GROWTH_WARNING_FACTOR * max(int(at), 1):
@@ -461,22 +437,23 @@ class Gallery:
 
     def info(self) -> GalleryInfo:
         """The model, size, identities, threshold and store of this gallery."""
-        meta = self.store.get_meta()
+        meta = self.meta
         n_ids = self.store.identity_count()
-        calib = meta.get("calibration")
+        calib = meta.calibration
+        record = self._record.model_dump(mode="json")
         return GalleryInfo(
-            model={**self._record, "source": meta.get("model_source")},
+            model={**record, "source": meta.model_source},
             size=self.store.count(),
             identities=n_ids,
-            threshold=meta.get("threshold"),
-            calibrated_at_size=meta.get("calibrated_at_size"),
-            distance=self._record["distance"],
+            threshold=meta.threshold,
+            calibrated_at_size=meta.calibrated_at_size,
+            distance=record["distance"],
             store=self.store.kind,
             location=self.store.location,
-            scoring=meta.get("scoring", "max"),
+            scoring=meta.scoring,
             embedding_size=self.embedding_size,
             calibration=CalibrationReport.from_dict(calib) if calib else None,
-            warning=self._size_warning(n_ids),
+            warning=self._size_warning(n_ids, meta),
         )
 
 
@@ -488,18 +465,22 @@ def _item_id(item_id: int) -> int:
     return i
 
 
-def verify_vectors(a: np.ndarray, b: np.ndarray, distance: Distance, threshold: float) -> Verification:
-    """Verification of two embedded items at ``threshold`` (similarity; same when ``score >= threshold``)."""
+def verify_vectors(a: np.ndarray, b: np.ndarray, distance: Distance, threshold: float | None) -> Verification:
+    """Verification of two embedded items at ``threshold`` (similarity; same when ``score >= threshold``); with
+    ``threshold=None`` the score only."""
     import torch
 
     ta = torch.from_numpy(np.asarray(a, np.float32).reshape(1, -1))
     tb = torch.from_numpy(np.asarray(b, np.float32).reshape(1, -1))
     score = float(distance.pair_scores(ta, tb)[0])
-    return Verification(score=score, same=score >= threshold, threshold=float(threshold))
+    if threshold is None:
+        return Verification(score=score, same=None, threshold=None)
+    return Verification(score=score, same=bool(accepts(score, threshold)), threshold=float(threshold))
 
 
-def verify_items(model: EmbeddingModel, a: Any, b: Any, threshold: float) -> Verification:
-    """Embed ``a`` and ``b`` with ``model`` and verify them at ``threshold`` (no gallery needed)."""
+def verify_items(model: EmbeddingModel, a: Any, b: Any, threshold: float | None) -> Verification:
+    """Embed ``a`` and ``b`` with ``model`` and verify them at ``threshold`` (no gallery needed; ``None``: the
+    score only)."""
     va, vb = model.embed([a, b])
     return verify_vectors(va, vb, model.distance, threshold)
 

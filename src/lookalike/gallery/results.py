@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Decision = Literal["known", "unknown", "uncalibrated"]
 
@@ -56,11 +59,13 @@ class FaceIdentification:
     """One face found in a query image: its ``box`` (left, top, right, bottom, in pixels) and who it is.
 
     ``detected`` is False when the whole frame stood for the face (``detect: never``, or ``auto`` on a crop).
+    ``vector`` is the face's embedding (for the unknown pool; not part of :meth:`to_dict`).
     """
 
     box: tuple[int, int, int, int]
     identification: Identification
     detected: bool = True
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"box": list(self.box), "detected": self.detected, **self.identification.to_dict()}
@@ -68,11 +73,12 @@ class FaceIdentification:
 
 @dataclass(frozen=True)
 class Verification:
-    """Whether two items show the same identity: ``same`` is ``score >= threshold``."""
+    """Whether two items show the same identity: ``same`` is ``score >= threshold``; both ``None`` when no
+    threshold was given (the score only)."""
 
     score: float
-    same: bool
-    threshold: float
+    same: bool | None
+    threshold: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

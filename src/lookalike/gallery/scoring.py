@@ -32,17 +32,15 @@ def centroids(
 ) -> np.ndarray:
     """(n_ids, d) per-identity centroids in the distance's space.
 
-    The arithmetic mean, re-normalised for cosine/euclidean; for the Poincaré ball the arithmetic mean of
-    points inside the ball stays inside it (convexity), a cheap stand-in for the Fréchet mean.
+    The arithmetic mean, brought back into the space by ``Distance.mean_point`` (re-normalised for
+    cosine/euclidean; for the Poincaré ball the arithmetic mean of points inside the ball stays inside it
+    (convexity), a cheap stand-in for the Fréchet mean).
     """
     v = torch.from_numpy(np.asarray(vectors, dtype))
     idx = torch.from_numpy(np.asarray(codes, np.int64))
     sums = torch.zeros(n_ids, v.shape[1], dtype=v.dtype).index_add_(0, idx, v)
     counts = torch.bincount(idx, minlength=n_ids).clamp_min(1).unsqueeze(1)
-    c = sums / counts
-    if distance.normalized:
-        c = torch.nn.functional.normalize(c, dim=1)
-    return c.numpy()
+    return distance.mean_point(sums / counts).numpy()
 
 
 def identity_score_matrix(

@@ -162,10 +162,6 @@ class TimmEncoder(Encoder):
                 maps[i] = h
         return [maps[i] for i in self._taps]
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The unpooled feature map of the last ``out_block`` listed (else the backbone's last layer)."""
-        return self.feature_maps(x)[-1]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._own_pool:
             return self.backbone(x)

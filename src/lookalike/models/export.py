@@ -16,6 +16,7 @@ from lookalike.errors import DataError, ModelMismatchError, NotFoundError
 from lookalike.models.card import CARD_FILE, WEIGHTS_FILE, ModelCard, compute_fingerprint
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.embedder import EmbeddingModel
+from lookalike.models.encoder_options import encoder_options
 from lookalike.models.encoders import ENCODERS, HFTextEncoder, build_encoder
 from lookalike.models.heads import Head
 from lookalike.models.network import EmbeddingNet
@@ -121,9 +122,7 @@ def load_model(
             f"{spec!r} is neither a model folder (with {CARD_FILE}) nor an encoder spec; "
             f"specs start with one of {ENCODERS.names()}"
         )
-    if spec.lower().startswith("timm:"):
-        encoder_kwargs.setdefault("pretrained", True)
-    encoder = build_encoder(spec, **encoder_kwargs)
+    encoder = build_encoder(spec, **encoder_options(spec, encoder_kwargs).kwargs())
     net = EmbeddingNet(
         encoder=encoder, head=Head(in_dim=encoder.feature_dim, type="none"), distance=get_distance(distance)
     )

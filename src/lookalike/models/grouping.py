@@ -68,13 +68,7 @@ class Group:
 
 def top_score(distance: Distance, similarities: np.ndarray | None = None) -> float:
     """The highest similarity ``distance`` can give (dot: the largest self-similarity seen)."""
-    if distance.name == "cosine":
-        return 1.0
-    if distance.name in ("euclidean", "hyperbolic"):
-        return 0.0
-    if similarities is None or similarities.size == 0:
-        return 0.0
-    return float(np.max(np.diag(similarities)))
+    return distance.best_score(similarities)
 
 
 def similarity_matrix(x: np.ndarray, distance: Distance) -> np.ndarray:

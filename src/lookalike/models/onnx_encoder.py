@@ -12,27 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from lookalike.config import StrictModel
 from lookalike.errors import ConfigError, DataError, ModelMismatchError, NotFoundError
+from lookalike.models.encoder_options import OnnxPreprocessing
 from lookalike.models.encoders import Encoder, Kind
-
-
-class OnnxPreprocessing(StrictModel):
-    """Declared input preparation of an ``onnx:`` encoder."""
-
-    input_size: int = Field(default=112, ge=8, le=2048)
-    mean: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], min_length=3, max_length=3)
-    std: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], min_length=3, max_length=3)
-    channel_order: Literal["rgb", "bgr"] = "rgb"
-    align: Literal["none", "dlib5"] = "none"
-    resize: Literal["squash", "crop"] = "squash"
-    face: dict[str, Any] = Field(default_factory=dict, description="FaceOptions for align=dlib5")
 
 
 def _sha256(path: Path) -> str:

@@ -79,21 +79,8 @@ def _open_gallery(settings: ServiceSettings) -> Any:
     if not settings.gallery:
         raise ConfigError("give the gallery to serve (setting 'gallery', or pass gallery= to create_app)")
     from lookalike.gallery import Gallery
-    from lookalike.models import load_model
 
-    if settings.model:
-        return Gallery.open(settings.gallery, load_model(settings.model))
-    gallery = Gallery.open(settings.gallery)
-    try:
-        if not gallery.model_source:
-            raise ConfigError(
-                f"the gallery {settings.gallery} does not record which model built it; pass it with --model"
-            )
-        gallery.attach_model(load_model(gallery.model_source))
-    except BaseException:
-        gallery.close()
-        raise
-    return gallery
+    return Gallery.open_with_model(settings.gallery, settings.model or None)
 
 
 def _gallery_location(gallery: Any, settings: ServiceSettings) -> str | None:

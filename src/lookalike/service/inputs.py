@@ -189,6 +189,21 @@ def form_int(form: FormData, name: str, default: int, *, lo: int, hi: int) -> in
     return value
 
 
+def form_bool(form: FormData, name: str, default: bool = False) -> bool:
+    """A yes/no form field: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``); 422 otherwise."""
+    raw = form.get(name)
+    if raw is None or raw == "":
+        return default
+    value = str(raw).strip().lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise ServiceError(
+        f"form field {name!r} must be true or false, got {str(raw)[:40]!r}", status=422, type="validation"
+    )
+
+
 def json_items(
     *,
     texts: list[str] | None,

@@ -83,8 +83,16 @@ class IdentificationOut(BaseModel):
     )
 
 
+class SkippedOut(BaseModel):
+    image: int = Field(description="index of the uploaded image that was left out")
+    reason: str = Field(description="why (no face found)")
+
+
 class IdentifyResponse(BaseModel):
     results: list[IdentificationOut]
+    skipped: list[SkippedOut] = Field(
+        default_factory=list, description="face models with skip_no_face: images left out because no face was found"
+    )
 
 
 class VerifyResponse(BaseModel):
@@ -106,6 +114,9 @@ class EnrollResponse(BaseModel):
     gallery_size: int
     faces: list[EnrolledFaceOut] | None = Field(
         default=None, description="face models: which face of each image was enrolled"
+    )
+    skipped: list[SkippedOut] = Field(
+        default_factory=list, description="face models with skip_no_face: images left out because no face was found"
     )
 
 

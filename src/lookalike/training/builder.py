@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lookalike.data.protocols import load_protocol
+from lookalike.data.resolve import as_protocol
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError
 from lookalike.models.distances import get_distance
@@ -39,20 +39,11 @@ class Built:
 
 def build_splits(cfg: TrainConfig) -> Splits:
     """Training and validation datasets; validation classes are always carved from training classes."""
-    from lookalike.data.protocols import ValSpec
-
-    protocol = load_protocol(cfg.data.protocol)
-    if cfg.data.val is not None:
-        v = cfg.data.val
-        if (v.fraction is None) == (v.names is None):
-            raise ConfigError(
-                f"data.val must give exactly one of 'fraction' or 'names' (got fraction={v.fraction!r}, "
-                f"names={v.names!r}); e.g. --set data.val.fraction=0.2 beside --set data.val.seed={v.seed}"
-            )
-        protocol.val = ValSpec(fraction=v.fraction, names=v.names, seed=v.seed)
+    protocol = as_protocol(cfg.data.protocol)
     if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
-        protocol.val = None
-        return Splits(train=protocol.dataset("train"), val=None)
+        return Splits(train=protocol.with_val(None).dataset("train"), val=None)
+    if cfg.data.val is not None:
+        protocol = protocol.with_val(cfg.data.val)
     if protocol.val is None:
         raise ConfigError(f"protocol {protocol.name!r} has no val section; set data.val.fraction (e.g. 0.2)")
     return Splits(train=protocol.dataset("train"), val=protocol.dataset("val"))
@@ -81,12 +72,9 @@ def freeze_all_but_last_blocks(encoder: Encoder, k: int) -> None:
         getattr(backbone, later).requires_grad_(True)
 
 
-def build_network(cfg: TrainConfig, num_classes: int) -> EmbeddingNet:
+def build_network(cfg: TrainConfig) -> EmbeddingNet:
     m = cfg.model
-    kwargs = dict(m.encoder_kwargs)
-    if m.encoder.lower().startswith("timm:"):
-        kwargs.setdefault("pretrained", True)
-    encoder = build_encoder(m.encoder, **kwargs)
+    encoder = build_encoder(m.encoder, **m.encoder_kwargs.kwargs())
     h = m.head
     head = Head(
         in_dim=encoder.feature_dim,
@@ -107,7 +95,7 @@ def build(cfg: TrainConfig) -> Built:
     """Datasets, network, loss, miner and the LightningModule for ``cfg``."""
     splits = build_splits(cfg)
     num_classes = len(splits.train.class_names)
-    network = build_network(cfg, num_classes)
+    network = build_network(cfg)
     if splits.train.kind != network.encoder.kind:
         raise ConfigError(
             f"the data holds {splits.train.kind} items but encoder {cfg.model.encoder!r} takes {network.encoder.kind}"

@@ -11,15 +11,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from lookalike.config import StrictModel, load_config
-
-
-class ValOverride(StrictModel):
-    """Replace the protocol's validation carve-out (classes are always taken from the training classes)."""
-
-    fraction: float | None = Field(default=None, gt=0, lt=1)
-    names: list[str] | None = None
-    seed: int = 0
+from lookalike.config import StrictModel, apply_overrides, read_yaml, validate
+from lookalike.data.protocols import ValSpec
+from lookalike.data.roots import config_path
+from lookalike.models.encoder_options import EncoderOptions, TimmOptions, spec_kind, with_kind
 
 
 class AugmentConfig(StrictModel):
@@ -38,8 +33,11 @@ class AugmentConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
-    protocol: str = Field(description="protocol YAML (configs/protocols/fl27.yaml) or a bare name (fl27)")
-    val: ValOverride | None = None
+    protocol: str = Field(
+        description="the data: a protocol (YAML path, protocol:NAME or a bare name), a class folder or a manifest"
+    )
+    #: replaces the protocol's validation carve-out (classes are always taken from the training classes)
+    val: ValSpec | None = None
     #: 'carve' trains on protocol train classes minus validation ones and selects the best epoch on validation;
     #: 'all' trains on every training class (validation included) for a fixed number of epochs (the final fit)
     train_classes: Literal["carve", "all"] = "carve"
@@ -68,7 +66,8 @@ class HeadConfig(StrictModel):
 
 class ModelConfig(StrictModel):
     encoder: str = Field(description="'timm:<model>', 'hf:<folder>', 'mlp', ...")
-    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: the encoder's typed options; YAML gives a mapping, its ``kind`` is the encoder spec's prefix
+    encoder_kwargs: EncoderOptions = Field(default_factory=TimmOptions)
     head: HeadConfig = Field(default_factory=HeadConfig)
     distance: str | dict[str, Any] = "cosine"
     #: 'frozen': backbone features computed once and cached on disk, only the head trains;
@@ -78,6 +77,22 @@ class ModelConfig(StrictModel):
         default=None, ge=0, description="None = all; timm EfficientNet blocks, or hf: transformer layers"
     )
     freeze_bn: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "encoder" in data:
+            data = {**data, "encoder_kwargs": with_kind(data["encoder"], data.get("encoder_kwargs"))}
+        return data
+
+    @model_validator(mode="after")
+    def _options_match(self) -> ModelConfig:
+        if self.encoder_kwargs.kind != spec_kind(self.encoder):
+            raise ValueError(
+                f"encoder_kwargs are {self.encoder_kwargs.kind!r} options but encoder {self.encoder!r} is "
+                f"{spec_kind(self.encoder)!r}; drop encoder_kwargs.kind"
+            )
+        return self
 
 
 class LossConfig(StrictModel):
@@ -153,15 +168,18 @@ class TrainConfig(StrictModel):
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read, override and validate a training YAML (errors name the bad keys)."""
-    cfg = load_config(TrainConfig, path, overrides)
-    base = Path(path).resolve().parent
-    proto = Path(cfg.data.protocol)
-    if proto.suffix in (".yaml", ".yml") and not proto.is_absolute() and not proto.exists():
-        candidate = base / proto
-        if candidate.exists():
-            cfg.data.protocol = str(candidate)
-    return cfg
+    """Read, override and validate a training YAML: a path or a shipped ``recipe:NAME`` (errors name the bad keys).
+
+    A relative protocol ``.yaml`` that is not found from the working directory is taken beside the recipe.
+    """
+    file = config_path(path, "recipe")
+    data = apply_overrides(read_yaml(file), overrides or [])
+    proto = (data.get("data") or {}).get("protocol") if isinstance(data.get("data"), dict) else None
+    if isinstance(proto, str) and Path(proto).suffix in (".yaml", ".yml") and not Path(proto).is_absolute():
+        beside = file.resolve().parent / proto
+        if not Path(proto).exists() and beside.exists():
+            data = {**data, "data": {**data["data"], "protocol": str(beside)}}
+    return validate(TrainConfig, data, source=str(file))
 
 
 __all__ = [

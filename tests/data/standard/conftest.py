@@ -141,12 +141,12 @@ def download_drill(http_server: LocalServer, tmp_path: Path) -> Callable[[str, d
     return drill
 
 
-PROTOCOLS = Path(__file__).resolve().parents[3] / "configs" / "protocols"
+PROTOCOLS = Path(__file__).resolve().parents[3] / "src" / "lookalike" / "protocols"
 
 
 @pytest.fixture
 def std_protocol(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], Protocol]:
-    """``configs/protocols/<name>.yaml`` resolving its data against the drill's ``tmp_path/<name>``."""
+    """``protocol:<name>`` resolving its data against the drill's ``tmp_path/<name>``."""
 
     def load(name: str) -> Protocol:
         monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))

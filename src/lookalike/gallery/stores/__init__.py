@@ -31,7 +31,7 @@ def store_kind_for(location: str) -> str:
 
 def open_store(location: str, **options: Any) -> VectorStore:
     """Open an existing store at a folder or DSN."""
-    return STORES.create(store_kind_for(location)).open(location, **options)  # type: ignore[attr-defined]
+    return STORES.create(store_kind_for(location)).open(location, **options)
 
 
 __all__ = ["STORES", "Hit", "VectorStore", "VectorTable", "open_store", "store_kind_for"]

@@ -1,7 +1,7 @@
 """In-memory search indexes kept in step with a store, and their on-disk snapshot format.
 
-:class:`FaissIndex` wraps an exact ``IndexFlatIP``/``IndexFlatL2`` (in an ``IndexIDMap2``) or, past a size,
-an ``IndexIVFFlat`` (trained on the vectors present at that moment; it supports removal by id).
+:class:`FaissIndex` wraps an exact ``IndexFlat`` of the distance's faiss metric (in an ``IndexIDMap2``) or,
+past a size, an ``IndexIVFFlat`` (trained on the vectors present at that moment; it supports removal by id).
 :class:`TorchExactIndex` is the exact chunked search for distances faiss has no metric for (hyperbolic).
 Both answer ``search(queries, k)`` with *similarities* (higher is closer), matching ``Distance.scores``.
 
@@ -46,15 +46,14 @@ class SearchIndex(Protocol):
 class FaissIndex:
     """faiss flat (exact) or IVF-flat index over ids; scores returned as similarities."""
 
-    def __init__(self, *, dim: int, metric: str, index: Any = None, nprobe: int = 32) -> None:
+    def __init__(self, *, dim: int, distance: Distance, index: Any = None, nprobe: int = 32) -> None:
         import faiss
 
         self.dim = dim
-        self.metric = metric
+        self.distance = distance
         self.nprobe = nprobe
         if index is None:
-            flat = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
-            index = faiss.IndexIDMap2(flat)
+            index = faiss.IndexIDMap2(faiss.IndexFlat(dim, distance.faiss_metric_type()))
         self.index = index
         self._configure()
 
@@ -79,7 +78,7 @@ class FaissIndex:
         cls,
         *,
         dim: int,
-        metric: str,
+        distance: Distance,
         ids: np.ndarray,
         vectors: np.ndarray,
         nlist: int | None,
@@ -91,8 +90,8 @@ class FaissIndex:
 
         n = len(vectors)
         nlist = nlist or max(1, min(int(4 * math.sqrt(n)), n // 40))  # faiss wants >= 39 points per list
-        mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
-        quantizer = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
+        mt = distance.faiss_metric_type()
+        quantizer = faiss.IndexFlat(dim, mt)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
         sample = vectors
         if n > 50 * nlist:  # faiss asks for 39-256 points per centroid; 50 keeps training to seconds
@@ -101,9 +100,9 @@ class FaissIndex:
         index.cp.seed = seed
         index.cp.niter = 10  # k-means iterations: coarse lists need no more
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        quantizer.this.disown()  # type: ignore[union-attr]  # the IVF index owns (and frees) its quantizer
+        quantizer.this.disown()  # type: ignore[attr-defined]  # the IVF index owns (and frees) its quantizer
         index.own_fields = True
-        out = cls(dim=dim, metric=metric, index=index, nprobe=nprobe)
+        out = cls(dim=dim, distance=distance, index=index, nprobe=nprobe)
         out.add(ids, vectors)
         return out
 
@@ -130,9 +129,7 @@ class FaissIndex:
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         d, i = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        if self.metric == "l2":
-            d = -np.sqrt(np.maximum(d, 0))
-        return d, i
+        return self.distance.faiss_scores(d), i
 
     def ids(self) -> np.ndarray:
         import faiss
@@ -153,11 +150,11 @@ class FaissIndex:
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
-    def deserialize(cls, data: bytes, *, dim: int, metric: str, nprobe: int) -> FaissIndex:
+    def deserialize(cls, data: bytes, *, dim: int, distance: Distance, nprobe: int) -> FaissIndex:
         import faiss
 
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        return cls(dim=dim, metric=metric, index=index, nprobe=nprobe)
+        return cls(dim=dim, distance=distance, index=index, nprobe=nprobe)
 
 
 class TorchExactIndex:
@@ -216,6 +213,23 @@ class TorchExactIndex:
         return out
 
 
+def new_index(*, dim: int, distance: Distance, nprobe: int) -> SearchIndex:
+    """An empty exact index for ``distance``: faiss where it has the distance's metric, else torch."""
+    if distance.faiss_metric is None:
+        return TorchExactIndex(dim=dim, distance=distance)
+    return FaissIndex(dim=dim, distance=distance, nprobe=nprobe)
+
+
+def load_index(header: dict[str, Any], payload: bytes, *, dim: int, distance: Distance, nprobe: int) -> SearchIndex:
+    """The index of a snapshot (``header["index_kind"]`` says which); raises when it is inconsistent."""
+    if header["index_kind"] == "torch-exact":
+        return TorchExactIndex.deserialize(payload, dim=dim, distance=distance, count=header["count"])
+    index = FaissIndex.deserialize(payload, dim=dim, distance=distance, nprobe=nprobe)
+    if index.ntotal != header["count"]:
+        raise ValueError("snapshot count mismatch")
+    return index
+
+
 def write_snapshot(path: Path, header: dict[str, Any], payload: bytes) -> None:
     """Atomically replace ``path`` with ``header`` + ``payload`` (tmp file, fsync, rename, fsync dir)."""
     head = json.dumps(header, sort_keys=True).encode()
@@ -253,4 +267,12 @@ def read_snapshot(path: Path) -> tuple[dict[str, Any], bytes] | None:
     return header, payload
 
 
-__all__ = ["FaissIndex", "SearchIndex", "TorchExactIndex", "read_snapshot", "write_snapshot"]
+__all__ = [
+    "FaissIndex",
+    "SearchIndex",
+    "TorchExactIndex",
+    "load_index",
+    "new_index",
+    "read_snapshot",
+    "write_snapshot",
+]

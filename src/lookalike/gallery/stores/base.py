@@ -9,7 +9,7 @@ models or thresholds: the :class:`~lookalike.gallery.Gallery` on top does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -42,6 +42,29 @@ def first_identities(hits: Iterable[tuple[str, float]], k: int) -> list[Match]:
     return [Match(name, score) for name, score in seen.items()]
 
 
+def widening_identity_search(
+    n: int, k: int, fetch: Callable[[list[int], int], Iterable[tuple[list[Match], int]]]
+) -> list[list[Match]]:
+    """Max-scoring nearest identities of ``n`` queries from nearest-item searches.
+
+    ``fetch(rows, m)`` searches the ``m`` nearest items of queries ``rows`` and gives, per row, its first ``k``
+    distinct identities and how many items came back. Starts at ``max(4k, k + 16)`` items and, for the queries
+    where they hold fewer than ``k`` identities while the store may have more, fetches four times as many again
+    (up to ``MAX_FETCH`` items).
+    """
+    out: list[list[Match]] = [[] for _ in range(n)]
+    todo = list(range(n))
+    m = max(4 * k, k + 16)
+    while todo and m <= MAX_FETCH:
+        more = []
+        for row, (matches, got) in zip(todo, fetch(todo, m), strict=True):
+            out[row] = matches
+            if len(matches) < k and got == m:  # too few identities, and there may be more items
+                more.append(row)
+        todo, m = more, m * 4
+    return out
+
+
 @dataclass(frozen=True)
 class VectorTable:
     """Every stored vector with its id and identity (for exact identity scoring and rebuilds)."""
@@ -57,6 +80,21 @@ class VectorStore(ABC):
     kind: ClassVar[str]
     dim: int
     distance: Distance
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def create(
+        cls, location: str, /, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
+    ) -> VectorStore:
+        """A new, empty store at ``location`` (a folder, a DSN) for ``dim``-d vectors of ``distance``, with the
+        meta record ``meta``; :class:`GalleryError` when one exists there already. ``options`` are the store's
+        own (unknown ones are a :class:`ConfigError` naming the known ones)."""
+
+    @classmethod
+    @abstractmethod
+    def open(cls, location: str, /, **options: Any) -> VectorStore:
+        """The existing store at ``location``; :class:`NotFoundError` when there is none."""
 
     # -- meta -------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -92,24 +130,15 @@ class VectorStore(ABC):
         return self._search_identities(self._check_vectors(queries, "queries"), int(k))
 
     def _search_identities(self, q: np.ndarray, k: int) -> list[list[Match]]:
-        """:meth:`search_identities` for queries already checked (float32, ``(n, dim)``, finite).
+        """:meth:`search_identities` for queries already checked (float32, ``(n, dim)``, finite), through
+        :func:`widening_identity_search` over :meth:`search`. Stores override this with something cheaper where
+        they can."""
 
-        Fetches ``max(4k, k + 16)`` nearest items and, for the queries where they hold fewer than ``k``
-        identities, four times as many again until the store has no more to give (or ``MAX_FETCH`` items were
-        fetched). Stores override this with something cheaper where they can.
-        """
-        out: list[list[Match]] = [[] for _ in range(len(q))]
-        todo = list(range(len(q)))
-        fetch = max(4 * k, k + 16)
-        while todo and fetch <= MAX_FETCH:
-            hits = self.search(q[todo], fetch)
-            more = []
-            for row, h in zip(todo, hits, strict=True):
-                out[row] = first_identities(((x.identity, x.score) for x in h), k)
-                if len(out[row]) < k and len(h) == fetch:  # too few identities, and there may be more items
-                    more.append(row)
-            todo, fetch = more, fetch * 4
-        return out
+        def fetch(rows: list[int], m: int) -> list[tuple[list[Match], int]]:
+            hits = self.search(q[rows], m)
+            return [(first_identities(((x.identity, x.score) for x in h), k), len(h)) for h in hits]
+
+        return widening_identity_search(len(q), k, fetch)
 
     @abstractmethod
     def count(self) -> int:
@@ -209,4 +238,4 @@ class VectorStore(ABC):
             raise NotFoundError(f"no item with id {missing[:10]} in this gallery; list items with `gallery list`")
 
 
-__all__ = ["Hit", "VectorStore", "VectorTable", "first_identities"]
+__all__ = ["Hit", "VectorStore", "VectorTable", "first_identities", "widening_identity_search"]

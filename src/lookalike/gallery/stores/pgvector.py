@@ -55,7 +55,9 @@ class PgVectorStore(VectorStore):
         self._conn: Any = None
 
     @classmethod
-    def create(cls, dsn: str, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any) -> PgVectorStore:
+    def create(
+        cls, dsn: str, /, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
+    ) -> PgVectorStore:
         if distance.faiss_metric is None:
             raise GalleryError(
                 f"distance {distance.name!r} has no pgvector operator; use the sqlite store (exact torch search) "
@@ -88,7 +90,7 @@ class PgVectorStore(VectorStore):
         return store
 
     @classmethod
-    def open(cls, dsn: str, **options: Any) -> PgVectorStore:
+    def open(cls, dsn: str, /, **options: Any) -> PgVectorStore:
         store = cls(dsn=dsn, **options)
         conn = store._connect()
         if conn.execute("SELECT to_regclass(%s)", (f"{store.name}_meta",)).fetchone()[0] is None:
@@ -234,6 +236,12 @@ class PgVectorStore(VectorStore):
     def count(self) -> int:
         with self._lock:
             n = self.conn.execute(f"SELECT count(*) FROM {self.name}_items").fetchone()[0]
+            self.conn.commit()
+        return int(n)
+
+    def identity_count(self) -> int:
+        with self._lock:
+            n = self.conn.execute(f"SELECT count(DISTINCT identity) FROM {self.name}_items").fetchone()[0]
             self.conn.commit()
         return int(n)
 

@@ -5,12 +5,9 @@ the call returns only after ``COMMIT``. ``journal_mode=WAL`` with ``synchronous=
 commit, so an acknowledged enroll survives a killed process *and* a power cut (``NORMAL`` would survive only
 the former and saves one fsync per *batch*, which enrolment in batches does not need to save).
 
-The search index is derived state: it is kept in step in memory, snapshotted to ``index.lkidx`` (with the
-generation and largest item id it reflects in its header) on close and after rebuilds, and on open it is
-loaded and caught up from SQLite — new items are those with a larger id, removed ones are listed with their
-generation in the ``removed`` table. A missing, foreign, corrupt or inconsistent snapshot is rebuilt from
-SQLite. Other processes' commits are noticed with ``PRAGMA data_version`` (asked on every read, ~3 µs) and
-caught up the same way.
+The search index is derived state, kept in step by :class:`~lookalike.gallery.stores._mirror.IndexMirror`
+(snapshotted to ``index.lkidx``, caught up from SQLite on open). Other processes' commits are noticed with
+``PRAGMA data_version`` (asked on every read, ~3 µs) and caught up the same way.
 
 A gallery in a folder this process cannot write (read-only media, a read-only mount) is opened read-only —
 ``mode=ro``, or ``immutable=1`` where SQLite cannot even read a WAL database without writing its ``-shm`` — so
@@ -40,8 +37,8 @@ import numpy as np
 
 from lookalike.errors import ConfigError, GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
-from lookalike.gallery.stores._index import FaissIndex, SearchIndex, TorchExactIndex, read_snapshot, write_snapshot
-from lookalike.gallery.stores.base import MAX_FETCH, Hit, VectorStore, VectorTable
+from lookalike.gallery.stores._mirror import IndexMirror
+from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
 from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
@@ -88,12 +85,12 @@ class SQLiteStore(VectorStore):
         self.nprobe = nprobe
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._index: SearchIndex
+        self.mirror: IndexMirror
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @classmethod
     def create(
-        cls, path: str | Path, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
+        cls, path: str | Path, /, *, dim: int, distance: Distance, meta: dict[str, Any], **options: Any
     ) -> SQLiteStore:
         path = Path(path)
         if (path / cls.DB_NAME).exists():
@@ -112,7 +109,7 @@ class SQLiteStore(VectorStore):
         return store
 
     @classmethod
-    def open(cls, path: str | Path, **options: Any) -> SQLiteStore:
+    def open(cls, path: str | Path, /, **options: Any) -> SQLiteStore:
         path = Path(path)
         if not (path / cls.DB_NAME).is_file():
             raise NotFoundError(
@@ -161,72 +158,16 @@ class SQLiteStore(VectorStore):
             raise GalleryError(f"{self.path / self.DB_NAME} is not a lookalike gallery ({e})") from e
         if info.get("format") != FORMAT:
             raise GalleryError(f"gallery format {info.get('format')} is not supported (this version reads {FORMAT})")
-        self.dim, self.distance, self._uuid = int(info["dim"]), get_distance(info["distance"]), info["uuid"]
+        self.dim, self.distance = int(info["dim"]), get_distance(info["distance"])
         self._meta: dict[str, Any] = {}
+        self.mirror = IndexMirror(
+            snapshot=self.path / self.INDEX_NAME, dim=self.dim, distance=self.distance, uuid=info["uuid"],
+            ann_threshold=self.ann_threshold, nlist=self.nlist, nprobe=self.nprobe,
+        )  # fmt: skip
         with self._lock:
-            self._reset_state()
-            snap, loaded = read_snapshot(self.path / self.INDEX_NAME), False
-            if snap is not None and self._snapshot_usable(snap[0]):
-                header, payload = snap
-                try:
-                    self._index = self._deserialize(header, payload)
-                    self._gen, self._max_id, loaded = int(header["generation"]), int(header["max_id"]), True
-                except Exception as e:  # a damaged snapshot is rebuilt, never trusted
-                    log.warning("index snapshot of %s unreadable (%s); rebuilding from SQLite", self.path, e)
-                    self._reset_state()
-            self._load_codes()
-            self._catch_up()
-            if loaded and not self._consistent():
-                log.warning("index snapshot of %s disagrees with SQLite; rebuilding", self.path)
-                self._reset_state()
-                self._load_codes()
-                self._catch_up()
-                loaded = False
-            if self._maybe_switch_to_ivf() or not loaded:
+            self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            if self.mirror.load(self.conn):
                 self.save_index()
-
-    def _reset_state(self) -> None:
-        self._index = self._new_index()
-        self._gen, self._max_id, self._max_code = 0, 0, 0
-        self._codes = np.zeros(0, np.int64)  # item id -> identity code (-1: no such item)
-        self._names: dict[int, str] = {}
-        self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-
-    def _new_index(self) -> SearchIndex:
-        metric = self.distance.faiss_metric
-        if metric is None:
-            return TorchExactIndex(dim=self.dim, distance=self.distance)
-        return FaissIndex(dim=self.dim, metric=metric, nprobe=self.nprobe)
-
-    def _snapshot_usable(self, header: dict[str, Any]) -> bool:
-        gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
-        return (
-            header.get("uuid") == self._uuid
-            and header.get("dim") == self.dim
-            and header.get("distance") == self.distance.to_dict()
-            and 0 <= int(header.get("generation", -1)) <= gen
-        )
-
-    def _deserialize(self, header: dict[str, Any], payload: bytes) -> SearchIndex:
-        if header["index_kind"] == "torch-exact":
-            return TorchExactIndex.deserialize(payload, dim=self.dim, distance=self.distance, count=header["count"])
-        metric = self.distance.faiss_metric or "ip"
-        index = FaissIndex.deserialize(payload, dim=self.dim, metric=metric, nprobe=self.nprobe)
-        if index.ntotal != header["count"]:
-            raise GalleryError("snapshot count mismatch")
-        return index
-
-    def _load_codes(self) -> None:
-        rows = np.array(self.conn.execute("SELECT id, code FROM items").fetchall(), dtype=np.int64).reshape(-1, 2)
-        top = int(rows[:, 0].max(initial=0))
-        self._codes = np.full(top + 1, -1, np.int64)
-        self._codes[rows[:, 0]] = rows[:, 1]
-        self._names = dict(self.conn.execute("SELECT code, name FROM identities").fetchall())
-        self._max_code = max(self._names, default=0)
-
-    def _consistent(self) -> bool:
-        sql_ids = np.nonzero(self._codes >= 0)[0]
-        return bool(np.array_equal(np.sort(self._index.ids()), sql_ids))
 
     def save_index(self) -> None:
         """Snapshot the search index to disk (done on close and after rebuilds).
@@ -244,13 +185,7 @@ class SQLiteStore(VectorStore):
 
     def _save_index(self) -> None:
         with self._lock:
-            payload = self._index.serialize()
-            header = {
-                "uuid": self._uuid, "dim": self.dim, "distance": self.distance.to_dict(), "generation": self._gen,
-                "max_id": self._max_id, "count": self._index.ntotal, "index_kind": self._index.kind,
-                "payload_bytes": len(payload),
-            }  # fmt: skip
-            write_snapshot(self.path / self.INDEX_NAME, header, payload)
+            self.mirror.save()
 
     def close(self) -> None:
         with self._lock:
@@ -270,7 +205,7 @@ class SQLiteStore(VectorStore):
     @property
     def index_kind(self) -> str:
         """``"flat"``, ``"ivf"`` or ``"torch-exact"``."""
-        return self._index.kind
+        return self.mirror.index.kind
 
     # -- keeping the index in step ----------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -280,51 +215,10 @@ class SQLiteStore(VectorStore):
             self._meta = {}
             self.conn.execute("BEGIN")
             try:
-                self._catch_up()
+                self.mirror.catch_up(self.conn)
             finally:
                 self.conn.execute("COMMIT")
             self._data_version = version
-
-    def _catch_up(self) -> None:
-        gen = json.loads(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
-        if gen == self._gen:
-            return
-        c = self.conn
-        for code, name in c.execute("SELECT code, name FROM identities WHERE code > ?", (self._max_code,)):
-            self._names[code] = name
-            self._max_code = max(self._max_code, code)
-        gone = np.array([r[0] for r in c.execute("SELECT id FROM removed WHERE gen > ?", (self._gen,))], np.int64)
-        rows = c.execute("SELECT id, code, vector FROM items WHERE id > ? ORDER BY id", (self._max_id,)).fetchall()
-        self._index.remove(gone[gone < len(self._codes)])
-        self._codes[gone[gone < len(self._codes)]] = -1
-        if rows:
-            ids = np.array([r[0] for r in rows], np.int64)
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), self.dim)
-            self._index.add(ids, vectors)
-            self._set_codes(ids, np.array([r[1] for r in rows], np.int64))
-            self._max_id = int(ids[-1])
-        self._gen = gen
-
-    def _set_codes(self, ids: np.ndarray, codes: np.ndarray) -> None:
-        top = int(ids.max()) + 1
-        if top > len(self._codes):
-            grown = np.full(max(top, 2 * len(self._codes)), -1, np.int64)
-            grown[: len(self._codes)] = self._codes
-            self._codes = grown
-        self._codes[ids] = codes
-
-    def _maybe_switch_to_ivf(self) -> bool:
-        if not isinstance(self._index, FaissIndex) or self._index.kind != "flat":
-            return False
-        if self._index.ntotal < self.ann_threshold:
-            return False
-        table = self.vectors()
-        log.info("gallery %s reached %d items: building an IVF index", self.path, len(table.ids))
-        self._index = FaissIndex.build_ivf(
-            dim=self.dim, metric=self._index.metric, ids=table.ids, vectors=table.vectors, nlist=self.nlist,
-            nprobe=self.nprobe,
-        )  # fmt: skip
-        return True
 
     def _write(self, fn: Any) -> Any:
         """Run ``fn(new_generation)`` inside one IMMEDIATE transaction after catching up; commit; return."""
@@ -337,8 +231,8 @@ class SQLiteStore(VectorStore):
                 )
             c.execute("BEGIN IMMEDIATE")
             try:
-                self._catch_up()
-                gen = self._gen + 1
+                self.mirror.catch_up(c)
+                gen = self.mirror.generation + 1
                 result = fn(gen)
                 c.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(gen),))
                 # read inside the transaction: after COMMIT it could already count another connection's commit
@@ -377,7 +271,7 @@ class SQLiteStore(VectorStore):
                     self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
         with self._lock:
-            self._gen, _ = self._write(apply)
+            self.mirror.generation, _ = self._write(apply)
             self._meta = {}
 
     # -- writes -----------------------------------------------------------------------------------------------
@@ -401,18 +295,14 @@ class SQLiteStore(VectorStore):
 
         with self._lock:
             gen, (code, ids) = self._write(apply)
-            self._names[code] = identity
-            self._max_code = max(self._max_code, code)
-            self._index.add(ids, v)
-            self._set_codes(ids, np.full(len(ids), code, np.int64))
-            self._gen, self._max_id = gen, int(ids[-1])
-            if self._maybe_switch_to_ivf():
+            self.mirror.added(gen, code, identity, ids, v)
+            if self.mirror.maybe_switch_to_ivf(self.conn):
                 self.save_index()
             return [int(i) for i in ids]
 
     def _remove(self, ids: np.ndarray, gen: int) -> None:
         c = self.conn
-        codes = {int(x) for x in self._codes[ids]}
+        codes = self.mirror.codes(ids)
         c.executemany("DELETE FROM items WHERE id=?", ((int(i),) for i in ids))
         if self._has_images():  # an item's image goes in the same transaction: no removed face stays behind
             c.executemany("DELETE FROM images WHERE id=?", ((int(i),) for i in ids))
@@ -421,11 +311,6 @@ class SQLiteStore(VectorStore):
             c.execute(
                 "DELETE FROM identities WHERE code=? AND NOT EXISTS (SELECT 1 FROM items WHERE code=?)", (code, code)
             )
-
-    def _apply_removal(self, gen: int, ids: np.ndarray) -> None:
-        self._index.remove(ids)
-        self._codes[ids] = -1
-        self._gen = gen
 
     def remove_identity(self, identity: str) -> list[int]:
         def apply(gen: int) -> np.ndarray:
@@ -438,7 +323,7 @@ class SQLiteStore(VectorStore):
 
         with self._lock:
             gen, ids = self._write(apply)
-            self._apply_removal(gen, ids)
+            self.mirror.removed(gen, ids)
             return [int(i) for i in ids]
 
     def remove_items(self, ids: list[int]) -> None:
@@ -457,54 +342,24 @@ class SQLiteStore(VectorStore):
             return
         with self._lock:
             gen, _ = self._write(apply)
-            self._apply_removal(gen, wanted)
+            self.mirror.removed(gen, wanted)
 
     # -- reads ------------------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
         q = self._check_vectors(queries, "queries")
         with self._lock:
             self._sync()
-            scores, ids = self._index.search(q, k)
-            codes = self._codes[np.maximum(ids, 0)]
-            names = self._names
-            # plain Python lists first: far cheaper than converting numpy scalars one by one (hot path)
-            rows = zip(ids.tolist(), codes.tolist(), scores.tolist(), strict=True)
-            return [[Hit(i, names[c], s) for i, c, s in zip(ri, rc, rs, strict=True) if i >= 0] for ri, rc, rs in rows]
+            return self.mirror.search(q, k)
 
     def _search_identities(self, q: np.ndarray, k: int) -> list[list[Match]]:
-        # the identify hot path: faiss ids -> identity codes through the numpy id -> code array, distinct codes
-        # picked from plain lists, and names and Match objects made only for the k identities returned
-        out: list[list[Match]] = [[] for _ in range(len(q))]
-        todo = list(range(len(q)))
-        fetch = max(4 * k, k + 16)
         with self._lock:
             self._sync()
-            names = self._names
-            while todo and fetch <= MAX_FETCH:
-                scores, ids = self._index.search(q if len(todo) == len(q) else q[todo], fetch)
-                codes = self._codes[np.maximum(ids, 0)]  # id -1 (no item) -> code -1 (row 0 is never an item)
-                more = []
-                for row, rc, rs in zip(todo, codes.tolist(), scores.tolist(), strict=True):
-                    seen: dict[int, float] = {}
-                    n = 0
-                    for code, score in zip(rc, rs, strict=True):
-                        if code < 0:  # faiss pads missing results with -1 at the end
-                            break
-                        n += 1
-                        if code not in seen:
-                            seen[code] = score
-                            if len(seen) == k:
-                                break
-                    out[row] = [Match(names[c], s) for c, s in seen.items()]
-                    if len(seen) < k and n == fetch:  # too few identities, and there may be more items
-                        more.append(row)
-                todo, fetch = more, fetch * 4
-        return out
+            return self.mirror.search_identities(q, k)
 
     def count(self) -> int:
         with self._lock:
             self._sync()
-            return self._index.ntotal
+            return self.mirror.count
 
     def identities(self) -> dict[str, int]:
         with self._lock:
@@ -536,7 +391,7 @@ class SQLiteStore(VectorStore):
     def generation(self) -> int:
         with self._lock:
             self._sync()
-            return self._gen
+            return self.mirror.generation
 
     # -- images -----------------------------------------------------------------------------------------------
     def _has_images(self) -> bool:
@@ -558,7 +413,7 @@ class SQLiteStore(VectorStore):
         if not images:
             return []
         with self._lock:
-            self._gen, stored = self._write(apply)
+            self.mirror.generation, stored = self._write(apply)
             return list(stored)
 
     def image(self, item_id: int) -> bytes | None:

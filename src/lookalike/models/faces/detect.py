@@ -57,6 +57,10 @@ class FaceOptions(StrictModel):
     retry: bool = Field(
         default=True, description="when nothing is found, look again once more upsampled and with a lower HOG threshold"
     )
+    template: Literal["dlib", "arcface112"] = Field(
+        default="dlib",
+        description="chip geometry: dlib's (with padding) or ArcFace's 112 px template (eye centres; padding unused)",
+    )
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,45 @@ def find_faces(image: Any, options: FaceOptions | None = None, *, name: str = "i
     faces = []
     for r in rects:
         shape = predictor(rgb, r)
-        chip = np.asarray(dlib.get_face_chip(rgb, shape, size=opts.chip_size, padding=opts.padding), dtype=np.uint8)
+        if opts.template == "arcface112":
+            chip = arcface_chip(rgb, [(shape.part(i).x, shape.part(i).y) for i in range(4)], opts.chip_size)
+        else:
+            chip = np.asarray(dlib.get_face_chip(rgb, shape, size=opts.chip_size, padding=opts.padding), np.uint8)
         box = (max(0, r.left()), max(0, r.top()), min(w, r.right() + 1), min(h, r.bottom() + 1))
         faces.append(Face(box=box, chip=chip, detected=detected))
     return faces
+
+
+#: ArcFace's (insightface's) 112 px alignment template: left and right eye centres in chip pixels
+ARCFACE_112_EYES = ((38.2946, 51.6963), (73.5318, 51.5014))
+
+
+def eyes_to_template(eye_corners: list[tuple[float, float]], size: int) -> tuple[complex, complex]:
+    """The similarity ``z -> a*z + b`` (points as complex numbers) that puts the eye centres of dlib's 5-point
+    landmarks (``eye_corners``: parts 0-3, two corners per eye) on ArcFace's 112 px template scaled to ``size``.
+
+    Two points fix a similarity exactly (rotation, scale, shift); dlib's fifth point is the base of the nose, not
+    ArcFace's nose tip, and it has no mouth corners, so only the eyes are matched.
+    """
+    pts = [complex(x, y) for x, y in eye_corners]
+    left, right = sorted([(pts[0] + pts[1]) / 2, (pts[2] + pts[3]) / 2], key=lambda z: z.real)
+    if abs(right - left) < 1e-6:
+        raise NoFaceError("the face's eye landmarks coincide; it cannot be aligned to the ArcFace template")
+    scale = size / 112.0
+    dst_left, dst_right = (complex(x * scale, y * scale) for x, y in ARCFACE_112_EYES)
+    a = (dst_right - dst_left) / (right - left)
+    return a, dst_left - a * left
+
+
+def arcface_chip(rgb: np.ndarray, eye_corners: list[tuple[float, float]], size: int) -> np.ndarray:
+    """A ``size`` x ``size`` uint8 chip of ``rgb`` with the eye centres on ArcFace's template (bilinear warp)."""
+    from PIL import Image
+
+    a, b = eyes_to_template(eye_corners, size)
+    inv_a, inv_b = 1 / a, -b / a  # PIL maps each output pixel back to its input position
+    coeffs = (inv_a.real, -inv_a.imag, inv_b.real, inv_a.imag, inv_a.real, inv_b.imag)
+    warped = Image.fromarray(rgb).transform((size, size), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    return np.asarray(warped, dtype=np.uint8)
 
 
 def face_detection_rate(images: list[Any], options: FaceOptions | None = None) -> float:
@@ -262,12 +301,15 @@ class FaceChipTransform:
 
 
 __all__ = [
+    "ARCFACE_112_EYES",
     "MODEL_FILES",
     "Face",
     "FaceChipTransform",
     "FaceEmbedding",
     "FaceOptions",
+    "arcface_chip",
     "detect_boxes",
+    "eyes_to_template",
     "face_detection_rate",
     "find_faces",
     "model_file",

@@ -76,7 +76,7 @@ class DlibFaceEncoder(Encoder):
         return {"input_size": face["chip_size"], "face": face, "mean": [0.0] * 3, "std": [1.0] * 3}
 
     def config(self) -> dict[str, Any]:
-        return self.options.model_dump(exclude={"chip_size"})
+        return self.options.model_dump(exclude={"chip_size", "template"})  # dlib's network takes dlib's chip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = self.options.chip_size

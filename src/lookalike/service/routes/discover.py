@@ -115,6 +115,32 @@ async def keep_unknown_probes(
     await state.call(keep_unknowns, state.pool, [results[i] for i in rows], vectors, thumbnails=thumbs)
 
 
+async def keep_unknown_faces(
+    state: ServiceState, faces: list[tuple[int, Any]], thumbnails: list[list[bytes]] | None
+) -> None:
+    """Face models: keep the faces decided "unknown" (their vectors are already computed) with a picture each.
+
+    ``faces`` are the (image index, FaceIdentification) pairs of the request, images in order and faces in each
+    image's order; ``thumbnails`` one picture per face per image (``None`` when the pool is off).
+    """
+    if thumbnails is None:
+        return
+    import numpy as np
+
+    from lookalike.gallery.discover import keep_unknowns
+
+    results, vectors, thumbs = [], [], []
+    seen: dict[int, int] = {}
+    for i, face in faces:
+        j = seen[i] = seen.get(i, -1) + 1  # the j-th face of image i
+        if face.identification.decision == "unknown":
+            results.append(face.identification)
+            vectors.append(face.vector)
+            thumbs.append(thumbnails[i][j])
+    if results:
+        await state.call(keep_unknowns, state.pool, results, np.stack(vectors), thumbnails=thumbs)
+
+
 @router.get("/pool", response_model=PoolOut, summary="Whether unknown probes are kept, and how many are")
 async def get_pool(state: ServiceState = Depends(get_state)) -> PoolOut:
     pool = _pool(state)

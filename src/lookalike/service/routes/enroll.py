@@ -7,13 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from lookalike.errors import DataError
+from lookalike.errors import DataError, NoFaceError
 from lookalike.names import identity_name
 from lookalike.service.auth import Scope, require
 from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
     body_kind,
     decode_uploads,
+    form_bool,
     json_items,
     read_form,
     read_json,
@@ -21,7 +22,7 @@ from lookalike.service.inputs import (
     require_image_model,
 )
 from lookalike.service.routes import ItemId, body_doc, get_state
-from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse
+from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse, SkippedOut
 from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["enrolment"], dependencies=[Depends(require(Scope.write))])
@@ -64,6 +65,11 @@ def _metadata(raw: Any) -> dict[str, Any] | None:
             "identity": {"type": "string"},
             "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
             "metadata": {"type": "string", "description": "optional JSON object stored with each item"},
+            "skip_no_face": {
+                "type": "boolean",
+                "default": False,
+                "description": "face models: leave out (and list) images without a face instead of failing",
+            },
         },
         summary="multipart 'identity' + image files in 'images', or JSON {identity, texts|vectors, metadata}",
     ),
@@ -73,6 +79,7 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
     settings = state.settings
     thumbs: list[bytes] = []
     face_model = False  # set for image uploads to a face model: the largest face of each image
+    skipped: list[dict[str, Any]] = []
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, EnrollJSON)
         identity, metadata = _identity(body.identity), body.metadata
@@ -88,10 +95,11 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
         form = await read_form(request, settings)
         identity, metadata = _identity(form.get("identity")), _metadata(form.get("metadata"))
         face_model = state.model_kind == "image" and state.model.is_face_model
+        skip = form_bool(form, "skip_no_face")
         decoded = await decode_uploads(
             await read_uploads(form, "images", settings),
             settings,
-            prepare=state.prepare_faces() if face_model else state.prepare_image,
+            prepare=state.prepare_faces(skip_no_face=skip) if face_model else state.prepare_image,
             slots=state.decode_slots,
             thumbnail_size=settings.thumbnail_size,
         )
@@ -99,7 +107,11 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
 
     faces = None
     if face_model:
-        vectors, faces = state.largest_faces(items)  # embedded while decoding: one picture alive at a time
+        kept, skipped = state.split_no_face(items)
+        if not kept:
+            raise NoFaceError(f"none of the {len(items)} image(s) shows a face; nothing was enrolled")
+        items, thumbs = [items[i] for i in kept], [thumbs[i] for i in kept] if thumbs else thumbs
+        vectors, faces = state.largest_faces(items, kept)  # embedded while decoding: one picture alive at a time
     else:
         vectors = await state.call(state.embed, items)  # outside the write lock: a bad item stores nothing
 
@@ -112,7 +124,13 @@ async def enroll(request: Request, state: ServiceState = Depends(get_state)) -> 
     ids, size = await state.call(write, write=True)
     state.metrics.enrolled.inc(len(ids))
     enrolled = None if faces is None else [EnrolledFaceOut(**f) for f in faces]
-    return EnrollResponse(identity=identity, item_ids=ids, gallery_size=size, faces=enrolled)
+    return EnrollResponse(
+        identity=identity,
+        item_ids=ids,
+        gallery_size=size,
+        faces=enrolled,
+        skipped=[SkippedOut(**s) for s in skipped],
+    )
 
 
 @router.delete(

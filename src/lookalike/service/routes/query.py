@@ -12,6 +12,7 @@ from lookalike.service.errors import ServiceError
 from lookalike.service.inputs import (
     body_kind,
     decode_uploads,
+    form_bool,
     form_int,
     json_items,
     read_form,
@@ -20,12 +21,13 @@ from lookalike.service.inputs import (
     require_image_model,
 )
 from lookalike.service.routes import body_doc, get_state, thumbnail_url
-from lookalike.service.routes.discover import keep_unknown_probes, pool_enabled
+from lookalike.service.routes.discover import keep_unknown_faces, keep_unknown_probes, pool_enabled
 from lookalike.service.schemas import (
     IdentificationOut,
     IdentifyResponse,
     MatchOut,
     QueryJSON,
+    SkippedOut,
     VerifyJSON,
     VerifyResponse,
 )
@@ -58,7 +60,15 @@ def _format(result: Any, k: int, state: ServiceState, pictured: set[str]) -> Ide
     summary="Who is this? Top matches per query, with a known/unknown decision",
     openapi_extra=body_doc(
         json_schema=QueryJSON,
-        multipart={"images": _FILES, "k": {"type": "integer", "default": 5}},
+        multipart={
+            "images": _FILES,
+            "k": {"type": "integer", "default": 5},
+            "skip_no_face": {
+                "type": "boolean",
+                "default": False,
+                "description": "face models: leave out (and list) images without a face instead of failing",
+            },
+        },
         summary="image files (multipart field 'images') or JSON texts/vectors",
     ),
 )
@@ -67,6 +77,7 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
     settings = state.settings
     face_model = False  # set for image uploads to a face model: one result per face
     thumbnails: list[bytes] | None = None
+    face_thumbnails: list[list[bytes]] | None = None  # face models with the pool on: a picture per face
     if body_kind(request, state.model_kind) == "json":
         body = await read_json(request, QueryJSON)
         items = json_items(
@@ -85,18 +96,23 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
         k = form_int(form, "k", 5, lo=1, hi=settings.max_k)
         uploads = await read_uploads(form, "images", settings)
         face_model = state.model_kind == "image" and state.model.is_face_model
-        prepare = state.prepare_faces() if face_model else state.prepare_image
-        keeping = not face_model and await pool_enabled(state)  # thumbnails only for probes the pool may keep
+        skip = form_bool(form, "skip_no_face")
+        keeping = await pool_enabled(state)  # thumbnails only for probes the pool may keep
+        face_thumbnails = [] if face_model and keeping else None
+        prepare = (
+            state.prepare_faces(skip_no_face=skip, thumbnails=face_thumbnails) if face_model else state.prepare_image
+        )
         decoded = await decode_uploads(
             uploads,
             settings,
             prepare=prepare,
             slots=state.decode_slots,
-            thumbnail_size=settings.thumbnail_size if keeping else None,
+            thumbnail_size=settings.thumbnail_size if keeping and not face_model else None,
         )
         items, thumbnails = decoded.inputs, (decoded.thumbnails or None)
     if face_model:  # one result per face, with its box
         faces = await state.call(state.identify_faces, items, k)
+        await keep_unknown_faces(state, faces, face_thumbnails)
         shown = {m.identity for _, f in faces for m in list(f.identification.matches)[:k]}
         pictured: set[str] = await state.call(state.gallery.identities_with_images, sorted(shown))
         return IdentifyResponse(
@@ -105,7 +121,8 @@ async def identify(request: Request, state: ServiceState = Depends(get_state)) -
                     update={"image": i, "box": list(f.box), "detected": f.detected}
                 )
                 for i, f in faces
-            ]
+            ],
+            skipped=[SkippedOut(**s) for s in state.split_no_face(items)[1]],
         )
     assert state.batcher is not None
     results = await state.batcher.submit(items, k)
