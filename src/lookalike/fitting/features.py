@@ -59,13 +59,18 @@ class FeatureBank:
         return key in self._features or (family.is_timm and family.name in self._timm)
 
     def get(self, family: Family, option: int) -> np.ndarray:
-        """(n, d) float32 features of the dataset for one option."""
+        """(n, d) float32 features of the dataset for one option; (n, 3, H, W) input images for a family
+        trained from scratch."""
         key = f"{family.name}/{option}"
         if key in self._features:
             return self._features[key]
         t0 = time.perf_counter()
         kwargs = family.kwargs(option)
-        if family.is_timm:
+        if family.is_scratch:  # trained from scratch: the prepared input images, kept in memory
+            from lookalike.fitting.scratch import prepare_images
+
+            feats = prepare_images(self.dataset, family, option)
+        elif family.is_timm:
             pieces = self._timm_pieces(family)
             feats = np.concatenate([pieces[p] for p in option_pieces(kwargs)], axis=1)
         else:
@@ -136,7 +141,7 @@ class FeatureBank:
         from lookalike.training.features import cache_key
 
         if not family.is_timm:
-            return  # other families go through cached_features already
+            return  # other families go through cached_features already (or train from scratch)
         kwargs = {"pretrained": True, **family.kwargs(option)}
         encoder = build_encoder(family.encoder, **kwargs)
         folder = Path(cache_dir).expanduser()

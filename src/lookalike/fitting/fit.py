@@ -62,7 +62,8 @@ class FitResult:
 
 def detect_modality(ds: LabeledDataset) -> str:
     """text, vectors, small_images (median longest side <= 64 px over a sample), faces (a face found in at
-    least 60 % of a sample, with the ``faces`` extra installed) or images."""
+    least 60 % of a sample, with the ``faces`` extra installed), small_images again for grayscale images
+    (characters, scans: the space with a CNN trained from scratch) or images."""
     if ds.kind == "text":
         return "text"
     if ds.kind == "vector":
@@ -75,7 +76,17 @@ def detect_modality(ds: LabeledDataset) -> str:
 
     check = looks_like_faces(images, sample=len(images))
     log.info("fit: a face found in %.0f %% of %d sampled images", 100 * check.rate, check.sampled)
-    return "faces" if check.faces else "images"
+    if check.faces:
+        return "faces"
+    return "small_images" if all(_is_gray(im) for im in images) else "images"
+
+
+def _is_gray(image: Any) -> bool:
+    """A grayscale image (mode 1/L, or RGB with equal channels): characters, scans, line drawings."""
+    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return True
+    arr = np.asarray(image.convert("RGB"), dtype=np.int16)
+    return bool(np.abs(arr[..., 0] - arr[..., 1]).max() <= 2 and np.abs(arr[..., 1] - arr[..., 2]).max() <= 2)
 
 
 def _prepare_out(out: Path) -> None:
@@ -176,7 +187,7 @@ def fit(
 
     recipe = best.candidate.train_config(
         sp, protocol=str(fd.protocol_path), output_dir=str((out_dir / "train").resolve()), seed=seed,
-        batch_size=outcome.batch_size, cache_dir=cache_dir,
+        batch_size=outcome.batch_size, cache_dir=cache_dir, n_classes=outcome.min_classes,
     )  # fmt: skip
     recipe_text = _recipe_header(best, sp, fd.protocol.name) + yaml.safe_dump(recipe, sort_keys=False)
     recipe_path = out_dir / "recipe.yaml"
@@ -186,7 +197,8 @@ def fit(
     wall = time.monotonic() - t_start
     summary = {
         "data": str(data), "protocol": str(fd.protocol_path), "modality": modality, "budget (min)": budget,
-        "trials": len(outcome.trials), "search seconds": round(outcome.seconds, 1),
+        "trials": len(outcome.trials), "repeated proposals answered from the cache": outcome.repeats,
+        "search seconds": round(outcome.seconds, 1),
         "families left out (too slow for the budget)": ", ".join(dropped) or "none",
         "chosen": best.candidate.describe(),
         "validation MAP@R (mean ± std over folds)": f"{best.mean:.4f} ± {best.std:.4f}",
@@ -220,13 +232,19 @@ def _recipe_header(best: Trial, space: SearchSpace, protocol: str) -> str:
 
 def train_and_test(recipe_path: Path, protocol_path: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Train ``recipe_path`` with ``lookalike train``, copy its model to ``out/model``, write ``heldout.json``."""
+    import torch
+
     from lookalike.evaluation.evaluate import evaluate_model
     from lookalike.evaluation.inputs import load_evaluation_data
     from lookalike.evaluation.report import write_metrics
     from lookalike.models.export import load_model
     from lookalike.training import load_train_config, train
 
-    trained = train(load_train_config(recipe_path), resume=False)
+    threads = torch.get_num_threads()
+    try:
+        trained = train(load_train_config(recipe_path), resume=False)
+    finally:
+        torch.set_num_threads(threads)  # a recipe may set trainer.threads; the caller's setting comes back
     if trained.model_dir is None:
         raise DataError("training the chosen recipe produced no model folder; see the log above")
     model_dir = out_dir / "model"

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lookalike.data.samplers import DistributedMPerClassSampler
-from lookalike.fitting.space import Candidate, TrainingSpace
+from lookalike.fitting.space import Candidate, Family, TrainingSpace
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.heads import Head
 from lookalike.training.losses import build_loss, build_miner
@@ -97,11 +97,20 @@ def _train_head(
 
 def fold_score(
     cand: Candidate, feats: np.ndarray, labels: np.ndarray, fold: tuple[np.ndarray, np.ndarray],
-    training: TrainingSpace, *, batch_size: int, seed: int
+    training: TrainingSpace, *, batch_size: int, seed: int, family: Family | None = None, option: int = 0
 ) -> float:  # fmt: skip
-    """MAP@R on the fold's validation classes."""
+    """MAP@R on the fold's validation classes. With a ``family`` trained from scratch, ``feats`` are its
+    prepared images and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
     tr, va = fold
-    emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
+    if family is not None and family.is_scratch:
+        from lookalike.fitting.scratch import embed_images, train_scratch
+
+        dist = get_distance(cand.distance)
+        net = train_scratch(cand, family, option, feats[tr], labels[tr], training, dist, batch_size=batch_size,
+                            seed=seed)  # fmt: skip
+        emb = embed_images(net, feats[va])
+    else:
+        emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
     return float(map_at_r(emb, torch.from_numpy(labels[va]), dist))
 
 

@@ -17,10 +17,12 @@ import numpy as np
 
 from lookalike.fitting.features import FeatureBank
 from lookalike.fitting.score import batch_size_for, class_folds, fold_score
-from lookalike.fitting.space import Candidate, SearchSpace
+from lookalike.fitting.space import Candidate, SearchSpace, scratch_batch_size
 
 log = logging.getLogger(__name__)
 MAX_SKIPPED_IN_A_ROW = 10
+#: the sampler proposed only already-tried candidates this many times in a row: the space is exhausted
+MAX_REPEATS_IN_A_ROW = 50
 
 
 @dataclass
@@ -57,18 +59,30 @@ class SearchOutcome:
     best: Trial
     batch_size: int
     seconds: float
+    #: the smallest number of training classes of a fold (bounds the classes per batch)
+    min_classes: int = 0
+    #: proposals of an already-tried candidate, answered from the cache (not run, not in ``trials``)
+    repeats: int = 0
+
+
+def _param_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
 
 
 def _first_trials(space: SearchSpace) -> list[dict[str, Any]]:
-    """Enqueued before TPE starts: every feature option once with a mid-shrink whitening (cheap, strong)."""
+    """Enqueued before TPE starts: every feature option once with a mid-shrink whitening (cheap, strong), then
+    every option of a family trained from scratch once with middle settings (costly: TPE alone may never
+    give it a try)."""
     whiten = next((h for h in space.heads if h.kind == "whiten"), None)
     if whiten is None:
-        return []
+        return space.first_scratch_params()
     lo, hi = whiten.shrink  # type: ignore[misc]
-    return [
+    first = [
         {"feature": f, "head": whiten.name, "distance": space.distances[0], "shrink": round((lo + hi) / 2, 4)}
         for f in space.features()
+        if not space.family(f)[0].is_scratch
     ]
+    return first + space.first_scratch_params()
 
 
 def run_search(
@@ -99,27 +113,48 @@ def run_search(
         study.enqueue_trial(params)
     trials: list[Trial] = []
     best: Trial | None = None
-    skipped_in_a_row = 0
+    skipped_in_a_row = repeats_in_a_row = repeats = 0
+    tried: dict[tuple[tuple[str, Any], ...], Trial] = {}
+    pace = ScratchPace()
+    fold_items = max(len(tr) for tr, _ in folds)
     start = time.monotonic()
     while max_trials is None or len(trials) < max_trials:
         if time.monotonic() + reserve(best) >= deadline and best is not None:
             break
         ot = study.ask()
         cand = space.suggest(ot)
+        key = _param_key(ot.params)
+        if key in tried:  # TPE proposes a tried candidate again: answer from the cache, run nothing
+            _tell_again(study, ot, tried[key])
+            repeats += 1
+            repeats_in_a_row += 1
+            if repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
+                log.info("fit: the sampler proposed only tried candidates %d times in a row; search ends", repeats)
+                break
+            continue
+        repeats_in_a_row = 0
         trial = Trial(number=ot.number, candidate=cand, params=dict(ot.params), state="complete")
+        tried[key] = trial
         fam, option = space.family(cand.feature)
+        fold_batch = scratch_batch_size(fam, space.training, min_classes) if fam.is_scratch else batch_size
         left = deadline - time.monotonic() - reserve(best)
         if not bank.has(fam, option) and not affordable(fam.name, left):
             trial.state = "skipped"  # its features would not be ready within the budget
+            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+        elif best is not None and fam.is_scratch and pace.fold_seconds(cand, fold_items) > left:
+            trial.state = "skipped"  # one fold of its training would overrun the budget (at the pace measured)
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
         else:
             t0 = time.monotonic()
             feats = bank.get(fam, option)
             trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
-                trial.fold_scores.append(
-                    fold_score(cand, feats, labels, fold, space.training, batch_size=batch_size, seed=seed + f)
-                )
+                t_fold = time.monotonic()
+                score = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch, seed=seed + f,
+                                   family=fam, option=option)  # fmt: skip
+                if fam.is_scratch:
+                    pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
+                trial.fold_scores.append(score)
                 ot.report(float(np.mean(trial.fold_scores)), f)
                 if f + 1 < len(folds) and ot.should_prune():
                     trial.state = "pruned"
@@ -151,7 +186,39 @@ def run_search(
             "the budget ended before any candidate was scored; raise --budget (the first candidates compute "
             "their features, which takes longest)"
         )
-    return SearchOutcome(trials=trials, best=best, batch_size=batch_size, seconds=time.monotonic() - start)
+    return SearchOutcome(trials=trials, best=best, batch_size=batch_size, seconds=time.monotonic() - start,
+                         min_classes=min_classes, repeats=repeats)  # fmt: skip
 
 
-__all__ = ["SearchOutcome", "Trial", "run_search"]
+class ScratchPace:
+    """Seconds per trained item-epoch of each feature option trained from scratch, as its latest fold ran, so a
+    trial whose one fold would overrun the budget is skipped instead of started (the budget is otherwise checked
+    between folds). An option not yet measured is estimated at 0 s (its first trial always runs)."""
+
+    def __init__(self) -> None:
+        self.rate: dict[str, float] = {}
+
+    @staticmethod
+    def _work(cand: Candidate, items: int) -> float:
+        return max(1, cand.epochs) * items * (4 if cand.rotation_classes else 1)
+
+    def record(self, cand: Candidate, items: int, seconds: float) -> None:
+        self.rate[cand.feature] = seconds / self._work(cand, items)
+
+    def fold_seconds(self, cand: Candidate, items: int) -> float:
+        return self.rate.get(cand.feature, 0.0) * self._work(cand, items)
+
+
+def _tell_again(study: Any, ot: Any, earlier: Trial) -> None:
+    """Tell Optuna a repeated proposal's earlier outcome (so TPE learns it again) without running it."""
+    import optuna
+
+    if earlier.state == "complete":
+        study.tell(ot, earlier.mean)
+    elif earlier.state in ("pruned", "stopped"):
+        study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(ot, state=optuna.trial.TrialState.FAIL)
+
+
+__all__ = ["ScratchPace", "SearchOutcome", "Trial", "run_search"]

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from lookalike.config import StrictModel, read_yaml, validate
 from lookalike.errors import ConfigError
-from lookalike.training.config import HeadConfig
+from lookalike.training.config import AugmentConfig, HeadConfig
 
 Modality = Literal["images", "faces", "small_images", "text", "vectors"]
 MODALITIES: tuple[str, ...] = ("images", "faces", "small_images", "text", "vectors")
@@ -29,17 +29,53 @@ def _one_empty_option() -> list[dict[str, Any]]:
     return [{}]
 
 
+class ScratchTraining(StrictModel):
+    """How a network trained from scratch (``backbone: scratch``) is searched: its learning-rate range,
+    epochs, named augmentation sets and batch shape (whole network trained, no cached features)."""
+
+    lr: tuple[float, float] = (5e-4, 5e-3)
+    epochs: list[int] = Field(default_factory=lambda: [10, 20], min_length=1)
+    augment: dict[str, AugmentConfig] = Field(default_factory=lambda: {"none": AugmentConfig()}, min_length=1)
+    #: train on the 90/180/270-degree rotations of every class as new classes (4x the classes; the search tries
+    #: each value listed, so ``[false, true]`` lets the carve-outs decide)
+    rotation_classes: list[bool] = Field(default_factory=lambda: [False], min_length=1)
+    classes_per_batch: int = Field(default=16, ge=2)
+    warmup_epochs: float = Field(default=1.0, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    #: torch CPU threads while training it: a small conv net's ops are too small to split across cores, and on
+    #: a busy 2-core machine two threads were 3-9x slower than one (measured, see docs/fit.md)
+    threads: int | None = Field(default=1, ge=1)
+
+
 class Family(StrictModel):
-    """One encoder and its alternative feature options (each merged into ``encoder_kwargs``)."""
+    """One encoder and its alternative feature options (each merged into ``encoder_kwargs``).
+
+    ``backbone: frozen`` (default): features computed once and cached; heads are fitted or trained on them.
+    ``backbone: scratch``: the encoder itself is trained from scratch on every fold (``scratch`` settings).
+    """
 
     name: str
     encoder: str
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
     options: list[dict[str, Any]] = Field(default_factory=_one_empty_option, min_length=1)
+    backbone: Literal["frozen", "scratch"] = "frozen"
+    scratch: ScratchTraining | None = None
+
+    @model_validator(mode="after")
+    def _scratch_settings(self) -> Family:
+        if self.backbone == "scratch" and self.scratch is None:
+            self.scratch = ScratchTraining()
+        if self.backbone == "frozen" and self.scratch is not None:
+            raise ValueError(f"family {self.name!r}: 'scratch' settings need backbone: scratch")
+        return self
 
     @property
     def is_timm(self) -> bool:
         return self.encoder.lower().startswith("timm:")
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.backbone == "scratch"
 
     def kwargs(self, option: int) -> dict[str, Any]:
         return {**self.encoder_kwargs, **self.options[option]}
@@ -105,8 +141,12 @@ class SearchSpace(StrictModel):
         return fam, int(option)
 
     def suggest(self, trial: Any) -> Candidate:
-        """The candidate an Optuna trial picks (define-by-run: trained-head settings only for trained heads)."""
+        """The candidate an Optuna trial picks (define-by-run: trained-head settings only for trained heads;
+        a family trained from scratch has its own settings and no head choice)."""
         feature = trial.suggest_categorical("feature", self.features())
+        fam, _ = self.family(feature)
+        if fam.is_scratch:
+            return self._suggest_scratch(trial, feature, fam)
         head_name = trial.suggest_categorical("head", [h.name for h in self.heads])
         head = next(h for h in self.heads if h.name == head_name)
         distance = trial.suggest_categorical("distance", list(self.distances))
@@ -122,6 +162,39 @@ class SearchSpace(StrictModel):
             cand.epochs = int(trial.suggest_categorical("epochs", list(t.epochs)))
         return cand
 
+    def _suggest_scratch(self, trial: Any, feature: str, fam: Family) -> Candidate:
+        sc = fam.scratch
+        assert sc is not None  # set by Family's validator
+        distance = trial.suggest_categorical("distance", list(self.distances))
+        loss_name = trial.suggest_categorical("loss", [f"{lc.name}+{lc.miner}" for lc in self.training.losses])
+        cand = Candidate(feature=feature, head=SCRATCH_HEAD, distance=distance)
+        cand.loss = next(lc for lc in self.training.losses if f"{lc.name}+{lc.miner}" == loss_name)
+        cand.lr_head = float(f"{trial.suggest_float('lr_net', sc.lr[0], sc.lr[1], log=True):.3g}")
+        cand.epochs = int(trial.suggest_categorical("net_epochs", list(sc.epochs)))
+        cand.augment = str(trial.suggest_categorical("augment", list(sc.augment)))
+        cand.rotation_classes = bool(trial.suggest_categorical("rotation_classes", list(sc.rotation_classes)))
+        return cand
+
+    def first_scratch_params(self) -> list[dict[str, Any]]:
+        """One middle-of-the-range trial per scratch feature option (enqueued so the family is tried early)."""
+        out = []
+        for fam in self.families:
+            if not fam.is_scratch or fam.scratch is None:
+                continue
+            sc, lc = fam.scratch, self.training.losses[0]
+            for i in range(len(fam.options)):
+                out.append({
+                    "feature": f"{fam.name}/{i}", "distance": self.distances[0], "loss": f"{lc.name}+{lc.miner}",
+                    "lr_net": float(f"{(sc.lr[0] * sc.lr[1]) ** 0.5:.3g}",),
+                    "net_epochs": sc.epochs[len(sc.epochs) // 2], "augment": list(sc.augment)[-1],
+                    "rotation_classes": sc.rotation_classes[-1],
+                })  # fmt: skip
+        return out
+
+
+#: the head of a family trained from scratch: none (the network's pooled output is the embedding)
+SCRATCH_HEAD = HeadChoice(name="scratch", head=HeadConfig(type="none"))
+
 
 @dataclass
 class Candidate:
@@ -134,6 +207,10 @@ class Candidate:
     loss: LossChoice | None = None
     lr_head: float | None = None
     epochs: int = 0
+    #: name of the augmentation set (families trained from scratch)
+    augment: str | None = None
+    #: rotations of the training classes as new classes (families trained from scratch)
+    rotation_classes: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -142,13 +219,24 @@ class Candidate:
             parts.append(f"shrink={self.shrink}")
         if self.loss is not None:
             parts += [f"{self.loss.name}+{self.loss.miner}", f"lr={self.lr_head:g}", f"epochs={self.epochs}"]
+        if self.augment is not None:
+            parts.append(f"augment={self.augment}")
+        if self.rotation_classes:
+            parts.append("rotation_classes")
         return " ".join(parts)
 
     def train_config(
-        self, space: SearchSpace, *, protocol: str, output_dir: str, seed: int, batch_size: int, cache_dir: str
-    ) -> dict[str, Any]:
-        """The ``lookalike train`` config (as a dict) that trains this candidate on every training class."""
+        self, space: SearchSpace, *, protocol: str, output_dir: str, seed: int, batch_size: int, cache_dir: str,
+        n_classes: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The ``lookalike train`` config (as a dict) that trains this candidate on every training class.
+
+        ``batch_size``: of trained heads; a family trained from scratch has its own, with at most ``n_classes``
+        classes per batch (the searched folds' smallest class count, so the recipe trains as the folds did)."""
         fam, option = space.family(self.feature)
+        if fam.is_scratch:
+            return self._scratch_config(fam, option, space, protocol=protocol, output_dir=output_dir, seed=seed,
+                                        cache_dir=cache_dir, n_classes=n_classes)  # fmt: skip
         head = self.head.head.model_copy()
         if self.shrink is not None:
             head.whiten_shrink = self.shrink
@@ -167,6 +255,36 @@ class Candidate:
             "trainer": {"max_epochs": self.epochs, "progress_bar": False},
             "output_dir": output_dir,
         }  # fmt: skip
+
+    def _scratch_config(
+        self, fam: Family, option: int, space: SearchSpace, *, protocol: str, output_dir: str, seed: int,
+        cache_dir: str, n_classes: int | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        sc = fam.scratch
+        assert sc is not None and self.loss is not None and self.augment is not None
+        t = space.training
+        return {
+            "name": "fit",
+            "seed": seed,
+            "data": {"protocol": protocol, "train_classes": "all", "batch_size": scratch_batch_size(fam, t, n_classes),
+                     "m_per_class": t.m_per_class, "cache_dir": cache_dir,
+                     "augment": sc.augment[self.augment].model_dump(exclude_defaults=True),
+                     "rotation_classes": self.rotation_classes},
+            "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option), "head": {"type": "none"},
+                      "distance": self.distance, "backbone": "finetune", "freeze_bn": False},
+            "loss": {"name": self.loss.name, "miner": self.loss.miner, "params": dict(self.loss.params)},
+            "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,
+                      "warmup_epochs": sc.warmup_epochs},
+            "trainer": {"max_epochs": self.epochs, "progress_bar": False, "threads": sc.threads},
+            "output_dir": output_dir,
+        }  # fmt: skip
+
+
+def scratch_batch_size(fam: Family, training: TrainingSpace, n_classes: int | None = None) -> int:
+    """m-per-class batches of a family trained from scratch (its own ``classes_per_batch``)."""
+    assert fam.scratch is not None
+    classes = fam.scratch.classes_per_batch if n_classes is None else min(fam.scratch.classes_per_batch, n_classes)
+    return training.m_per_class * max(2, classes)
 
 
 _PACKAGE = re.compile(r"\{package:([A-Za-z0-9_]+)\}")
@@ -216,4 +334,5 @@ def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> Sea
     return space
 
 
-__all__ = ["MODALITIES", "Candidate", "Family", "HeadChoice", "LossChoice", "SearchSpace", "load_space"]
+__all__ = ["MODALITIES", "SCRATCH_HEAD", "Candidate", "Family", "HeadChoice", "LossChoice", "ScratchTraining",
+           "SearchSpace", "load_space", "scratch_batch_size"]  # fmt: skip

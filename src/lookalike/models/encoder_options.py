@@ -66,6 +66,16 @@ class PixelsOptions(_Options):
     grayscale: bool = True
 
 
+class ConvNetOptions(_Options):
+    """``convnet``: a compact conv net trained from scratch (:class:`~lookalike.models.convnet.ConvNetEncoder`)."""
+
+    kind: Literal["convnet"] = "convnet"
+    size: int = Field(default=28, ge=8, le=128)
+    width: int = Field(default=64, ge=8, le=512)
+    depth: int = Field(default=4, ge=1, le=6)
+    grayscale: bool = True
+
+
 class FaceEncoderOptions(FaceOptions, _Options):
     """``face:dlib``: detection/alignment options plus test-time ``jitter`` (the chip is dlib's 150 px)."""
 
@@ -104,10 +114,17 @@ class OnnxOptions(OnnxPreprocessing, _Options):
 
 
 EncoderOptions = Annotated[
-    TimmOptions | HFOptions | MLPOptions | IdentityOptions | PixelsOptions | FaceEncoderOptions | OnnxOptions,
+    TimmOptions
+    | HFOptions
+    | MLPOptions
+    | IdentityOptions
+    | PixelsOptions
+    | ConvNetOptions
+    | FaceEncoderOptions
+    | OnnxOptions,
     Field(discriminator="kind"),
 ]
-OPTION_KINDS = ("timm", "hf", "mlp", "identity", "pixels", "face", "onnx")
+OPTION_KINDS = ("timm", "hf", "mlp", "identity", "pixels", "convnet", "face", "onnx")
 
 
 def spec_kind(spec: str) -> str:
@@ -134,6 +151,7 @@ def encoder_options(spec: str, options: dict[str, Any] | None = None) -> Encoder
 
 __all__ = [
     "OPTION_KINDS",
+    "ConvNetOptions",
     "EncoderOptions",
     "FaceEncoderOptions",
     "HFOptions",

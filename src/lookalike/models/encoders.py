@@ -414,6 +414,14 @@ def _face_encoder(model: str, **options: Any) -> Encoder:
     return DlibFaceEncoder(model, **options)
 
 
+@ENCODERS.register("convnet")
+def _convnet_encoder(*, size: int = 28, width: int = 64, depth: int = 4, grayscale: bool = True) -> Encoder:
+    """``convnet``: a compact conv net trained from scratch (small or grayscale images; no weights to load)."""
+    from lookalike.models.convnet import ConvNetEncoder
+
+    return ConvNetEncoder(size=size, width=width, depth=depth, grayscale=grayscale)
+
+
 @ENCODERS.register("onnx", takes_argument=True)
 def _onnx_encoder(path: str, **options: Any) -> Encoder:
     """``onnx:PATH``: a user's exported model with declared preprocessing (pip extra ``onnx``)."""

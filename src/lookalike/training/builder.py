@@ -100,6 +100,10 @@ def build(cfg: TrainConfig) -> Built:
         raise ConfigError(
             f"the data holds {splits.train.kind} items but encoder {cfg.model.encoder!r} takes {network.encoder.kind}"
         )
+    if cfg.data.rotation_classes:  # every class's rotations are classes of their own (proxy losses count them)
+        from lookalike.training.datasets import ROTATIONS
+
+        num_classes *= ROTATIONS
     loss = build_loss(
         cfg.loss.name,
         distance=network.distance,

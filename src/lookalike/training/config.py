@@ -25,6 +25,11 @@ class AugmentConfig(StrictModel):
     color_jitter: float = Field(default=0.0, ge=0)
     grayscale: float = Field(default=0.0, ge=0, le=1, description="probability")
     rotation: float = Field(default=0.0, ge=0, description="max degrees")
+    translate: float = Field(default=0.0, ge=0, lt=0.5, description="max shift, a fraction of the width/height")
+    scale: float = Field(default=0.0, ge=0, lt=1, description="max relative zoom in or out (0.1: 0.9x to 1.1x)")
+    #: what fills the corners a rotation/shift uncovers: mid-gray, or the median of the image's border pixels
+    #: (keeps the background of characters and digits)
+    fill: Literal["gray", "border"] = "gray"
 
 
 class DataConfig(StrictModel):
@@ -40,6 +45,8 @@ class DataConfig(StrictModel):
     m_per_class: int = Field(default=4, ge=1)
     num_workers: int = Field(default=0, ge=0)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    #: fine-tuning only: train on every class's 90/180/270-degree rotations as 3 more classes each
+    rotation_classes: bool = False
     #: frozen-backbone mode: cached feature views per training item (view 0 clean, the others augmented)
     feature_views: int = Field(default=1, ge=1)
     cache_dir: str = Field(default="~/.cache/lookalike/features", description="frozen-backbone feature cache")
@@ -149,6 +156,8 @@ class TrainConfig(StrictModel):
             raise ValueError("trainer.max_epochs 0 trains nothing; it is meant for head init 'whiten' or type 'none'")
         if self.trainer.max_epochs == 0 and self.model.head.type == "none" and self.model.head.bn:
             raise ValueError("head bn needs training; with trainer.max_epochs 0 set head bn: false")
+        if self.data.rotation_classes and (self.model.backbone != "finetune" or self.data.feature_views != 1):
+            raise ValueError("data.rotation_classes rotates training images: it needs model.backbone: finetune")
         if self.data.train_classes == "all" and self.trainer.early_stopping_patience:
             raise ValueError("early stopping needs validation classes; use train_classes: carve or drop the patience")
         return self

@@ -16,7 +16,13 @@ from lookalike.models.network import EmbeddingNet
 from lookalike.models.preprocess import image_transform
 from lookalike.training.builder import Splits
 from lookalike.training.config import DataConfig
-from lookalike.training.datasets import FeatureDataset, ItemDataset, collate_text, train_image_transform
+from lookalike.training.datasets import (
+    FeatureDataset,
+    ItemDataset,
+    RotationClasses,
+    collate_text,
+    train_image_transform,
+)
 from lookalike.training.features import cached_features
 
 
@@ -44,6 +50,12 @@ class EmbeddingDataModule(L.LightningDataModule):
         pre = enc.preprocessing()
         train_tf = train_image_transform(pre, self.cfg.augment) if tr.kind == "image" else None
         self.train_set = ItemDataset(tr, transform=train_tf)
+        if self.cfg.rotation_classes:
+            if tr.kind != "image":
+                from lookalike.errors import ConfigError
+
+                raise ConfigError("data.rotation_classes rotates images; the training data holds " + tr.kind)
+            self.train_set = RotationClasses(self.train_set, len(tr.class_names))
         if va is not None:
             self.val_set = ItemDataset(va, transform=image_transform(pre) if va.kind == "image" else None)
 
@@ -57,8 +69,9 @@ class EmbeddingDataModule(L.LightningDataModule):
         train_set: Any = self.train_set
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        labels = self.train_set.labels if isinstance(self.train_set, RotationClasses) else self.splits.train.labels
         kw = m_per_class_loader_kwargs(
-            self.splits.train.labels,
+            labels,
             m=self.cfg.m_per_class,
             batch_size=self.cfg.batch_size,
             world_size=world,

@@ -1,0 +1,149 @@
+"""Families trained from scratch (``backbone: scratch``, e.g. the ``convnet`` encoder) inside the search.
+
+Their "features" in the :class:`~lookalike.fitting.features.FeatureBank` are the prepared model inputs: each
+image decoded, squashed to the encoder's input size and normalised once, (n, 3, H, W) float32. Every fold then
+trains the whole network on its training classes with the project's own training pieces — the encoder from
+the registry, PML loss and miner (:mod:`lookalike.training.losses`), PML's m-per-class sampler, the
+:class:`~lookalike.training.module.EmbeddingModule` under a Lightning ``Trainer`` — with the candidate's
+augmentation applied per item, exactly as ``lookalike train`` then trains the chosen recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lookalike.data.types import LabeledDataset
+from lookalike.fitting.space import Candidate, Family, TrainingSpace
+from lookalike.models.distances import Distance
+from lookalike.models.encoders import build_encoder
+from lookalike.models.heads import Head
+from lookalike.models.network import EmbeddingNet
+from lookalike.training.config import OptimConfig
+from lookalike.training.datasets import ItemDataset, RandomAffineFill
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 512
+
+
+@torch.no_grad()
+def prepare_images(dataset: LabeledDataset, family: Family, option: int, *, batch_size: int = 256) -> np.ndarray:
+    """(n, 3, H, W) float32: the images as the family's encoder takes them (its eval preprocessing)."""
+    from lookalike.models.preprocess import image_transform
+
+    encoder = build_encoder(family.encoder, **family.kwargs(option))
+    data = ItemDataset(dataset, transform=image_transform(encoder.preprocessing()), keep_decoded=False)
+    return torch.cat([x for x, _ in DataLoader(data, batch_size=batch_size, shuffle=False)]).numpy()
+
+
+class TensorImages(Dataset):
+    """Prepared image tensors with a per-item augmentation (or none) and labels."""
+
+    def __init__(self, x: np.ndarray, labels: np.ndarray, transform: Any = None) -> None:
+        self.x = torch.from_numpy(x)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.x[i]
+        return (self.transform(x) if self.transform is not None else x), int(self.labels[i])
+
+
+def rotation_classes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, C, H, W) images and labels → 4n: each class and its 90/180/270-degree rotations as 4 classes."""
+    from lookalike.training.datasets import ROTATIONS, rotated_label
+
+    xs = [np.rot90(x, k=k, axes=(2, 3)) for k in range(ROTATIONS)]
+    ys = [rotated_label(np.asarray(y), k, int(np.max(y)) + 1) for k in range(ROTATIONS)]
+    return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning's per-Trainer banners (GPU available, model summary) and its note that the module's
+    validation step goes unused here would drown the search's own lines."""
+    import warnings
+
+    names = ("lightning.pytorch", "lightning.fabric", "lightning")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`")
+            yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_scratch(
+    cand: Candidate, family: Family, option: int, x: np.ndarray, y: np.ndarray, training: TrainingSpace,
+    dist: Distance, *, batch_size: int, seed: int,
+) -> EmbeddingNet:  # fmt: skip
+    """The family's network trained from scratch on (x, y) with the candidate's loss, lr, epochs, augmentation."""
+    import lightning as L
+
+    from lookalike.data.samplers import m_per_class_loader_kwargs
+    from lookalike.training.losses import build_loss, build_miner
+    from lookalike.training.module import EmbeddingModule
+
+    sc = family.scratch
+    assert sc is not None and cand.loss is not None and cand.augment is not None
+    torch.manual_seed(seed)
+    np.random.seed(seed)  # PML's MPerClassSampler draws from numpy's global state
+    if cand.rotation_classes:
+        x, y = rotation_classes(x, y)
+    encoder = build_encoder(family.encoder, **family.kwargs(option))
+    net = EmbeddingNet(encoder=encoder, head=Head(in_dim=encoder.feature_dim, type="none"), distance=dist)
+    _, labels = np.unique(y, return_inverse=True)
+    loss = build_loss(cand.loss.name, distance=dist, num_classes=int(labels.max()) + 1,
+                      embedding_size=net.embedding_size, **cand.loss.params)  # fmt: skip
+    miner = build_miner(cand.loss.miner, distance=dist)
+    lr = float(cand.lr_head or 1e-3)
+    optim = OptimConfig(lr_backbone=lr, lr_head=lr, weight_decay=sc.weight_decay, warmup_epochs=sc.warmup_epochs)
+    module = EmbeddingModule(network=net, loss=loss, miner=miner, optim=optim, frozen_backbone=False,
+                             freeze_bn=False)  # fmt: skip
+    augment = RandomAffineFill.from_config(sc.augment[cand.augment])
+    data = TensorImages(x, labels, transform=augment)
+    kw = m_per_class_loader_kwargs(labels, m=training.m_per_class, batch_size=batch_size, seed=seed)
+    loader = DataLoader(data, **kw)
+    with _quiet_lightning(), _threads(sc.threads):
+        trainer = L.Trainer(
+            max_epochs=cand.epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, gradient_clip_val=1.0, num_sanity_val_steps=0, limit_val_batches=0,
+            use_distributed_sampler=False, accelerator="auto", devices=1,
+        )  # fmt: skip
+        trainer.fit(module, train_dataloaders=loader)
+    return net.cpu().eval()
+
+
+@torch.no_grad()
+def embed_images(net: EmbeddingNet, x: np.ndarray) -> torch.Tensor:
+    """Embeddings (on the net's distance) of prepared images, in batches."""
+    net = net.cpu().eval()
+    parts = [net(torch.from_numpy(x[i : i + EMBED_BATCH])).float() for i in range(0, len(x), EMBED_BATCH)]
+    return torch.cat(parts)
+
+
+__all__ = ["TensorImages", "embed_images", "prepare_images", "rotation_classes", "train_scratch"]

@@ -1,0 +1,240 @@
+"""The small CNN trained from scratch (``convnet``, ``backbone: scratch``) in ``fit``, and the search's cache of
+tried candidates."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from test_fit import _digit_folders  # type: ignore[import-not-found]
+
+from lookalike.fitting import fit
+from lookalike.fitting.space import SearchSpace, load_space
+from lookalike.models.distances import get_distance
+from lookalike.models.encoders import build_encoder
+
+SCRATCH_SPACE = """
+modality: small_images
+folds: 2
+val_fraction: 0.25
+families:
+  - name: pixels
+    encoder: pixels
+    options: [{size: 8}]
+  - name: convnet
+    encoder: convnet
+    backbone: scratch
+    options: [{size: 8, width: 8, depth: 2}]
+    scratch:
+      lr: [0.003, 0.003]
+      epochs: [2]
+      augment: {shift: {translate: 0.1, fill: border}}
+      rotation_classes: [false]
+      classes_per_batch: 4
+heads:
+  - {name: whiten, head: {type: linear, init: whiten}, shrink: [0.5, 0.5]}
+distances: [cosine]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+  m_per_class: 4
+  classes_per_batch: 4
+"""
+
+CATEGORICAL_SPACE = """
+modality: small_images
+folds: 2
+families:
+  - name: pixels
+    encoder: pixels
+    options: [{size: 8}, {size: 6}]
+heads:
+  - {name: none, head: {type: none}}
+distances: [cosine, euclidean]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+"""
+
+
+def _space(text: str, tmp_path: Path) -> Path:
+    p = tmp_path / "space.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_convnet_encoder_embeds_and_rebuilds_from_its_config() -> None:
+    enc = build_encoder("convnet", size=16, width=8, depth=3)
+    out = enc(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, enc.feature_dim) == (2, 8)
+    again = build_encoder("convnet", **enc.config())
+    again.load_state_dict(enc.state_dict())
+    assert torch.equal(again.eval()(torch.ones(1, 3, 16, 16)), enc.eval()(torch.ones(1, 3, 16, 16)))
+
+
+def test_convnet_rejects_a_depth_that_leaves_no_pixels() -> None:
+    from lookalike.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="depth"):
+        build_encoder("convnet", size=8, depth=4)
+
+
+def _toy_images(n_classes: int = 4, per_class: int = 8, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Each class a bright bar at its own position, with noise: (n, 3, size, size) normalised, labels."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, size=(n_classes * per_class, 3, size, size)).astype(np.float32) - 1
+    y = np.repeat(np.arange(n_classes), per_class)
+    for i, c in enumerate(y):
+        x[i, :, :, 2 * c : 2 * c + 2] += 2
+    return x, y
+
+
+def test_scratch_training_lowers_the_loss(tmp_path: Path) -> None:
+    from lookalike.fitting.scratch import train_scratch
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+    from lookalike.models.heads import Head
+    from lookalike.models.network import EmbeddingNet
+    from lookalike.training.losses import build_loss
+
+    space = load_space(_space(SCRATCH_SPACE, tmp_path))
+    fam, option = space.family("convnet/0")
+    x, y = _toy_images()
+    cand = Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", loss=space.training.losses[0],
+                     lr_head=0.01, epochs=30, augment="shift")  # fmt: skip
+    dist = get_distance("cosine")
+    loss = build_loss("multi_similarity", distance=dist, num_classes=4, embedding_size=8)
+
+    def loss_of(net: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float(loss(net.eval()(torch.from_numpy(x)), torch.from_numpy(y)))
+
+    torch.manual_seed(0)  # the same initial weights train_scratch starts from (it seeds, then builds)
+    enc = build_encoder(fam.encoder, **fam.kwargs(option))
+    before = loss_of(EmbeddingNet(encoder=enc, head=Head(in_dim=8, type="none"), distance=dist))
+    trained = train_scratch(cand, fam, option, x, y, space.training, dist, batch_size=16, seed=0)
+    after = loss_of(trained)
+    assert after < 0.7 * before, (before, after)
+
+
+def test_rotation_classes_make_four_classes_of_each() -> None:
+    from lookalike.fitting.scratch import rotation_classes
+
+    x, y = _toy_images(n_classes=3, per_class=2)
+    xr, yr = rotation_classes(x, y)
+    assert xr.shape == (4 * len(x), *x.shape[1:])
+    assert sorted(set(yr.tolist())) == list(range(12))
+    assert np.array_equal(xr[len(x)], np.rot90(x[0], axes=(1, 2)))
+
+
+def test_border_fill_keeps_the_background() -> None:
+    from lookalike.training.datasets import RandomAffineFill
+
+    img = torch.full((3, 16, 16), -1.0)
+    img[:, 6:10, 6:10] = 1.0
+    torch.manual_seed(0)
+    out = RandomAffineFill(degrees=30, translate=0.2, scale=0.0, fill="border")(img)
+    assert torch.allclose(out[:, 0, 0], torch.full((3,), -1.0))  # a corner uncovered by the move: background
+    gray = RandomAffineFill(degrees=45, translate=0.0, scale=0.0, fill="gray")(img)
+    assert float(gray[0, 0, 0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fit_searches_trains_and_exports_the_scratch_family(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+
+    data = _digit_folders(tmp_path / "digits", per_class=12)
+    result = fit(data, tmp_path / "out", budget=5, seed=0, space=_space(SCRATCH_SPACE, tmp_path), max_trials=2,
+                 cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    rows = list(csv.DictReader((result.out_dir / "search.csv").open()))
+    scratch = [r for r in rows if r["feature"] == "convnet/0"]
+    assert len(scratch) == 1 and scratch[0]["state"] == "complete", rows
+    # the recipe of a scratch candidate trains the network end to end, and `lookalike train` accepts it
+    SearchSpace.model_validate(yaml.safe_load(SCRATCH_SPACE))
+    fam, option = load_space(_space(SCRATCH_SPACE, tmp_path)).family("convnet/0")
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+    from lookalike.training.config import TrainConfig
+
+    cand = Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", lr_head=0.003, epochs=2,
+                     augment="shift", loss=load_space(_space(SCRATCH_SPACE, tmp_path)).training.losses[0])  # fmt: skip
+    cfg = TrainConfig.model_validate(cand.train_config(
+        load_space(_space(SCRATCH_SPACE, tmp_path)), protocol=str(result.protocol_path), output_dir=str(tmp_path),
+        seed=0, batch_size=16, cache_dir=str(tmp_path), n_classes=3,
+    ))  # fmt: skip
+    assert cfg.model.backbone == "finetune" and not cfg.model.freeze_bn and cfg.data.batch_size == 12
+    assert cfg.model.encoder == "convnet" and cfg.model.encoder_kwargs.kwargs() == {
+        "grayscale": True,
+        **fam.kwargs(option),
+    }
+    model = load_model(result.model_dir)  # whichever won, the exported folder loads and embeds
+    assert model.embed([np.zeros((8, 8), dtype=np.uint8)]).shape[0] == 1
+
+
+def test_repeated_proposals_are_answered_from_the_cache(tmp_path: Path) -> None:
+    data = _digit_folders(tmp_path / "digits", per_class=10)
+    result = fit(data, tmp_path / "out", budget=5, seed=0, space=_space(CATEGORICAL_SPACE, tmp_path),
+                 max_trials=12, cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    rows = list(csv.DictReader((result.out_dir / "search.csv").open()))
+    keys = [(r["feature"], r["distance"]) for r in rows]
+    assert len(keys) == len(set(keys)) == result.trials <= 4  # 2 options x 2 distances, each run once
+
+
+def test_grayscale_images_count_as_gray_and_colour_ones_do_not() -> None:
+    from PIL import Image
+
+    from lookalike.fitting.fit import _is_gray
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 255, size=(100, 100), dtype=np.uint8)
+    assert _is_gray(Image.fromarray(gray))  # mode L (an Omniglot character, a scan)
+    assert _is_gray(Image.fromarray(gray).convert("RGB"))  # the same, stored as RGB
+    colour = rng.integers(0, 255, size=(100, 100, 3), dtype=np.uint8)
+    assert not _is_gray(Image.fromarray(colour))
+
+
+def test_a_scratch_recipe_with_rotation_classes_trains_and_exports(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+    from lookalike.training import train
+    from lookalike.training.config import TrainConfig
+
+    cfg = TrainConfig.model_validate({
+        "name": "scratch", "seed": 0,
+        "data": {"protocol": "protocol:digits", "train_classes": "all",
+                 "batch_size": 16, "m_per_class": 4, "rotation_classes": True,
+                 "augment": {"rotation": 10, "translate": 0.1, "fill": "border"}},
+        "model": {"encoder": "convnet", "encoder_kwargs": {"size": 8, "width": 8, "depth": 2}, "head": {"type": "none"},
+                  "backbone": "finetune", "freeze_bn": False},
+        "loss": {"name": "proxy_anchor"},  # a proxy loss: it must get one proxy per rotated class (7 x 4)
+        "optim": {"lr_backbone": 0.003, "lr_head": 0.003},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 3, "progress_bar": False},
+        "output_dir": str(tmp_path / "run"),
+    })  # fmt: skip
+    result = train(cfg, resume=False)
+    assert result.model_dir is not None
+    model = load_model(result.model_dir)
+    assert model.embed([np.zeros((8, 8), dtype=np.uint8)]).shape == (1, 8)
+
+
+def test_rotation_classes_need_fine_tuning() -> None:
+    from pydantic import ValidationError
+
+    from lookalike.training.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="rotation_classes"):
+        TrainConfig.model_validate({"data": {"protocol": "protocol:digits", "rotation_classes": True},
+                                    "model": {"encoder": "pixels"}})  # fmt: skip
+
+
+def test_scratch_pace_scales_a_measured_fold_to_other_settings() -> None:
+    from lookalike.fitting.search import ScratchPace
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+
+    def cand(epochs: int, rotations: bool) -> Candidate:
+        return Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", epochs=epochs,
+                         rotation_classes=rotations)  # fmt: skip
+
+    pace = ScratchPace()
+    assert pace.fold_seconds(cand(10, True), 100) == 0.0  # not measured yet: its first trial runs
+    pace.record(cand(5, False), 100, 10.0)
+    assert pace.fold_seconds(cand(10, True), 100) == pytest.approx(80.0)  # 2x the epochs, 4x the items
+    assert pace.fold_seconds(cand(5, False), 50) == pytest.approx(5.0)
