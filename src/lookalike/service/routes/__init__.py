@@ -26,6 +26,15 @@ def thumbnail_url(identity: str) -> str:
     return f"/v1/identities/{quote(identity, safe='')}/thumbnail"
 
 
+#: OpenAPI description of the multipart image fields, shared by the routes that take uploads
+FILES_DOC = {"type": "array", "items": {"type": "string", "format": "binary"}}
+SKIP_NO_FACE_DOC = {
+    "type": "boolean",
+    "default": False,
+    "description": "face models: leave out (and list) images without a face instead of failing",
+}
+
+
 def body_doc(
     *, json_schema: type[BaseModel], multipart: Mapping[str, Mapping[str, Any]], summary: str
 ) -> dict[str, object]:
@@ -42,4 +51,4 @@ def body_doc(
     }
 
 
-__all__ = ["ItemId", "body_doc", "get_state", "thumbnail_url"]
+__all__ = ["FILES_DOC", "SKIP_NO_FACE_DOC", "ItemId", "body_doc", "get_state", "thumbnail_url"]

@@ -21,7 +21,7 @@ from lookalike.service.inputs import (
     read_uploads,
     require_image_model,
 )
-from lookalike.service.routes import ItemId, body_doc, get_state
+from lookalike.service.routes import FILES_DOC, SKIP_NO_FACE_DOC, ItemId, body_doc, get_state
 from lookalike.service.schemas import EnrolledFaceOut, EnrollJSON, EnrollResponse, RemoveResponse, SkippedOut
 from lookalike.service.state import ServiceState
 
@@ -63,13 +63,9 @@ def _metadata(raw: Any) -> dict[str, Any] | None:
         json_schema=EnrollJSON,
         multipart={
             "identity": {"type": "string"},
-            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "images": FILES_DOC,
             "metadata": {"type": "string", "description": "optional JSON object stored with each item"},
-            "skip_no_face": {
-                "type": "boolean",
-                "default": False,
-                "description": "face models: leave out (and list) images without a face instead of failing",
-            },
+            "skip_no_face": SKIP_NO_FACE_DOC,
         },
         summary="multipart 'identity' + image files in 'images', or JSON {identity, texts|vectors, metadata}",
     ),

@@ -20,7 +20,7 @@ from lookalike.service.inputs import (
     read_uploads,
     require_image_model,
 )
-from lookalike.service.routes import body_doc, get_state, thumbnail_url
+from lookalike.service.routes import FILES_DOC, SKIP_NO_FACE_DOC, body_doc, get_state, thumbnail_url
 from lookalike.service.routes.discover import keep_unknown_faces, keep_unknown_probes, pool_enabled
 from lookalike.service.schemas import (
     IdentificationOut,
@@ -35,7 +35,6 @@ from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require(Scope.read))])
 
-_FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
 _FILE = {"type": "string", "format": "binary"}
 
 
@@ -61,13 +60,9 @@ def _format(result: Any, k: int, state: ServiceState, pictured: set[str]) -> Ide
     openapi_extra=body_doc(
         json_schema=QueryJSON,
         multipart={
-            "images": _FILES,
+            "images": FILES_DOC,
             "k": {"type": "integer", "default": 5},
-            "skip_no_face": {
-                "type": "boolean",
-                "default": False,
-                "description": "face models: leave out (and list) images without a face instead of failing",
-            },
+            "skip_no_face": SKIP_NO_FACE_DOC,
         },
         summary="image files (multipart field 'images') or JSON texts/vectors",
     ),
