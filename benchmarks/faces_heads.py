@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,10 @@ def map_at_r(x: np.ndarray, y: np.ndarray) -> float:
 
     m, _ = retrieval_metrics(x, y, distance="euclidean", ks=(1,))
     return float(m.map_at_r)
+
+
+def unit(a: np.ndarray) -> np.ndarray:
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
 def features() -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -58,7 +63,9 @@ def features() -> tuple[dict[str, np.ndarray], np.ndarray]:
     return out, labels
 
 
-def train_head(x: np.ndarray, y: np.ndarray, loss: str, lr: float, epochs: int, seed: int = 0):  # type: ignore[no-untyped-def]
+def train_head(
+    x: np.ndarray, y: np.ndarray, loss: str, lr: float, epochs: int, seed: int = 0
+) -> Callable[[np.ndarray], np.ndarray]:
     import torch
     from pytorch_metric_learning import losses, miners
 
@@ -103,12 +110,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="seeded shuffles of the 30 people into 3 folds")
     args = ap.parse_args()
     feats, y = features()
-    n = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
     print(f"test-time variants, leave-one-out MAP@R over the 300 training photos  [{load()}]")
     for name, x in {
         "raw": feats["plain"],
         "flipped chip": feats["flip"],
-        "chip + flip (mean of unit vectors)": n(feats["plain"]) + n(feats["flip"]),
+        "chip + flip (mean of unit vectors)": unit(feats["plain"]) + unit(feats["flip"]),
         "jitter 10x": feats["jitter10"],
     }.items():
         print(f"  {name:36s} {map_at_r(x, y):.5f}")
