@@ -18,7 +18,8 @@ ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
    with the best mean F1 over both datasets' trials is chosen (one setting for every dataset).
 3. Held-out run (never used in 2): a real Gallery; the first 5 held-out classes (ORL s31-s35, FL27 Pepsi ...)
    are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on the protocol's
-   validation classes, the pool is enabled, every item of the other 5 held-out classes is identified (those
+   validation classes (a recipe with no head has fitted nothing on the training classes: it is calibrated on
+   all of them, for enough impostor pairs), the pool is enabled, every item of the other 5 held-out classes is identified (those
    that come out unknown are kept), ``Gallery.discover`` proposes groups, and BCubed is computed over the whole
    stream (items accepted as known, or in no proposal, count as singletons). ``proposals.json`` /
    ``proposals.html`` go to runs/<name>/discover/.
@@ -127,7 +128,10 @@ def simulate(
     return out
 
 
-def held_out(name: str, model: Any, emb: dict[str, Any], threshold_far: float, shots: int, params: Any) -> str:
+def held_out(
+    name: str, model: Any, emb: dict[str, Any], calibration: tuple[np.ndarray, np.ndarray, str], far: float,
+    shots: int, params: Any,
+) -> str:  # fmt: skip
     from lookalike.evaluation.discovery import UNGROUPED, discovery_from_groups
     from lookalike.gallery import Gallery
     from lookalike.gallery.discover import keep_unknowns
@@ -135,14 +139,14 @@ def held_out(name: str, model: Any, emb: dict[str, Any], threshold_far: float, s
 
     test = emb["datasets"]["test"]
     x, y = emb["test"], test.labels
-    val_x, val_y = emb["val"], emb["datasets"]["val"].labels
+    cal_x, cal_y, cal_what = calibration
     names = test.class_names
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / name, model) as g:
         for c in range(N_NEW):
             rows = rng.choice(np.nonzero(y == c)[0], shots, replace=False)
             g.enroll_vectors(names[c], x[rows], [{"source": str(test.items[r])} for r in rows])
-        report = g.calibrate(val_x, val_y, target_far=threshold_far)
+        report = g.calibrate(cal_x, cal_y, target_far=far)
         stream = np.nonzero(y >= N_NEW)[0]
         with g.unknown_pool() as pool:
             pool.configure(enabled=True)
@@ -158,8 +162,8 @@ def held_out(name: str, model: Any, emb: dict[str, Any], threshold_far: float, s
     within = abs(m.num_proposals - N_NEW) <= 1
     return (
         f"{name}: enrolled {', '.join(names[:N_NEW])} ({shots} each); unknown stream {len(stream)} items of "
-        f"{', '.join(names[N_NEW:])}; threshold {report.threshold:.4f} (FAR {threshold_far:g} on validation "
-        f"classes); {len(kept)} came out unknown -> {m.num_proposals} proposals ({m.num_grouped} items grouped)\n"
+        f"{', '.join(names[N_NEW:])}; threshold {report.threshold:.4f} (FAR {far:g} on {cal_what}, "
+        f"{report.n_impostor:,} impostor pairs); {len(kept)} came out unknown -> {m.num_proposals} proposals ({m.num_grouped} items grouped)\n"
         f"{name}: HELD-OUT BCubed P {m.bcubed_precision:.3f} R {m.bcubed_recall:.3f} F1 {m.bcubed_f1:.3f}; "
         f"proposals {m.num_proposals} vs {N_NEW} true new classes ({'within' if within else 'NOT within'} +-1)  "
         f"[{load()}]"
@@ -207,7 +211,11 @@ def main() -> None:
         print(f"{name}: model {folder} ({model.fingerprint[:12]}); {len(np.unique(y))} training classes "
               f"({len(y)} items); {refit}")  # fmt: skip
         sims.append(simulate(f, y, model, shrink, args.far, args.shots, args.trials))
-        prepared[name] = (model, emb)
+        if shrink is None:  # nothing was fitted on the training classes: all of them are unseen, use them all
+            calibration = (model.distance.embed(torch.from_numpy(f)).numpy(), y, "all training classes")
+        else:  # the head was fitted on train; its validation classes are the ones it has not seen
+            calibration = (emb["val"], emb["datasets"]["val"].labels, "validation classes")
+        prepared[name] = (model, emb, calibration)
     cands = candidates()
     score = np.mean([s[:, :, 0].mean(axis=0) for s in sims], axis=0)
     best = int(np.argmax(score))
@@ -219,8 +227,8 @@ def main() -> None:
         print(f"  {cands[j].to_dict()}: mean F1 {score[j]:.3f} ({per})")
     chosen = cands[best]
     print(f"chosen on training classes: {chosen.to_dict()}  [{load()}]")
-    for name, (model, emb) in prepared.items():
-        print(held_out(name, model, emb, args.far, args.shots, chosen))
+    for name, (model, emb, calibration) in prepared.items():
+        print(held_out(name, model, emb, calibration, args.far, args.shots, chosen))
 
 
 if __name__ == "__main__":
