@@ -19,10 +19,10 @@ ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
 3. Held-out run (never used in 2): a real Gallery; the first 5 held-out classes (ORL s31-s35, FL27 Pepsi ...)
    are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on the protocol's
    validation classes (a recipe with no head has fitted nothing on the training classes: it is calibrated on
-   all of them, for enough impostor pairs), the pool is enabled, every item of the other 5 held-out classes is identified (those
-   that come out unknown are kept), ``Gallery.discover`` proposes groups, and BCubed is computed over the whole
-   stream (items accepted as known, or in no proposal, count as singletons). ``proposals.json`` /
-   ``proposals.html`` go to runs/<name>/discover/.
+   all of them, for enough impostor pairs), the pool is enabled, every item of the other 5 held-out classes is
+   identified (those that come out unknown are kept), ``Gallery.discover`` proposes groups, and BCubed is
+   computed over the whole stream (items accepted as known, or in no proposal, count as singletons).
+   ``proposals.json`` / ``proposals.html`` go to runs/<name>/discover/.
 
 HDBSCAN is not among the candidates: scikit-learn 1.9's HDBSCAN fails in its epsilon search on many of these
 pools (lookalike then groups without the epsilon), so its threshold would not be the one derived here.
@@ -163,7 +163,8 @@ def held_out(
     return (
         f"{name}: enrolled {', '.join(names[:N_NEW])} ({shots} each); unknown stream {len(stream)} items of "
         f"{', '.join(names[N_NEW:])}; threshold {report.threshold:.4f} (FAR {far:g} on {cal_what}, "
-        f"{report.n_impostor:,} impostor pairs); {len(kept)} came out unknown -> {m.num_proposals} proposals ({m.num_grouped} items grouped)\n"
+        f"{report.n_impostor:,} impostor pairs); {len(kept)} came out unknown -> {m.num_proposals} proposals "
+        f"({m.num_grouped} items grouped)\n"
         f"{name}: HELD-OUT BCubed P {m.bcubed_precision:.3f} R {m.bcubed_recall:.3f} F1 {m.bcubed_f1:.3f}; "
         f"proposals {m.num_proposals} vs {N_NEW} true new classes ({'within' if within else 'NOT within'} +-1)  "
         f"[{load()}]"
