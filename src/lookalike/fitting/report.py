@@ -10,7 +10,7 @@ from typing import Any
 from lookalike.fitting.search import Trial
 
 PARAMS = ("feature", "head", "distance", "shrink", "loss", "lr_head", "epochs", "lr_net", "net_epochs", "augment",
-          "rotation_classes")  # fmt: skip
+          "rotation_classes", "trainable_blocks")  # fmt: skip
 
 
 def trial_rows(trials: list[Trial], folds: int) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Families trained from scratch (``backbone: scratch``, e.g. the ``convnet`` encoder) inside the search.
+"""Families whose network trains on every fold inside the search: from scratch (``backbone: scratch``, e.g. the
+``convnet`` encoder) or fine-tuned (``backbone: finetune``: a pretrained timm backbone's last blocks).
 
 Their "features" in the :class:`~lookalike.fitting.features.FeatureBank` are the prepared model inputs: each
 image decoded, squashed to the encoder's input size and normalised once, (n, 3, H, W) float32. Every fold then
@@ -116,6 +117,11 @@ def train_scratch(
         x, y = rotation_classes(x, y)
     encoder = build_encoder(family.encoder, **family.kwargs(option))
     net = EmbeddingNet(encoder=encoder, head=Head(in_dim=encoder.feature_dim, type="none"), distance=dist)
+    if family.is_finetune:  # as `lookalike train` does for the exported recipe (model.trainable_blocks)
+        from lookalike.training.builder import freeze_all_but_last_blocks
+
+        assert cand.trainable_blocks is not None
+        freeze_all_but_last_blocks(encoder, cand.trainable_blocks)
     _, labels = np.unique(y, return_inverse=True)
     loss = build_loss(cand.loss.name, distance=dist, num_classes=int(labels.max()) + 1,
                       embedding_size=net.embedding_size, **cand.loss.params)  # fmt: skip
@@ -123,7 +129,7 @@ def train_scratch(
     lr = float(cand.lr_head or 1e-3)
     optim = OptimConfig(lr_backbone=lr, lr_head=lr, weight_decay=sc.weight_decay, warmup_epochs=sc.warmup_epochs)
     module = EmbeddingModule(network=net, loss=loss, miner=miner, optim=optim, frozen_backbone=False,
-                             freeze_bn=False)  # fmt: skip
+                             freeze_bn=family.is_finetune)  # fmt: skip
     augment = RandomAffineFill.from_config(sc.augment[cand.augment])
     data = TensorImages(x, labels, transform=augment)
     kw = m_per_class_loader_kwargs(labels, m=training.m_per_class, batch_size=batch_size, seed=seed)
@@ -141,8 +147,12 @@ def train_scratch(
 @torch.no_grad()
 def embed_images(net: EmbeddingNet, x: np.ndarray) -> torch.Tensor:
     """Embeddings (on the net's distance) of prepared images, in batches."""
-    net = net.cpu().eval()
-    parts = [net(torch.from_numpy(x[i : i + EMBED_BATCH])).float() for i in range(0, len(x), EMBED_BATCH)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = net.to(device).eval()
+    parts = [
+        net(torch.from_numpy(x[i : i + EMBED_BATCH]).to(device)).float().cpu() for i in range(0, len(x), EMBED_BATCH)
+    ]
+    net.cpu()
     return torch.cat(parts)
 
 

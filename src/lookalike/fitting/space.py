@@ -30,8 +30,8 @@ def _one_empty_option() -> list[dict[str, Any]]:
 
 
 class ScratchTraining(StrictModel):
-    """How a network trained from scratch (``backbone: scratch``) is searched: its learning-rate range,
-    epochs, named augmentation sets and batch shape (whole network trained, no cached features)."""
+    """How a network trained on every fold (``backbone: scratch`` or ``finetune``) is searched: its learning-rate
+    range, epochs, named augmentation sets and batch shape (the network trains, so no features are cached)."""
 
     lr: tuple[float, float] = (5e-4, 5e-3)
     epochs: list[int] = Field(default_factory=lambda: [10, 20], min_length=1)
@@ -43,8 +43,12 @@ class ScratchTraining(StrictModel):
     warmup_epochs: float = Field(default=1.0, ge=0)
     weight_decay: float = Field(default=5e-4, ge=0)
     #: torch CPU threads while training it: a small conv net's ops are too small to split across cores, and on
-    #: a busy 2-core machine two threads were 3-9x slower than one (measured, see docs/fit.md)
+    #: a busy 2-core machine two threads were 3-9x slower than one (measured, see docs/fit.md); ``null``: torch's
+    #: default (a pretrained backbone being fine-tuned)
     threads: int | None = Field(default=1, ge=1)
+    #: ``backbone: finetune`` only: how many of the pretrained backbone's last blocks train (searched); the rest,
+    #: and every BatchNorm's running statistics, stay as pretrained
+    trainable_blocks: list[int] = Field(default_factory=lambda: [2], min_length=1)
 
 
 class Family(StrictModel):
@@ -52,21 +56,26 @@ class Family(StrictModel):
 
     ``backbone: frozen`` (default): features computed once and cached; heads are fitted or trained on them.
     ``backbone: scratch``: the encoder itself is trained from scratch on every fold (``scratch`` settings).
+    ``backbone: finetune``: the pretrained encoder's last ``scratch.trainable_blocks`` blocks are trained on every
+    fold (same settings; BatchNorm statistics frozen).
+    ``when: gpu``: the family is searched only where CUDA is available (fine-tuning costs minutes per fold on a
+    CPU; put ``when: always`` in your own space to search it anyway).
     """
 
     name: str
     encoder: str
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
     options: list[dict[str, Any]] = Field(default_factory=_one_empty_option, min_length=1)
-    backbone: Literal["frozen", "scratch"] = "frozen"
+    backbone: Literal["frozen", "scratch", "finetune"] = "frozen"
     scratch: ScratchTraining | None = None
+    when: Literal["always", "gpu"] = "always"
 
     @model_validator(mode="after")
     def _scratch_settings(self) -> Family:
-        if self.backbone == "scratch" and self.scratch is None:
+        if self.backbone != "frozen" and self.scratch is None:
             self.scratch = ScratchTraining()
         if self.backbone == "frozen" and self.scratch is not None:
-            raise ValueError(f"family {self.name!r}: 'scratch' settings need backbone: scratch")
+            raise ValueError(f"family {self.name!r}: 'scratch' settings need backbone: scratch or finetune")
         return self
 
     @property
@@ -75,7 +84,12 @@ class Family(StrictModel):
 
     @property
     def is_scratch(self) -> bool:
-        return self.backbone == "scratch"
+        """Trains the network on every fold (from scratch or fine-tuning), so no features are cached."""
+        return self.backbone != "frozen"
+
+    @property
+    def is_finetune(self) -> bool:
+        return self.backbone == "finetune"
 
     def kwargs(self, option: int) -> dict[str, Any]:
         return {**self.encoder_kwargs, **self.options[option]}
@@ -173,6 +187,8 @@ class SearchSpace(StrictModel):
         cand.epochs = int(trial.suggest_categorical("net_epochs", list(sc.epochs)))
         cand.augment = str(trial.suggest_categorical("augment", list(sc.augment)))
         cand.rotation_classes = bool(trial.suggest_categorical("rotation_classes", list(sc.rotation_classes)))
+        if fam.is_finetune:
+            cand.trainable_blocks = int(trial.suggest_categorical("trainable_blocks", list(sc.trainable_blocks)))
         return cand
 
     def first_scratch_params(self) -> list[dict[str, Any]]:
@@ -188,6 +204,8 @@ class SearchSpace(StrictModel):
                     "lr_net": float(f"{(sc.lr[0] * sc.lr[1]) ** 0.5:.3g}",),
                     "net_epochs": sc.epochs[len(sc.epochs) // 2], "augment": list(sc.augment)[-1],
                     "rotation_classes": sc.rotation_classes[-1],
+                    **({"trainable_blocks": sc.trainable_blocks[len(sc.trainable_blocks) // 2]}
+                       if fam.is_finetune else {}),
                 })  # fmt: skip
         return out
 
@@ -211,6 +229,8 @@ class Candidate:
     augment: str | None = None
     #: rotations of the training classes as new classes (families trained from scratch)
     rotation_classes: bool = False
+    #: last blocks of a pretrained backbone that train (``backbone: finetune`` families)
+    trainable_blocks: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -223,6 +243,8 @@ class Candidate:
             parts.append(f"augment={self.augment}")
         if self.rotation_classes:
             parts.append("rotation_classes")
+        if self.trainable_blocks is not None:
+            parts.append(f"trainable_blocks={self.trainable_blocks}")
         return " ".join(parts)
 
     def train_config(
@@ -271,7 +293,8 @@ class Candidate:
                      "augment": sc.augment[self.augment].model_dump(exclude_defaults=True),
                      "rotation_classes": self.rotation_classes},
             "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option), "head": {"type": "none"},
-                      "distance": self.distance, "backbone": "finetune", "freeze_bn": False},
+                      "distance": self.distance, "backbone": "finetune", "freeze_bn": fam.is_finetune,
+                      **({"trainable_blocks": self.trainable_blocks} if fam.is_finetune else {})},
             "loss": {"name": self.loss.name, "miner": self.loss.miner, "params": dict(self.loss.params)},
             "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,
                       "warmup_epochs": sc.warmup_epochs},
@@ -309,6 +332,12 @@ def _resolve_encoder(spec: str, input_dim: int | None) -> str:
     return spec
 
 
+def gpu_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> SearchSpace:
     """A search space by modality name (package data) or from a YAML file; placeholders resolved."""
     p = Path(name_or_path)
@@ -326,6 +355,11 @@ def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> Sea
             f"search space {str(name_or_path)!r} is neither a modality ({', '.join(MODALITIES)}) nor a YAML file"
         )
     space = validate(SearchSpace, data, source=source)
+    if not gpu_available():
+        kept = [f for f in space.families if f.when == "always"]
+        if not kept:
+            raise ConfigError(f"{source}: every family is 'when: gpu' and this machine has no CUDA device")
+        space = space.model_copy(update={"families": kept})
     for fam in space.families:
         fam.encoder = _resolve_encoder(fam.encoder, input_dim)
     names = [f.name for f in space.families]
