@@ -229,3 +229,32 @@ def test_face_photos_get_the_face_search_space(shared_data: Path) -> None:
     space = load_space("faces")
     assert space.families[0].encoder == "face:dlib"
     assert any(h.name == "none" for h in space.heads)  # the untrained face model stays a candidate
+
+
+HYPERBOLIC_SPACE = """
+modality: small_images
+folds: 2
+families: [{name: pixels, encoder: pixels, options: [{size: 8}]}]
+heads:
+  - {name: whiten, head: {type: linear, init: whiten}, shrink: [0.5, 0.5]}
+  - {name: linear, head: {type: linear, embedding_size: 16}, trained: true}
+distances: [hyperbolic]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+  epochs: [2]
+"""
+
+
+def test_fit_searches_and_exports_a_hyperbolic_distance(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+
+    space = tmp_path / "space.yaml"
+    space.write_text(HYPERBOLIC_SPACE, encoding="utf-8")
+    data = _digit_folders(tmp_path / "digits", per_class=12)
+    result = fit(data, tmp_path / "out", budget=3, seed=0, space=space, max_trials=2, cache_dir=str(tmp_path / "c"),
+                 progress=False)  # fmt: skip
+    assert "hyperbolic" in result.chosen
+    model = load_model(result.model_dir)
+    emb = model.embed([np.zeros((8, 8), dtype=np.uint8), np.full((8, 8), 255, dtype=np.uint8)])
+    assert model.distance.name == "hyperbolic"
+    assert float(np.linalg.norm(emb, axis=1).max()) < 1 / np.sqrt(model.distance.c)  # inside the Poincaré ball
