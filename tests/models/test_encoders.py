@@ -8,7 +8,7 @@ import torch
 
 from lookalike.errors import ConfigError
 from lookalike.models import load_model
-from lookalike.models.encoders import TimmEncoder, _bin_matrix
+from lookalike.models.encoders import TimmEncoder, _bin_matrix, build_encoder
 
 
 def _encoder(out_block: int | list[int] | None, pool: str | list[str] = "grid3") -> TimmEncoder:
@@ -73,3 +73,19 @@ def test_grid_pooling_exports_to_onnx_when_the_grid_does_not_divide_the_map(tmp_
     images = (np.random.default_rng(0).random((3, 50, 70, 3)) * 255).astype(np.uint8)
     onnx_out = OnnxEmbedder(tmp_path / "m.onnx").embed(list(images))
     np.testing.assert_allclose(onnx_out, model.embed(list(images)), atol=1e-4)
+
+
+def test_building_a_pooled_encoder_leaves_batchnorm_statistics_alone() -> None:
+    """Finding the pooled width runs one pass; in training mode it moved every BatchNorm's running statistics
+    toward a black image's (the pretrained statistics were changed by merely building the encoder)."""
+    import timm
+
+    torch.manual_seed(0)
+    plain = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).state_dict()
+    for kwargs in ({"out_block": [3, 5], "global_pool": ["grid2", "avg"]}, {"global_pool": "gem"}, {"flip": True}):
+        torch.manual_seed(0)
+        enc = build_encoder("timm:tf_efficientnet_lite0", pretrained=False, **kwargs)
+        assert enc.training  # the mode it was built in is kept
+        got = enc.backbone.state_dict()
+        moved = [k for k in plain if not torch.equal(plain[k], got[k])]
+        assert not moved, (kwargs, moved[:3])

@@ -27,7 +27,8 @@ from lookalike.models.encoders import TimmEncoder, _grid_size, _pool, build_enco
 from lookalike.training.features import _items_digest, cached_features
 
 log = logging.getLogger(__name__)
-Piece = tuple[int, str]
+#: (block, pooling, test-time flip)
+Piece = tuple[int, str, bool]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -35,12 +36,18 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def option_pieces(kwargs: dict[str, Any]) -> list[Piece]:
-    """The (block, pooling) pieces a timm option concatenates, in order."""
+    """The (block, pooling, flip) pieces a timm option concatenates, in order."""
     blocks = _as_list(kwargs.get("out_block", -1))
     pools = _as_list(kwargs.get("global_pool", "avg"))
+    flip = bool(kwargs.get("flip", False))
     if len(pools) == 1:
         pools = pools * len(blocks)
-    return [(int(b), str(p)) for b, p in zip(blocks, pools, strict=True)]
+    return [(int(b), str(p), flip) for b, p in zip(blocks, pools, strict=True)]
+
+
+def _piece_name(piece: Piece) -> str:
+    b, p, flip = piece
+    return f"{b}_{p}_flip" if flip else f"{b}_{p}"
 
 
 class FeatureBank:
@@ -85,9 +92,9 @@ class FeatureBank:
     def timm_encoder(self, family: Family) -> tuple[TimmEncoder, list[int], list[Piece], dict[str, Any]]:
         """The encoder tapping every block the family's options use, the blocks, the pieces, the base kwargs."""
         wanted = sorted({p for i in range(len(family.options)) for p in option_pieces(family.kwargs(i))})
-        base = {k: v for k, v in family.encoder_kwargs.items() if k not in ("out_block", "global_pool")}
+        base = {k: v for k, v in family.encoder_kwargs.items() if k not in ("out_block", "global_pool", "flip")}
         base.setdefault("pretrained", True)
-        blocks = sorted({b for b, _ in wanted})
+        blocks = sorted({b for b, _, _ in wanted})
         encoder = build_encoder(family.encoder, out_block=blocks, **base)
         if not isinstance(encoder, TimmEncoder):
             raise ConfigError(f"family {family.name!r}: {family.encoder!r} is not a timm encoder")
@@ -122,12 +129,12 @@ class FeatureBank:
         path = self.cache_dir / f"{key}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                out = {p: z[f"{p[0]}_{p[1]}"] for p in wanted}
+                out = {p: z[_piece_name(p)] for p in wanted}
         else:
             out = self._extract(encoder, blocks, wanted)
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            arrays: dict[str, Any] = {f"{b}_{p}": v for (b, p), v in out.items()}
+            arrays: dict[str, Any] = {_piece_name(p): v for p, v in out.items()}
             np.savez(tmp, **arrays)
             tmp.replace(path)
         self._timm[family.name] = out
@@ -163,10 +170,15 @@ class FeatureBank:
         data = ItemDataset(self.dataset, transform=image_transform(encoder.preprocessing()), keep_decoded=False)
         log.info("computing %s features (%d pieces) of %d items", encoder.spec, len(wanted), len(self.dataset))
         parts: dict[Piece, list[torch.Tensor]] = {p: [] for p in wanted}
+        any_flip = any(f for _, _, f in wanted)
         for x, _ in DataLoader(data, batch_size=self.batch_size, shuffle=False):
             maps = dict(zip(blocks, encoder.feature_maps(x), strict=True))
-            for b, pool in wanted:
-                parts[(b, pool)].append(_pool(maps[b], pool, _grid_size(pool)).float())
+            mirrored = dict(zip(blocks, encoder.feature_maps(x.flip(-1)), strict=True)) if any_flip else {}
+            for b, pool, flip in wanted:
+                v = _pool(maps[b], pool, _grid_size(pool)).float()
+                if flip:  # what TimmEncoder(flip=True) returns: the mean over the image and its mirror
+                    v = (v + _pool(mirrored[b], pool, _grid_size(pool)).float()) / 2
+                parts[(b, pool, flip)].append(v)
         return {p: torch.cat(v).numpy() for p, v in parts.items()}
 
 

@@ -32,6 +32,7 @@ class TimmOptions(_Options):
     resize: Literal["crop", "squash"] = "crop"
     drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
     out_block: int | list[int] | None = None
+    flip: bool = Field(default=False, description="test-time flip: mean of the image's and its mirror's features")
 
 
 class HFOptions(_Options):

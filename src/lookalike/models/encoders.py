@@ -47,7 +47,9 @@ class TimmEncoder(Encoder):
     stop after that block of an EfficientNet-style backbone (mid-level features generalise better to unseen
     classes on small data sets), or a list of blocks whose pooled features are concatenated in list order
     (several levels of detail at once);
-    ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off).
+    ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off);
+    ``flip``: test-time flip, the mean of the pooled features of the image and of its mirror image (left-right),
+    in training, evaluation and the gallery alike (twice the compute).
     """
 
     kind: Kind = "image"
@@ -62,6 +64,7 @@ class TimmEncoder(Encoder):
         resize: Literal["crop", "squash"] = "crop",
         drop_path_rate: float = 0.0,
         out_block: int | list[int] | None = None,
+        flip: bool = False,
     ) -> None:
         super().__init__()
         import timm
@@ -73,6 +76,7 @@ class TimmEncoder(Encoder):
         self.global_pool = global_pool
         self.resize = resize
         self.out_block = out_block
+        self.flip = bool(flip)
         pools = list(global_pool) if isinstance(global_pool, (list, tuple)) else [global_pool]
         n_taps = len(out_block) if isinstance(out_block, (list, tuple)) else 1
         if len(pools) != 1 and len(pools) != n_taps:
@@ -112,10 +116,7 @@ class TimmEncoder(Encoder):
             if len(set(self._taps)) != len(self._taps):
                 raise ConfigError(f"out_block={out_block} names a block twice; list each block once")
         backbone: Any = self.backbone
-        with torch.no_grad():
-            self.feature_dim = (
-                int(backbone.num_features) if not own_pool else self.forward(torch.zeros(1, 3, 64, 64)).shape[1]
-            )
+        self.feature_dim = int(backbone.num_features) if not own_pool else self._probe_dim()
         cfg: dict[str, Any] = dict(getattr(self.backbone, "pretrained_cfg", {}))
         size = input_size or int(cfg.get("input_size", (3, 224, 224))[-1])
         self._pre = {
@@ -138,6 +139,17 @@ class TimmEncoder(Encoder):
         self.backbone.load_state_dict({k: v for k, v in full.state_dict().items() if k in own}, strict=True)
         log.info("loaded pretrained weights for %s from %s", self.model_name, path)
 
+    @torch.no_grad()
+    def _probe_dim(self) -> int:
+        """The pooled width, from one forward pass in eval mode: in training mode the pass would move every
+        BatchNorm's running statistics toward those of a black image (they were pretrained)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return int(self._pooled(torch.zeros(1, 3, 64, 64)).shape[1])
+        finally:
+            self.train(was_training)
+
     def preprocessing(self) -> dict[str, Any]:
         return dict(self._pre)
 
@@ -147,6 +159,7 @@ class TimmEncoder(Encoder):
             "input_size": self._pre["input_size"],
             "resize": self.resize,
             "out_block": self.out_block,
+            **({"flip": True} if self.flip else {}),  # only when set: cards written before it stay identical
         }
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -163,6 +176,11 @@ class TimmEncoder(Encoder):
         return [maps[i] for i in self._taps]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flip:
+            return (self._pooled(x) + self._pooled(x.flip(-1))) / 2
+        return self._pooled(x)
+
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
         if not self._own_pool:
             return self.backbone(x)
         maps = self.feature_maps(x)
