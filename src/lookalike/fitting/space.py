@@ -358,7 +358,10 @@ def load_space(name_or_path: str | Path, *, input_dim: int | None = None) -> Sea
     if not gpu_available():
         kept = [f for f in space.families if f.when == "always"]
         if not kept:
-            raise ConfigError(f"{source}: every family is 'when: gpu' and this machine has no CUDA device")
+            raise ConfigError(
+                f"{source}: every family is 'when: gpu' and this machine has no CUDA device; write 'when: always' "
+                "on a family to search it on the CPU (slowly), or add a frozen-feature family"
+            )
         space = space.model_copy(update={"families": kept})
     for fam in space.families:
         fam.encoder = _resolve_encoder(fam.encoder, input_dim)
