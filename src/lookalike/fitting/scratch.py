@@ -147,7 +147,9 @@ def train_scratch(
 @torch.no_grad()
 def embed_images(net: EmbeddingNet, x: np.ndarray) -> torch.Tensor:
     """Embeddings (on the net's distance) of prepared images, in batches."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    from lookalike.evaluation.knn import resolve_device
+
+    device = resolve_device(None)
     net = net.to(device).eval()
     parts = [
         net(torch.from_numpy(x[i : i + EMBED_BATCH]).to(device)).float().cpu() for i in range(0, len(x), EMBED_BATCH)
