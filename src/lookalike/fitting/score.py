@@ -99,16 +99,16 @@ def fold_score(
     cand: Candidate, feats: np.ndarray, labels: np.ndarray, fold: tuple[np.ndarray, np.ndarray],
     training: TrainingSpace, *, batch_size: int, seed: int, family: Family | None = None, option: int = 0
 ) -> float:  # fmt: skip
-    """MAP@R on the fold's validation classes. With a ``family`` trained from scratch, ``feats`` are its
-    prepared images and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
+    """MAP@R on the fold's validation classes. With a ``family`` trained on every fold, ``feats`` are its
+    prepared inputs (images or texts) and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
     tr, va = fold
     if family is not None and family.is_scratch:
-        from lookalike.fitting.scratch import embed_images, train_scratch
+        from lookalike.fitting.scratch import embed_inputs, train_scratch
 
         dist = get_distance(cand.distance)
         net = train_scratch(cand, family, option, feats[tr], labels[tr], training, dist, batch_size=batch_size,
                             seed=seed)  # fmt: skip
-        emb = embed_images(net, feats[va])
+        emb = embed_inputs(net, feats[va])
     else:
         emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
     return float(map_at_r(emb, torch.from_numpy(labels[va]), dist))

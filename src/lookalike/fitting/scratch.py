@@ -1,8 +1,10 @@
 """Families whose network trains on every fold inside the search: from scratch (``backbone: scratch``, e.g. the
-``convnet`` encoder) or fine-tuned (``backbone: finetune``: a pretrained timm backbone's last blocks).
+``convnet`` encoder) or fine-tuned (``backbone: finetune``: a pretrained timm backbone's or ``hf:`` sentence
+encoder's last blocks).
 
 Their "features" in the :class:`~lookalike.fitting.features.FeatureBank` are the prepared model inputs: each
-image decoded, squashed to the encoder's input size and normalised once, (n, 3, H, W) float32. Every fold then
+image decoded, squashed to the encoder's input size and normalised once, (n, 3, H, W) float32; for a text
+dataset the texts themselves, (n,) object array, tokenized per batch (padded to the batch's longest). Every fold then
 trains the whole network on its training classes with the project's own training pieces — the encoder from
 the registry, PML loss and miner (:mod:`lookalike.training.losses`), PML's m-per-class sampler, the
 :class:`~lookalike.training.module.EmbeddingModule` under a Lightning ``Trainer`` — with the candidate's
@@ -21,9 +23,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lookalike.data.types import LabeledDataset
+from lookalike.errors import ConfigError
 from lookalike.fitting.space import Candidate, Family, TrainingSpace
 from lookalike.models.distances import Distance
-from lookalike.models.encoders import build_encoder
+from lookalike.models.encoders import HFTextEncoder, build_encoder
 from lookalike.models.heads import Head
 from lookalike.models.network import EmbeddingNet
 from lookalike.training.config import OptimConfig
@@ -41,6 +44,32 @@ def prepare_images(dataset: LabeledDataset, family: Family, option: int, *, batc
     encoder = build_encoder(family.encoder, **family.kwargs(option))
     data = ItemDataset(dataset, transform=image_transform(encoder.preprocessing()), keep_decoded=False)
     return torch.cat([x for x, _ in DataLoader(data, batch_size=batch_size, shuffle=False)]).numpy()
+
+
+def prepare_inputs(dataset: LabeledDataset, family: Family, option: int) -> np.ndarray:
+    """The family's per-fold training inputs: prepared images, or a text dataset's texts (object array)."""
+    if dataset.kind == "text":
+        return np.array([dataset.load(i) for i in range(len(dataset))], dtype=object)
+    if dataset.kind != "image":
+        raise ConfigError(
+            f"family {family.name!r} trains its network on every fold, which needs images or texts; "
+            f"this dataset holds {dataset.kind}s: search a space of frozen-feature families for them"
+        )
+    return prepare_images(dataset, family, option)
+
+
+class TextItems(Dataset):
+    """(text, label) pairs; the loader's collate tokenizes each batch."""
+
+    def __init__(self, texts: np.ndarray, labels: np.ndarray) -> None:
+        self.texts = [str(t) for t in texts]
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[str, int]:
+        return self.texts[i], int(self.labels[i])
 
 
 class TensorImages(Dataset):
@@ -113,6 +142,12 @@ def train_scratch(
     assert sc is not None and cand.loss is not None and cand.augment is not None
     torch.manual_seed(seed)
     np.random.seed(seed)  # PML's MPerClassSampler draws from numpy's global state
+    texts = x.dtype == object
+    if texts and (cand.rotation_classes or sc.augment[cand.augment].model_dump(exclude_defaults=True)):
+        raise ConfigError(
+            f"family {family.name!r} trains on texts: image augmentation and rotation classes do not apply; "
+            "give it 'augment: {none: {}}' and 'rotation_classes: [false]'"
+        )
     if cand.rotation_classes:
         x, y = rotation_classes(x, y)
     encoder = build_encoder(family.encoder, **family.kwargs(option))
@@ -130,10 +165,14 @@ def train_scratch(
     optim = OptimConfig(lr_backbone=lr, lr_head=lr, weight_decay=sc.weight_decay, warmup_epochs=sc.warmup_epochs)
     module = EmbeddingModule(network=net, loss=loss, miner=miner, optim=optim, frozen_backbone=False,
                              freeze_bn=family.is_finetune)  # fmt: skip
-    augment = RandomAffineFill.from_config(sc.augment[cand.augment])
-    data = TensorImages(x, labels, transform=augment)
     kw = m_per_class_loader_kwargs(labels, m=training.m_per_class, batch_size=batch_size, seed=seed)
-    loader = DataLoader(data, **kw)
+    if texts:
+        from lookalike.training.datasets import collate_text
+
+        loader = DataLoader(TextItems(x, labels), collate_fn=collate_text(encoder.tokenize), **kw)
+    else:
+        augment = RandomAffineFill.from_config(sc.augment[cand.augment])
+        loader = DataLoader(TensorImages(x, labels, transform=augment), **kw)
     with _quiet_lightning(), _threads(sc.threads):
         trainer = L.Trainer(
             max_epochs=cand.epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -158,4 +197,30 @@ def embed_images(net: EmbeddingNet, x: np.ndarray) -> torch.Tensor:
     return torch.cat(parts)
 
 
-__all__ = ["TensorImages", "embed_images", "prepare_images", "rotation_classes", "train_scratch"]
+@torch.no_grad()
+def embed_texts(net: EmbeddingNet, texts: np.ndarray, *, batch_size: int = 64) -> torch.Tensor:
+    """Embeddings (on the net's distance) of texts, in length-sorted batches padded to their longest text."""
+    from lookalike.evaluation.knn import resolve_device
+
+    encoder = net.encoder
+    if not isinstance(encoder, HFTextEncoder):
+        raise ConfigError(f"embedding texts needs an hf: text encoder, not {type(encoder).__name__}")
+    device = resolve_device(None)
+    net = net.to(device).eval()
+    out = torch.empty(0)
+    for sel, tokens in encoder.length_batches([str(t) for t in texts], batch_size=batch_size):
+        emb = net({k: v.to(device) for k, v in tokens.items()}).float().cpu()
+        if out.numel() == 0:
+            out = torch.empty(len(texts), emb.shape[1])
+        out[torch.as_tensor(sel)] = emb
+    net.cpu()
+    return out
+
+
+def embed_inputs(net: EmbeddingNet, x: np.ndarray) -> torch.Tensor:
+    """Embeddings of a family's prepared inputs: texts (object array) or images."""
+    return embed_texts(net, x) if x.dtype == object else embed_images(net, x)
+
+
+__all__ = ["TensorImages", "TextItems", "embed_images", "embed_inputs", "embed_texts", "prepare_images",
+           "prepare_inputs", "rotation_classes", "train_scratch"]  # fmt: skip
