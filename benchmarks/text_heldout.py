@@ -77,7 +77,7 @@ def main() -> None:
         rows.append(_row(name, res, train_s))
         print("  ".join(f"{k} {_fmt(v)}" for k, v in rows[-1].items()) + f"  ({_load()})", flush=True)
 
-    max_length = int(recipe.model.encoder_kwargs.get("max_length", 128))
+    max_length = int(recipe.model.encoder_kwargs.kwargs().get("max_length", 128))
     run("untrained", load_model(recipe.model.encoder, max_length=max_length), None)
 
     whiten = load_train_config(
