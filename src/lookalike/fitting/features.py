@@ -76,9 +76,7 @@ class FeatureBank:
         if family.is_scratch:  # trained on every fold: the prepared inputs (images or texts), kept in memory
             from lookalike.fitting.scratch import prepare_inputs
 
-            self._features[key] = prepare_inputs(self.dataset, family, option)
-            self.seconds[family.name] = self.seconds.get(family.name, 0.0) + time.perf_counter() - t0
-            return self._features[key]
+            feats = prepare_inputs(self.dataset, family, option)
         elif family.is_timm:
             pieces = self._timm_pieces(family)
             feats = np.concatenate([pieces[p] for p in option_pieces(kwargs)], axis=1)
@@ -87,7 +85,8 @@ class FeatureBank:
             feats = cached_features(encoder, self.dataset, cache_dir=self.cache_dir.parent, batch_size=self.batch_size)[
                 0
             ]
-        self._features[key] = np.ascontiguousarray(feats, dtype=np.float32)
+        # texts stay an object array; everything else is float32
+        self._features[key] = feats if feats.dtype == object else np.ascontiguousarray(feats, dtype=np.float32)
         self.seconds[family.name] = self.seconds.get(family.name, 0.0) + time.perf_counter() - t0
         return self._features[key]
 

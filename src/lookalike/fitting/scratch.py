@@ -207,12 +207,9 @@ def embed_texts(net: EmbeddingNet, texts: np.ndarray, *, batch_size: int = 64) -
         raise ConfigError(f"embedding texts needs an hf: text encoder, not {type(encoder).__name__}")
     device = resolve_device(None)
     net = net.to(device).eval()
-    out = torch.empty(0)
+    out = torch.empty(len(texts), net.embedding_size)
     for sel, tokens in encoder.length_batches([str(t) for t in texts], batch_size=batch_size):
-        emb = net({k: v.to(device) for k, v in tokens.items()}).float().cpu()
-        if out.numel() == 0:
-            out = torch.empty(len(texts), emb.shape[1])
-        out[torch.as_tensor(sel)] = emb
+        out[torch.as_tensor(sel)] = net({k: v.to(device) for k, v in tokens.items()}).float().cpu()
     net.cpu()
     return out
 
