@@ -5,8 +5,9 @@
 Trains with :func:`lookalike.fitting.scratch.train_scratch` (what ``lookalike fit`` runs per fold) on the
 protocol's train split of small1 (rotations as classes, the named augmentation) and prints MAP@R and the accuracy
 of ``--episodes`` seeded 20-way one-shot episodes drawn from the validation characters. No held-out alphabet and no
-official run is read. Each run uses one torch thread (like fit's CNN trials), so two can run side by side on
-2 cores; the load average is printed beside the figures.
+official run is read. Torch threads as fit's CNN trials choose them (``--threads auto``: one or all, whichever
+trains a batch faster, measured); ``--threads 1`` lets two runs share 2 cores. The load average is printed beside
+the figures.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--augment", default="shift", choices=["shift", "affine"])
     ap.add_argument("--episodes", type=int, default=400)
+    ap.add_argument("--threads", default="auto", help="torch threads while training: auto or a number")
     args = ap.parse_args()
 
     from lookalike.data.protocols import load_protocol
@@ -45,12 +47,13 @@ def main() -> None:
     params = json.loads(args.params)
     p = load_protocol(config_path("protocol:omniglot", "protocol"))
     tr, va = p.dataset("train"), p.dataset("val")
+    threads = args.threads if args.threads == "auto" else int(args.threads)
     fam = Family.model_validate({
         "name": "convnet", "encoder": "convnet", "backbone": "scratch",
         "options": [{"size": args.size, "width": args.width, "depth": 4}],
         "scratch": {"augment": {"shift": {"translate": 0.1, "fill": "border"},
                                 "affine": {"rotation": 10, "translate": 0.1, "scale": 0.1, "fill": "border"}},
-                    "rotation_classes": [True]},
+                    "rotation_classes": [True], "threads": threads},
     })  # fmt: skip
     xtr, xva = prepare_images(tr, fam, 0), prepare_images(va, fam, 0)
     choice = LossChoice(name=args.loss, miner=miner, params=params)

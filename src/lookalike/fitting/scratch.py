@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +29,8 @@ from lookalike.models.encoders import HFTextEncoder, build_encoder
 from lookalike.models.heads import Head
 from lookalike.models.network import EmbeddingNet
 from lookalike.training.config import OptimConfig
-from lookalike.training.datasets import ItemDataset, RandomAffineFill
+from lookalike.training.datasets import AugmentBatch, BatchAffine, ItemDataset
+from lookalike.training.threads import resolve_threads, torch_threads
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 512
@@ -73,19 +73,17 @@ class TextItems(Dataset):
 
 
 class TensorImages(Dataset):
-    """Prepared image tensors with a per-item augmentation (or none) and labels."""
+    """Prepared image tensors and labels (augmented per batch by the loader's :class:`AugmentBatch`)."""
 
-    def __init__(self, x: np.ndarray, labels: np.ndarray, transform: Any = None) -> None:
+    def __init__(self, x: np.ndarray, labels: np.ndarray) -> None:
         self.x = torch.from_numpy(x)
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.x[i]
-        return (self.transform(x) if self.transform is not None else x), int(self.labels[i])
+        return self.x[i], int(self.labels[i])
 
 
 def rotation_classes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,17 +112,6 @@ def _quiet_lightning() -> Iterator[None]:
     finally:
         for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
-
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_scratch(
@@ -171,9 +158,11 @@ def train_scratch(
 
         loader = DataLoader(TextItems(x, labels), collate_fn=collate_text(encoder.tokenize), **kw)
     else:
-        augment = RandomAffineFill.from_config(sc.augment[cand.augment])
-        loader = DataLoader(TensorImages(x, labels, transform=augment), **kw)
-    with _quiet_lightning(), _threads(sc.threads):
+        augment = BatchAffine.from_config(sc.augment[cand.augment])
+        loader = DataLoader(TensorImages(x, labels), collate_fn=AugmentBatch(augment), **kw)
+    probe = None if texts else (lambda: torch.from_numpy(x[:batch_size]))
+    threads = resolve_threads(sc.threads, net, probe)
+    with _quiet_lightning(), torch_threads(threads):
         trainer = L.Trainer(
             max_epochs=cand.epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
             enable_model_summary=False, gradient_clip_val=1.0, num_sanity_val_steps=0, limit_val_batches=0,

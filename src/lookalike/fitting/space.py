@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,10 +42,10 @@ class ScratchTraining(StrictModel):
     classes_per_batch: int = Field(default=16, ge=2)
     warmup_epochs: float = Field(default=1.0, ge=0)
     weight_decay: float = Field(default=5e-4, ge=0)
-    #: torch CPU threads while training it: a small conv net's ops are too small to split across cores, and on
-    #: a busy 2-core machine two threads were 3-9x slower than one (measured, see docs/fit.md); ``null``: torch's
-    #: default (a pretrained backbone being fine-tuned)
-    threads: int | None = Field(default=1, ge=1)
+    #: torch CPU threads while training it: ``auto`` measures one thread against all of torch's on a batch before
+    #: each training and keeps the faster (two threads train a Conv-4 1.6-2x faster on an idle 2-core machine and
+    #: were 3-9x slower on a busy one; docs/fit.md); ``null``: torch's default; a number: that many
+    threads: Annotated[int, Field(ge=1)] | Literal["auto"] | None = "auto"
     #: ``backbone: finetune`` only: how many of the pretrained backbone's last blocks train (searched); the rest,
     #: and every BatchNorm's running statistics, stay as pretrained
     trainable_blocks: list[int] = Field(default_factory=lambda: [2], min_length=1)

@@ -7,7 +7,7 @@ Nothing below this module reads raw config dicts: :mod:`lookalike.training.build
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -126,7 +126,8 @@ class TrainerConfig(StrictModel):
     val_every_n_epochs: int = Field(default=1, ge=1)
     progress_bar: bool = True
     limit_train_batches: int | float | None = None
-    threads: int | None = Field(default=None, ge=1, description="torch CPU threads")
+    #: torch CPU threads; ``auto``: one or all, whichever trains a batch of this model faster (measured at the start)
+    threads: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
 
 
 class TrainConfig(StrictModel):

@@ -17,9 +17,12 @@ from lookalike.models.preprocess import image_transform
 from lookalike.training.builder import Splits
 from lookalike.training.config import DataConfig
 from lookalike.training.datasets import (
+    AugmentBatch,
+    BatchAffine,
     FeatureDataset,
     ItemDataset,
     RotationClasses,
+    affine_per_batch,
     collate_text,
     train_image_transform,
 )
@@ -34,6 +37,8 @@ class EmbeddingDataModule(L.LightningDataModule):
         self.splits, self.network, self.cfg, self.frozen, self.seed = splits, network, data, frozen, seed
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        #: the rotation / shift / zoom runs per batch in the training loader's collate (affine_per_batch)
+        self.batch_affine = False
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -48,7 +53,10 @@ class EmbeddingDataModule(L.LightningDataModule):
                 self.val_set = FeatureDataset(cached_features(enc, va, views=1, **kw), va.labels, random_view=False)
             return
         pre = enc.preprocessing()
-        train_tf = train_image_transform(pre, self.cfg.augment) if tr.kind == "image" else None
+        self.batch_affine = tr.kind == "image" and affine_per_batch(pre, self.cfg.augment)
+        train_tf = None
+        if tr.kind == "image":
+            train_tf = train_image_transform(pre, self.cfg.augment, batch_affine=self.batch_affine)
         self.train_set = ItemDataset(tr, transform=train_tf)
         if self.cfg.rotation_classes:
             if tr.kind != "image":
@@ -59,8 +67,10 @@ class EmbeddingDataModule(L.LightningDataModule):
         if va is not None:
             self.val_set = ItemDataset(va, transform=image_transform(pre) if va.kind == "image" else None)
 
-    def _collate(self) -> Any:
+    def _collate(self, *, train: bool = False) -> Any:
         enc = self.network.encoder
+        if train and self.batch_affine:
+            return AugmentBatch(BatchAffine.from_config(self.cfg.augment))
         return collate_text(enc.tokenize) if isinstance(enc, HFTextEncoder) and not self.frozen else None
 
     def train_dataloader(self) -> DataLoader:
@@ -81,7 +91,7 @@ class EmbeddingDataModule(L.LightningDataModule):
         return DataLoader(
             train_set,
             num_workers=self.cfg.num_workers,
-            collate_fn=self._collate(),
+            collate_fn=self._collate(train=True),
             persistent_workers=self.cfg.num_workers > 0,
             **kw,
         )

@@ -13,8 +13,18 @@ from lookalike.models.preprocess import to_pil
 from lookalike.training.config import AugmentConfig
 
 
-def train_image_transform(pre: dict[str, Any], aug: AugmentConfig) -> Any:
-    """Eval preprocessing plus the configured augmentations (random crop replaces the deterministic resize)."""
+def affine_per_batch(pre: dict[str, Any], aug: AugmentConfig) -> bool:
+    """Whether the rotation / shift / zoom runs on whole batches (:class:`BatchAffine` in the loader's collate)
+    instead of per item: when it moves the squashed input (it would come right after the resize anyway), where
+    a batch draws the same transforms as items do at a fraction of the cost."""
+    squash_first = pre.get("resize") == "squash" and not aug.random_resized_crop
+    return squash_first and bool(aug.rotation or aug.translate or aug.scale) and pre.get("face") is None
+
+
+def train_image_transform(pre: dict[str, Any], aug: AugmentConfig, *, batch_affine: bool = False) -> Any:
+    """Eval preprocessing plus the configured augmentations (random crop replaces the deterministic resize).
+    ``batch_affine``: leave out the rotation / shift / zoom, which the loader then applies per batch
+    (:func:`affine_per_batch`)."""
     from torchvision import transforms as T
 
     if pre.get("face") is not None:
@@ -26,7 +36,7 @@ def train_image_transform(pre: dict[str, Any], aug: AugmentConfig) -> Any:
         )
     size = int(pre.get("input_size", 224))
     steps: list[Any] = []
-    affine = RandomAffineFill.from_config(aug)
+    affine = None if batch_affine else RandomAffineFill.from_config(aug)
     # squashed inputs are resized first and moved at the input size (cheaper; the fit search does the same)
     squash_first = pre.get("resize") == "squash" and not aug.random_resized_crop
     if affine is not None and not squash_first:
@@ -85,6 +95,69 @@ class RandomAffineFill:
         return F.affine(img, angle=angle, translate=list(shift), scale=zoom, shear=list(shear),
                         interpolation=InterpolationMode.BILINEAR,
                         fill=fill if isinstance(img, torch.Tensor) else [round(v) for v in fill])  # fmt: skip
+
+
+class BatchAffine(torch.nn.Module):
+    """:class:`RandomAffineFill` for whole (N, C, H, W) batches, a new draw per image from the same distribution
+    (torchvision's: angle and zoom uniform, shifts in whole pixels) and the same fill, in one ``grid_sample`` call:
+    about 0.04 ms an image at 28 px against 0.56 ms for one torchvision call per item, which made augmentation a
+    quarter of a small CNN's training time. Written here because kornia's batched ``RandomAffine`` draws sub-pixel
+    shifts (every shifted image blurred, unlike the per-item path and unlike the sharp images it is tested on)
+    and has no per-image fill."""
+
+    def __init__(self, *, degrees: float, translate: float, scale: float, fill: str) -> None:
+        super().__init__()
+        self.degrees, self.translate, self.scale, self.fill = degrees, translate, scale, fill
+
+    @classmethod
+    def from_config(cls, aug: AugmentConfig) -> BatchAffine | None:
+        if not (aug.rotation or aug.translate or aug.scale):
+            return None
+        return cls(degrees=aug.rotation, translate=aug.translate, scale=aug.scale, fill=aug.fill)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        uniform = lambda: torch.rand(n, dtype=torch.float64) * 2 - 1  # noqa: E731
+        angle = uniform() * self.degrees
+        tx, ty = torch.round(uniform() * self.translate * w), torch.round(uniform() * self.translate * h)
+        return self.apply_params(x, angle, tx, ty, 1 + uniform() * self.scale)
+
+    def apply_params(
+        self, x: torch.Tensor, degrees: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, zoom: torch.Tensor
+    ) -> torch.Tensor:
+        """Each image turned by ``degrees`` and zoomed about its centre, then shifted by (tx, ty) pixels."""
+        import torch.nn.functional as F
+
+        _, _, h, w = x.shape
+        angle = torch.deg2rad(torch.as_tensor(degrees, dtype=torch.float64))
+        tx, ty = torch.as_tensor(tx, dtype=torch.float64), torch.as_tensor(ty, dtype=torch.float64)
+        zoom = torch.as_tensor(zoom, dtype=torch.float64)
+        # the inverse map (output pixel -> input pixel) in grid_sample's normalised coordinates, x by 2/w, y by 2/h
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([
+            torch.stack([cos, sin * h / w, -(cos * tx + sin * ty) * 2 / w], 1),
+            torch.stack([-sin * w / h, cos, (sin * tx - cos * ty) * 2 / h], 1),
+        ], 1).to(x.dtype)  # fmt: skip
+        if self.fill == "border":
+            border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+            fill = border.median(dim=2).values[:, :, None, None]
+        else:
+            fill = torch.zeros_like(x[:, :, :1, :1])
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+
+class AugmentBatch:
+    """A DataLoader ``collate_fn``: stacks (tensor, label) items and applies a batch augmentation to the images."""
+
+    def __init__(self, augment: BatchAffine | None) -> None:
+        self.augment = augment
+
+    @torch.no_grad()
+    def __call__(self, items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.stack([x for x, _ in items])
+        y = torch.as_tensor([y for _, y in items], dtype=torch.long)
+        return (self.augment(x) if self.augment is not None else x), y
 
 
 ROTATIONS = 4
@@ -173,10 +246,13 @@ def collate_text(tokenize: Any) -> Any:
 
 __all__ = [
     "ROTATIONS",
+    "AugmentBatch",
+    "BatchAffine",
     "FeatureDataset",
     "ItemDataset",
     "RandomAffineFill",
     "RotationClasses",
+    "affine_per_batch",
     "collate_text",
     "rotated_label",
     "train_image_transform",
