@@ -4,6 +4,7 @@ tried candidates."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,63 @@ def test_scratch_pace_scales_a_measured_fold_to_other_settings() -> None:
     pace.record(cand(5, False), 100, 10.0)
     assert pace.fold_seconds(cand(10, True), 100) == pytest.approx(80.0)  # 2x the epochs, 4x the items
     assert pace.fold_seconds(cand(5, False), 50) == pytest.approx(5.0)
+    pace.probe("convnet/0", lambda: 99.0)  # measured already: the fold's own pace wins
+    assert pace.fold_seconds(cand(5, False), 50) == pytest.approx(5.0)
+    other = Candidate(feature="convnet/1", head=SCRATCH_HEAD, distance="cosine", epochs=2)
+    pace.probe("convnet/1", lambda: None)  # could not be probed (texts): its first trial runs
+    assert pace.fold_seconds(other, 100) == 0.0
+    pace.probe("convnet/1", lambda: 0.01)
+    assert pace.fold_seconds(other, 100) == pytest.approx(2.0)
+
+
+def test_the_probe_measures_images_and_leaves_texts_unmeasured(tmp_path: Path) -> None:
+    from lookalike.fitting.scratch import probe_item_seconds
+
+    fam, option = load_space(_space(SCRATCH_SPACE, tmp_path)).family("convnet/0")
+    x, _ = _toy_images()
+    rate = probe_item_seconds(fam, option, x)
+    assert rate is not None and 0 < rate < 1  # seconds per item: a positive, finite measurement
+    assert probe_item_seconds(fam, option, np.array(["a text"], dtype=object)) is None
+
+
+def test_a_scratch_trial_whose_folds_cannot_fit_the_budget_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lookalike.fitting.scratch as scratch
+
+    monkeypatch.setattr(scratch, "probe_item_seconds", lambda *a, **k: 10.0)  # 10 s an item: hours per fold
+    data = _digit_folders(tmp_path / "digits", per_class=12)
+    result = fit(data, tmp_path / "out", budget=5, seed=0, space=_space(SCRATCH_SPACE, tmp_path), max_trials=2,
+                 cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    rows = list(csv.DictReader((result.out_dir / "search.csv").open()))
+    assert [r["state"] for r in rows if r["feature"] == "convnet/0"] == ["skipped"], rows
+
+
+def test_first_trial_settings_replace_the_middle_of_the_ranges(tmp_path: Path) -> None:
+    text = SCRATCH_SPACE.replace("lr: [0.003, 0.003]", "lr: [0.001, 0.01]").replace("epochs: [2]", "epochs: [2, 4, 8]")
+    text = text.replace("distances: [cosine]", "distances: [cosine, euclidean]")
+    middle = load_space(_space(text, tmp_path)).first_scratch_params()[0]
+    assert (middle["distance"], middle["lr_net"], middle["net_epochs"]) == ("cosine", 0.00316, 4)
+    first = "      first_trial: {distance: euclidean, lr_net: 0.002, net_epochs: 8}\n"
+    chosen = load_space(_space(text.replace("      classes_per_batch: 4\n", "      classes_per_batch: 4\n" + first, 1),
+                               tmp_path)).first_scratch_params()[0]  # fmt: skip
+    assert (chosen["distance"], chosen["lr_net"], chosen["net_epochs"]) == ("euclidean", 0.002, 8)
+    assert chosen["loss"] == middle["loss"] and chosen["augment"] == "shift"
+
+
+@pytest.mark.parametrize(
+    ("first", "message"),
+    [
+        ("{net_epochs: 3}", "first_trial net_epochs 3 is not one of [2]"),
+        ("{loss: triplet_margin+semi_hard}", "is not one of ['multi_similarity+multi_similarity']"),
+        ("{lr_net: 0.5}", "first_trial lr_net 0.5 is outside lr"),
+        ("{width: 64}", "first_trial has no setting 'width'"),
+    ],
+)
+def test_first_trial_settings_outside_the_space_are_refused(tmp_path: Path, first: str, message: str) -> None:
+    from lookalike.errors import ConfigError
+
+    anchor = "      classes_per_batch: 4\n"
+    text = SCRATCH_SPACE.replace(anchor, f"{anchor}      first_trial: {first}\n", 1)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_space(_space(text, tmp_path))

@@ -116,7 +116,6 @@ def run_search(
     skipped_in_a_row = repeats_in_a_row = repeats = 0
     tried: dict[tuple[tuple[str, Any], ...], Trial] = {}
     pace = ScratchPace()
-    fold_items = max(len(tr) for tr, _ in folds)
     start = time.monotonic()
     while max_trials is None or len(trials) < max_trials:
         if time.monotonic() + reserve(best) >= deadline and best is not None:
@@ -141,8 +140,8 @@ def run_search(
         if not bank.has(fam, option) and not affordable(fam.name, left):
             trial.state = "skipped"  # its features would not be ready within the budget
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
-        elif best is not None and fam.is_scratch and pace.fold_seconds(cand, fold_items) > left:
-            trial.state = "skipped"  # one fold of its training would overrun the budget (at the pace measured)
+        elif best is not None and fam.is_scratch and _scratch_seconds(pace, cand, bank, fam, option, folds) > left:
+            trial.state = "skipped"  # its folds would overrun the budget (at the pace measured or probed)
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
         else:
             t0 = time.monotonic()
@@ -191,12 +190,15 @@ def run_search(
 
 
 class ScratchPace:
-    """Seconds per trained item-epoch of each feature option trained from scratch, as its latest fold ran, so a
-    trial whose one fold would overrun the budget is skipped instead of started (the budget is otherwise checked
-    between folds). An option not yet measured is estimated at 0 s (its first trial always runs)."""
+    """Seconds per trained item-epoch of each feature option trained on every fold: as its latest fold ran, or,
+    before it has run, as a probe measured it (a few forward/backward passes on one batch, see
+    :func:`~lookalike.fitting.scratch.probe_item_seconds`), so a trial whose folds would overrun the budget is
+    skipped instead of started (the budget is otherwise checked between folds). An option that cannot be probed
+    (text) and has not run yet is estimated at 0 s (its first trial runs)."""
 
     def __init__(self) -> None:
         self.rate: dict[str, float] = {}
+        self.probed: dict[str, float] = {}
 
     @staticmethod
     def _work(cand: Candidate, items: int) -> float:
@@ -205,8 +207,26 @@ class ScratchPace:
     def record(self, cand: Candidate, items: int, seconds: float) -> None:
         self.rate[cand.feature] = seconds / self._work(cand, items)
 
+    def probe(self, feature: str, measure: Callable[[], float | None]) -> None:
+        """Keep ``measure()`` (seconds per item-epoch, or None) for an option that has neither run nor been probed."""
+        if feature not in self.rate and feature not in self.probed:
+            value = measure()
+            if value is not None:
+                self.probed[feature] = value
+
     def fold_seconds(self, cand: Candidate, items: int) -> float:
-        return self.rate.get(cand.feature, 0.0) * self._work(cand, items)
+        rate = self.rate.get(cand.feature, self.probed.get(cand.feature, 0.0))
+        return rate * self._work(cand, items)
+
+
+def _scratch_seconds(
+    pace: ScratchPace, cand: Candidate, bank: FeatureBank, fam: Any, option: int, folds: list[Any]
+) -> float:
+    """Seconds all folds of a trial trained on every fold would take (a pruned trial stops sooner)."""
+    from lookalike.fitting.scratch import probe_item_seconds
+
+    pace.probe(cand.feature, lambda: probe_item_seconds(fam, option, bank.get(fam, option)))
+    return sum(pace.fold_seconds(cand, len(tr)) for tr, _ in folds)
 
 
 def _tell_again(study: Any, ot: Any, earlier: Trial) -> None:

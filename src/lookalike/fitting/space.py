@@ -49,6 +49,10 @@ class ScratchTraining(StrictModel):
     #: ``backbone: finetune`` only: how many of the pretrained backbone's last blocks train (searched); the rest,
     #: and every BatchNorm's running statistics, stay as pretrained
     trainable_blocks: list[int] = Field(default_factory=lambda: [2], min_length=1)
+    #: each option's first (enqueued) trial, where a budget may afford only one: these settings instead of the
+    #: middle of each range (keys: loss as ``name+miner``, distance, lr_net, net_epochs, augment, rotation_classes,
+    #: trainable_blocks), e.g. a prior measured on training classes; TPE searches the whole ranges afterwards
+    first_trial: dict[str, Any] = Field(default_factory=dict)
 
 
 class Family(StrictModel):
@@ -145,6 +149,13 @@ class SearchSpace(StrictModel):
     distances: list[str] = Field(default_factory=lambda: ["cosine"], min_length=1)
     training: TrainingSpace
 
+    @model_validator(mode="after")
+    def _first_trials_in_range(self) -> SearchSpace:
+        for fam in self.families:
+            if fam.scratch is not None:
+                _check_first_trial(fam.name, fam.scratch, self)
+        return self
+
     def features(self) -> list[str]:
         """Every feature set as ``family/option``, the categorical the sampler picks from."""
         return [f"{fam.name}/{i}" for fam in self.families for i in range(len(fam.options))]
@@ -192,7 +203,8 @@ class SearchSpace(StrictModel):
         return cand
 
     def first_scratch_params(self) -> list[dict[str, Any]]:
-        """One middle-of-the-range trial per scratch feature option (enqueued so the family is tried early)."""
+        """One trial per scratch feature option, enqueued so the family is tried early: the middle of each range,
+        or the family's ``first_trial`` settings."""
         out = []
         for fam in self.families:
             if not fam.is_scratch or fam.scratch is None:
@@ -206,8 +218,27 @@ class SearchSpace(StrictModel):
                     "rotation_classes": sc.rotation_classes[-1],
                     **({"trainable_blocks": sc.trainable_blocks[len(sc.trainable_blocks) // 2]}
                        if fam.is_finetune else {}),
+                    **sc.first_trial,
                 })  # fmt: skip
         return out
+
+
+def _check_first_trial(name: str, sc: ScratchTraining, space: SearchSpace) -> None:
+    """Each ``first_trial`` setting names a searched setting and takes one of its values (Optuna enqueues it)."""
+    losses = [f"{lc.name}+{lc.miner}" for lc in space.training.losses]
+    choices: dict[str, list[Any]] = {
+        "loss": losses, "distance": list(space.distances), "net_epochs": list(sc.epochs),
+        "augment": list(sc.augment), "rotation_classes": list(sc.rotation_classes),
+        "trainable_blocks": list(sc.trainable_blocks),
+    }  # fmt: skip
+    for key, value in sc.first_trial.items():
+        if key == "lr_net":
+            if not (isinstance(value, int | float) and sc.lr[0] <= value <= sc.lr[1]):
+                raise ValueError(f"family {name!r}: first_trial lr_net {value!r} is outside lr {list(sc.lr)}")
+        elif key not in choices:
+            raise ValueError(f"family {name!r}: first_trial has no setting {key!r}; use {', '.join(choices)}, lr_net")
+        elif value not in choices[key]:
+            raise ValueError(f"family {name!r}: first_trial {key} {value!r} is not one of {choices[key]}")
 
 
 #: the head of a family trained from scratch: none (the network's pooled output is the embedding)
