@@ -299,3 +299,62 @@ def test_first_trial_settings_outside_the_space_are_refused(tmp_path: Path, firs
     text = SCRATCH_SPACE.replace(anchor, f"{anchor}      first_trial: {first}\n", 1)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_space(_space(text, tmp_path))
+
+
+def test_test_time_shifts_average_the_translated_views_only_in_eval_mode() -> None:
+    from lookalike.models.convnet import _translations
+
+    torch.manual_seed(0)
+    enc = build_encoder("convnet", size=16, width=8, depth=3, shifts=1)
+    plain = build_encoder("convnet", size=16, width=8, depth=3)
+    plain.load_state_dict(enc.state_dict())
+    x = torch.randn(2, 1, 16, 16)
+    views = _translations(x, 1)
+    assert views.shape == (18, 1, 16, 16)
+    assert torch.equal(views[4 * 2 : 5 * 2], x)  # the middle view is the image itself
+    assert torch.equal(views[5 * 2 : 6 * 2, :, :, :-1], x[:, :, :, 1:])  # moved one pixel left, last column repeated
+    enc.eval(), plain.eval()
+    expected = torch.stack([plain(views[i * 2 : (i + 1) * 2]) for i in range(9)]).mean(0)
+    torch.testing.assert_close(enc(x), expected)
+    assert not torch.allclose(enc(x), plain(x))
+    enc.train(), plain.train()  # training sees one view per image
+    torch.testing.assert_close(enc(x), plain(x))
+    again = build_encoder("convnet", **enc.config())
+    assert again.config()["shifts"] == 1 and "shifts" not in plain.config()
+
+
+def test_test_time_shifts_must_leave_most_of_the_image() -> None:
+    from lookalike.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="shifts"):
+        build_encoder("convnet", size=16, depth=2, shifts=4)
+
+
+def test_scratch_networks_train_channels_last_and_come_back_contiguous(tmp_path: Path) -> None:
+    from lookalike.fitting.scratch import train_scratch
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+
+    space = load_space(_space(SCRATCH_SPACE, tmp_path))
+    fam, option = space.family("convnet/0")
+    assert fam.scratch is not None and fam.scratch.channels_last
+    x, y = _toy_images()
+    cand = Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", loss=space.training.losses[0],
+                     lr_head=0.003, epochs=1, augment="shift")  # fmt: skip
+    net = train_scratch(cand, fam, option, x, y, space.training, get_distance("cosine"), batch_size=16, seed=0)
+    assert all(p.is_contiguous() for p in net.parameters())
+    cfg = cand.train_config(space, protocol="p.yaml", output_dir=str(tmp_path), seed=0, batch_size=16,
+                            cache_dir=str(tmp_path), n_classes=4)  # fmt: skip
+    assert cfg["trainer"]["channels_last"] is True
+
+
+def test_a_convnet_with_test_time_shifts_exports_to_onnx(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+    from lookalike.models.onnx import OnnxEmbedder, export_onnx
+
+    torch.manual_seed(0)
+    model = load_model("convnet", size=16, width=8, depth=3, shifts=2)
+    report = export_onnx(model, tmp_path / "m.onnx")
+    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-4
+    images = (np.random.default_rng(0).random((3, 20, 20)) * 255).astype(np.uint8)
+    np.testing.assert_allclose(OnnxEmbedder(tmp_path / "m.onnx").embed(list(images)), model.embed(list(images)),
+                               atol=1e-4)  # fmt: skip

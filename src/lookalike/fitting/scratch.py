@@ -150,8 +150,11 @@ def train_scratch(
     miner = build_miner(cand.loss.miner, distance=dist)
     lr = float(cand.lr_head or 1e-3)
     optim = OptimConfig(lr_backbone=lr, lr_head=lr, weight_decay=sc.weight_decay, warmup_epochs=sc.warmup_epochs)
+    channels_last = sc.channels_last and not texts
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
     module = EmbeddingModule(network=net, loss=loss, miner=miner, optim=optim, frozen_backbone=False,
-                             freeze_bn=family.is_finetune)  # fmt: skip
+                             freeze_bn=family.is_finetune, channels_last=channels_last)  # fmt: skip
     kw = m_per_class_loader_kwargs(labels, m=training.m_per_class, batch_size=batch_size, seed=seed)
     if texts:
         from lookalike.training.datasets import collate_text
@@ -160,7 +163,8 @@ def train_scratch(
     else:
         augment = BatchAffine.from_config(sc.augment[cand.augment])
         loader = DataLoader(TensorImages(x, labels), collate_fn=AugmentBatch(augment), **kw)
-    probe = None if texts else (lambda: torch.from_numpy(x[:batch_size]))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    probe = None if texts else (lambda: torch.from_numpy(x[:batch_size]).contiguous(memory_format=fmt))
     threads = resolve_threads(sc.threads, net, probe)
     with _quiet_lightning(), torch_threads(threads):
         trainer = L.Trainer(
@@ -169,7 +173,7 @@ def train_scratch(
             use_distributed_sampler=False, accelerator="auto", devices=1,
         )  # fmt: skip
         trainer.fit(module, train_dataloaders=loader)
-    return net.cpu().eval()
+    return net.cpu().to(memory_format=torch.contiguous_format).eval()
 
 
 #: a fold's seconds per trained item over one forward + backward pass's: loss, miner, optimiser step, loader and
@@ -187,6 +191,9 @@ def probe_item_seconds(family: Family, option: int, x: np.ndarray, *, batch_size
         return None
     encoder = build_encoder(family.encoder, **family.kwargs(option)).train()
     xb = torch.from_numpy(x[:batch_size])
+    if family.scratch.channels_last:  # as the folds will train
+        encoder.to(memory_format=torch.channels_last)
+        xb = xb.contiguous(memory_format=torch.channels_last)
     with torch_threads(resolve_threads(family.scratch.threads, encoder, lambda: xb)):
         times = []
         for _ in range(3):

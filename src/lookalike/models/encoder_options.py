@@ -75,6 +75,9 @@ class ConvNetOptions(_Options):
     width: int = Field(default=64, ge=8, le=512)
     depth: int = Field(default=4, ge=1, le=6)
     grayscale: bool = True
+    shifts: int | None = Field(
+        default=None, ge=0, le=4, description="test-time translations: mean features over shifts of up to N px"
+    )
 
 
 class FaceEncoderOptions(FaceOptions, _Options):

@@ -433,11 +433,13 @@ def _face_encoder(model: str, **options: Any) -> Encoder:
 
 
 @ENCODERS.register("convnet")
-def _convnet_encoder(*, size: int = 28, width: int = 64, depth: int = 4, grayscale: bool = True) -> Encoder:
+def _convnet_encoder(
+    *, size: int = 28, width: int = 64, depth: int = 4, grayscale: bool = True, shifts: int = 0
+) -> Encoder:
     """``convnet``: a compact conv net trained from scratch (small or grayscale images; no weights to load)."""
     from lookalike.models.convnet import ConvNetEncoder
 
-    return ConvNetEncoder(size=size, width=width, depth=depth, grayscale=grayscale)
+    return ConvNetEncoder(size=size, width=width, depth=depth, grayscale=grayscale, shifts=shifts)
 
 
 @ENCODERS.register("onnx", takes_argument=True)
