@@ -69,8 +69,8 @@ def main() -> None:
     emb = embed_images(net, xva)
     if args.shifts:  # the same network without test-time shifts, for comparison
         net.encoder.shifts = 0
-        plain = embed_images(net, xva)
-        print(f"without test-time shifts: validation MAP@R {float(map_at_r(plain, torch.from_numpy(va.labels), dist)):.4f}")
+        plain = float(map_at_r(embed_images(net, xva), torch.from_numpy(va.labels), dist))
+        print(f"without test-time shifts: validation MAP@R {plain:.4f}")
     m = float(map_at_r(emb, torch.from_numpy(va.labels), dist))
     rng, y, correct = np.random.default_rng(0), va.labels, 0
     for _ in range(args.episodes):
