@@ -90,6 +90,10 @@ class Family(StrictModel):
         return self.encoder.lower().startswith("timm:")
 
     @property
+    def is_text(self) -> bool:
+        return self.encoder.lower().startswith("hf:")
+
+    @property
     def is_scratch(self) -> bool:
         """Trains the network on every fold (from scratch or fine-tuning), so no features are cached."""
         return self.backbone != "frozen"
@@ -333,7 +337,7 @@ class Candidate:
             "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,
                       "warmup_epochs": sc.warmup_epochs},
             "trainer": {"max_epochs": self.epochs, "progress_bar": False, "threads": sc.threads,
-                        "channels_last": sc.channels_last and not fam.encoder.lower().startswith("hf:")},
+                        "channels_last": sc.channels_last and not fam.is_text},
             "output_dir": output_dir,
         }  # fmt: skip
 
