@@ -358,3 +358,64 @@ def test_a_convnet_with_test_time_shifts_exports_to_onnx(tmp_path: Path) -> None
     images = (np.random.default_rng(0).random((3, 20, 20)) * 255).astype(np.uint8)
     np.testing.assert_allclose(OnnxEmbedder(tmp_path / "m.onnx").embed(list(images)), model.embed(list(images)),
                                atol=1e-4)  # fmt: skip
+
+
+ENSEMBLE_SPACE = """
+modality: small_images
+folds: 2
+val_fraction: 0.25
+families:
+  - name: convnet
+    encoder: convnet
+    backbone: scratch
+    options: [{size: 8, width: 8, depth: 2}]
+    scratch:
+      lr: [0.003, 0.003]
+      epochs: [1]
+      augment: {none: {}}
+      classes_per_batch: 4
+      ensemble: true
+heads:
+  - {name: none, head: {type: none}}
+distances: [cosine]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+  m_per_class: 4
+  classes_per_batch: 4
+"""
+
+
+def test_fit_exports_the_chosen_trials_fold_networks_as_members(tmp_path: Path) -> None:
+    from lookalike.data.protocols import load_protocol
+    from lookalike.data.splits import class_folds
+    from lookalike.fitting import fit
+    from lookalike.models.export import load_model
+    from lookalike.training.config import TrainConfig
+    from lookalike.training.train import member_configs
+
+    space = tmp_path / "space.yaml"
+    space.write_text(ENSEMBLE_SPACE, encoding="utf-8")
+    data = _digit_folders(tmp_path / "digits", per_class=12)
+    result = fit(data, tmp_path / "out", budget=5, seed=0, space=space, max_trials=1, cache_dir=str(tmp_path / "c"),
+                 progress=False)  # fmt: skip
+    assert load_model(result.model_dir).network.encoder.members == 3
+    text = result.recipe_path.read_text()
+    assert "the 2 fold networks the search trained" in text
+    recipe = yaml.safe_load(text)
+    assert recipe["trainer"]["ensemble"] == {"folds": 2, "fraction": 0.25}
+    # `lookalike train recipe.yaml` carves its members out of the same classes fit's folds left out
+    train_set = load_protocol(result.protocol_path).with_val(None).dataset("train")
+    folds = class_folds(train_set.labels, folds=2, fraction=0.25, seed=0)
+    cfg = TrainConfig.model_validate(recipe)
+    for (_, held), member in zip(folds, member_configs(cfg, train_set), strict=True):
+        assert set(member.data.exclude_classes) == {train_set.class_names[c] for c in np.unique(train_set.labels[held])}
+
+
+def test_scratch_ensembles_are_for_convnets_only() -> None:
+    from pydantic import ValidationError
+
+    from lookalike.fitting.space import Family
+
+    with pytest.raises(ValidationError, match=r"scratch\.ensemble joins convnet"):
+        Family.model_validate({"name": "t", "encoder": "timm:resnet18", "backbone": "finetune",
+                               "scratch": {"ensemble": True}})  # fmt: skip

@@ -62,6 +62,20 @@ def carve_validation(
     return [c for c in classes if c not in val_set], val
 
 
+def class_folds(labels: np.ndarray, *, folds: int, fraction: float, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train items, validation items) per fold: a seeded ``fraction`` of the classes held out each time (the
+    carve-outs ``lookalike fit`` scores candidates on, and ``trainer.ensemble`` trains its members on)."""
+    classes = np.unique(labels)
+    k = max(3, round(fraction * len(classes)))  # 3+ classes: 2-class retrieval flatters every candidate
+    out = []
+    for f in range(folds):
+        rng = np.random.default_rng([seed, f])
+        val = rng.choice(classes, size=min(k, len(classes) - 2), replace=False)
+        is_val = np.isin(labels, val)
+        out.append((np.nonzero(~is_val)[0], np.nonzero(is_val)[0]))
+    return out
+
+
 class KShotSplit(NamedTuple):
     """An enrollment split: ``gallery`` (``shots`` items per class) and ``queries`` (the rest)."""
 
@@ -136,6 +150,7 @@ def query_gallery_split(dataset: LabeledDataset) -> KShotSplit:
 __all__ = [
     "KShotSplit",
     "carve_validation",
+    "class_folds",
     "keep_classes",
     "kshot_indices",
     "kshot_split",

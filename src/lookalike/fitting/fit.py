@@ -193,7 +193,8 @@ def fit(
     recipe_path = out_dir / "recipe.yaml"
     recipe_path.write_text(recipe_text, encoding="utf-8")
     bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
-    model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir)
+    members = best.nets if sp.family(best.candidate.feature)[0].ensembles else None
+    model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir, members=members)
     wall = time.monotonic() - t_start
     summary = {
         "data": str(data), "protocol": str(fd.protocol_path), "modality": modality, "budget (min)": budget,
@@ -221,17 +222,26 @@ def _count_test_items(fd: Any) -> int:
 
 def _recipe_header(best: Trial, space: SearchSpace, protocol: str) -> str:
     folds = ", ".join(f"{s:.3f}" for s in best.fold_scores)
+    members = (
+        f"# trainer.ensemble: the model joins the network trained on every class with the {len(best.nets)} fold "
+        "networks the search trained (the same carve-outs and seeds; `lookalike train` retrains them).\n"
+        if best.nets else ""
+    )  # fmt: skip
     return (
         f"# written by lookalike fit for protocol {protocol!r} ({space.modality} search space).\n"
         f"# chosen: {best.candidate.describe()}\n"
         f"# validation MAP@R {best.mean:.4f} ± {best.std:.4f} over {len(best.fold_scores)} class carve-outs of the "
         f"training classes ({folds}).\n"
+        f"{members}"
         "# reproduce: lookalike train recipe.yaml   (trains on every training class; no held-out class is used)\n"
     )
 
 
-def train_and_test(recipe_path: Path, protocol_path: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Train ``recipe_path`` with ``lookalike train``, copy its model to ``out/model``, write ``heldout.json``."""
+def train_and_test(
+    recipe_path: Path, protocol_path: Path, out_dir: Path, *, members: list[Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``recipe_path`` with ``lookalike train``, copy its model to ``out/model``, write ``heldout.json``.
+    ``members``: the recipe's ``trainer.ensemble`` members, already trained (the search's fold networks)."""
     import torch
 
     from lookalike.evaluation.evaluate import evaluate_model
@@ -242,7 +252,7 @@ def train_and_test(recipe_path: Path, protocol_path: Path, out_dir: Path) -> tup
 
     threads = torch.get_num_threads()
     try:
-        trained = train(load_train_config(recipe_path), resume=False)
+        trained = train(load_train_config(recipe_path), resume=False, members=members)
     finally:
         torch.set_num_threads(threads)  # a recipe may set trainer.threads; the caller's setting comes back
     if trained.model_dir is None:

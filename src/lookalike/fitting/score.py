@@ -8,6 +8,8 @@ seconds. The final model is then trained by ``lookalike train`` itself from the 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -16,23 +18,11 @@ from lookalike.data.samplers import DistributedMPerClassSampler
 from lookalike.fitting.space import Candidate, Family, TrainingSpace
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.heads import Head
+from lookalike.models.network import EmbeddingNet
 from lookalike.training.losses import build_loss, build_miner
 from lookalike.training.metrics import map_at_r
 from lookalike.training.module import warmup_cosine
 from lookalike.training.whitening import fit_whitening
-
-
-def class_folds(labels: np.ndarray, *, folds: int, fraction: float, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train items, validation items) per fold: a seeded ``fraction`` of the classes held out each time."""
-    classes = np.unique(labels)
-    k = max(3, round(fraction * len(classes)))  # 3+ classes: 2-class retrieval flatters every candidate
-    out = []
-    for f in range(folds):
-        rng = np.random.default_rng([seed, f])
-        val = rng.choice(classes, size=min(k, len(classes) - 2), replace=False)
-        is_val = np.isin(labels, val)
-        out.append((np.nonzero(~is_val)[0], np.nonzero(is_val)[0]))
-    return out
 
 
 def batch_size_for(n_classes: int, training: TrainingSpace) -> int:
@@ -95,13 +85,21 @@ def _train_head(
     return head.eval()
 
 
+class FoldResult(NamedTuple):
+    """A fold's validation MAP@R, and the network trained on the fold (families trained on every fold)."""
+
+    score: float
+    net: EmbeddingNet | None = None
+
+
 def fold_score(
     cand: Candidate, feats: np.ndarray, labels: np.ndarray, fold: tuple[np.ndarray, np.ndarray],
     training: TrainingSpace, *, batch_size: int, seed: int, family: Family | None = None, option: int = 0
-) -> float:  # fmt: skip
+) -> FoldResult:  # fmt: skip
     """MAP@R on the fold's validation classes. With a ``family`` trained on every fold, ``feats`` are its
     prepared inputs (images or texts) and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
     tr, va = fold
+    net = None
     if family is not None and family.is_scratch:
         from lookalike.fitting.scratch import embed_inputs, train_scratch
 
@@ -111,7 +109,7 @@ def fold_score(
         emb = embed_inputs(net, feats[va])
     else:
         emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
-    return float(map_at_r(emb, torch.from_numpy(labels[va]), dist))
+    return FoldResult(float(map_at_r(emb, torch.from_numpy(labels[va]), dist)), net)
 
 
-__all__ = ["batch_size_for", "class_folds", "embed_fold", "fold_score"]
+__all__ = ["FoldResult", "batch_size_for", "embed_fold", "fold_score"]

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.data.splits import class_folds
 from lookalike.fitting.features import FeatureBank
-from lookalike.fitting.score import batch_size_for, class_folds, fold_score
+from lookalike.fitting.score import batch_size_for, fold_score
 from lookalike.fitting.space import Candidate, SearchSpace, scratch_batch_size
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Trial:
     #: of ``seconds``, the time spent computing the features (first use of a feature option)
     feature_seconds: float = 0.0
     finished_at: float = 0.0
+    #: the networks its folds trained, in fold order (kept for the best trial of a ``scratch.ensemble`` family)
+    nets: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def fold_seconds(self) -> float:
@@ -149,10 +152,12 @@ def run_search(
             trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
                 t_fold = time.monotonic()
-                score = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch, seed=seed + f,
-                                   family=fam, option=option)  # fmt: skip
+                score, net = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
+                                        seed=seed + f, family=fam, option=option)  # fmt: skip
                 if fam.is_scratch:
                     pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
+                if fam.ensembles and net is not None:
+                    trial.nets.append(net)
                 trial.fold_scores.append(score)
                 ot.report(float(np.mean(trial.fold_scores)), f)
                 if f + 1 < len(folds) and ot.should_prune():
@@ -170,7 +175,11 @@ def run_search(
             else:
                 study.tell(ot, trial.mean)
                 if best is None or trial.mean > best.mean:
+                    if best is not None:
+                        best.nets.clear()  # only the chosen trial's fold networks are kept (fit may join them)
                     best = trial
+            if trial is not best:
+                trial.nets.clear()
         trial.finished_at = time.monotonic() - start
         trials.append(trial)
         skipped_in_a_row = skipped_in_a_row + 1 if trial.state == "skipped" else 0

@@ -56,6 +56,10 @@ class ScratchTraining(StrictModel):
     #: middle of each range (keys: loss as ``name+miner``, distance, lr_net, net_epochs, augment, rotation_classes,
     #: trainable_blocks), e.g. a prior measured on training classes; TPE searches the whole ranges afterwards
     first_trial: dict[str, Any] = Field(default_factory=dict)
+    #: ``convnet`` trained from scratch only: the model ``fit`` exports is an ensemble of the chosen trial's fold
+    #: networks beside the one trained on every class (``trainer.ensemble`` in the recipe; no extra training in
+    #: ``fit``, each embedding costs one more network per fold)
+    ensemble: bool = False
 
 
 class Family(StrictModel):
@@ -83,7 +87,15 @@ class Family(StrictModel):
             self.scratch = ScratchTraining()
         if self.backbone == "frozen" and self.scratch is not None:
             raise ValueError(f"family {self.name!r}: 'scratch' settings need backbone: scratch or finetune")
+        if self.scratch is not None and self.scratch.ensemble and (self.encoder != "convnet" or self.is_finetune):
+            raise ValueError(f"family {self.name!r}: scratch.ensemble joins convnet networks trained from scratch; "
+                             f"encoder {self.encoder!r} with backbone {self.backbone!r} cannot be joined")  # fmt: skip
         return self
+
+    @property
+    def ensembles(self) -> bool:
+        """Its exported model joins the chosen trial's fold networks (``scratch.ensemble``)."""
+        return self.scratch is not None and self.scratch.ensemble
 
     @property
     def is_timm(self) -> bool:
@@ -161,6 +173,9 @@ class SearchSpace(StrictModel):
         for fam in self.families:
             if fam.scratch is not None:
                 _check_first_trial(fam.name, fam.scratch, self)
+            if fam.ensembles and self.folds > 7:
+                raise ValueError(f"family {fam.name!r}: scratch.ensemble joins at most 7 fold networks; folds is "
+                                 f"{self.folds}")  # fmt: skip
         return self
 
     def features(self) -> list[str]:
@@ -323,6 +338,7 @@ class Candidate:
         sc = fam.scratch
         assert sc is not None and self.loss is not None and self.augment is not None
         t = space.training
+        ensemble = {"ensemble": {"folds": space.folds, "fraction": space.val_fraction}} if sc.ensemble else {}
         return {
             "name": "fit",
             "seed": seed,
@@ -337,7 +353,8 @@ class Candidate:
             "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,
                       "warmup_epochs": sc.warmup_epochs},
             "trainer": {"max_epochs": self.epochs, "progress_bar": False, "threads": sc.threads,
-                        "channels_last": sc.channels_last and not fam.is_text},
+                        "channels_last": sc.channels_last and not fam.is_text,
+                        **ensemble},
             "output_dir": output_dir,
         }  # fmt: skip
 

@@ -78,6 +78,9 @@ class ConvNetOptions(_Options):
     shifts: int | None = Field(
         default=None, ge=0, le=4, description="test-time translations: mean features over shifts of up to N px"
     )
+    members: int | None = Field(
+        default=None, ge=1, le=8, description="networks side by side (an ensemble; set by trainer.ensemble)"
+    )
 
 
 class FaceEncoderOptions(FaceOptions, _Options):

@@ -434,12 +434,12 @@ def _face_encoder(model: str, **options: Any) -> Encoder:
 
 @ENCODERS.register("convnet")
 def _convnet_encoder(
-    *, size: int = 28, width: int = 64, depth: int = 4, grayscale: bool = True, shifts: int = 0
+    *, size: int = 28, width: int = 64, depth: int = 4, grayscale: bool = True, shifts: int = 0, members: int = 1
 ) -> Encoder:
     """``convnet``: a compact conv net trained from scratch (small or grayscale images; no weights to load)."""
     from lookalike.models.convnet import ConvNetEncoder
 
-    return ConvNetEncoder(size=size, width=width, depth=depth, grayscale=grayscale, shifts=shifts)
+    return ConvNetEncoder(size=size, width=width, depth=depth, grayscale=grayscale, shifts=shifts, members=members)
 
 
 @ENCODERS.register("onnx", takes_argument=True)

@@ -41,12 +41,27 @@ def build_splits(cfg: TrainConfig) -> Splits:
     """Training and validation datasets; validation classes are always carved from training classes."""
     protocol = as_protocol(cfg.data.protocol)
     if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
-        return Splits(train=protocol.with_val(None).dataset("train"), val=None)
+        return Splits(train=_without(protocol.with_val(None).dataset("train"), cfg.data.exclude_classes), val=None)
     if cfg.data.val is not None:
         protocol = protocol.with_val(cfg.data.val)
     if protocol.val is None:
         raise ConfigError(f"protocol {protocol.name!r} has no val section; set data.val.fraction (e.g. 0.2)")
-    return Splits(train=protocol.dataset("train"), val=protocol.dataset("val"))
+    return Splits(train=_without(protocol.dataset("train"), cfg.data.exclude_classes), val=protocol.dataset("val"))
+
+
+def _without(ds: LabeledDataset, excluded: list[str]) -> LabeledDataset:
+    """``ds`` minus the ``data.exclude_classes`` (relabelled 0..k-1 in their order)."""
+    if not excluded:
+        return ds
+    from lookalike.data.splits import keep_classes
+
+    unknown = sorted(set(excluded) - set(ds.class_names))
+    if unknown:
+        raise ConfigError(f"data.exclude_classes names {unknown[:10]}, which are not training classes of {ds.name}")
+    kept = [c for c in ds.class_names if c not in set(excluded)]
+    if len(kept) < 2:
+        raise ConfigError(f"data.exclude_classes leaves {len(kept)} training class(es); at least 2 are needed")
+    return keep_classes(ds, kept, name=ds.name)
 
 
 def freeze_all_but_last_blocks(encoder: Encoder, k: int) -> None:

@@ -50,6 +50,8 @@ class DataConfig(StrictModel):
     #: frozen-backbone mode: cached feature views per training item (view 0 clean, the others augmented)
     feature_views: int = Field(default=1, ge=1)
     cache_dir: str = Field(default="~/.cache/lookalike/features", description="frozen-backbone feature cache")
+    #: training classes this run leaves out (an ensemble member's carve-out; see ``trainer.ensemble``)
+    exclude_classes: list[str] = Field(default_factory=list)
 
 
 class HeadConfig(StrictModel):
@@ -113,6 +115,16 @@ class OptimConfig(StrictModel):
     grad_clip: float | None = Field(default=1.0, gt=0)
 
 
+class EnsembleConfig(StrictModel):
+    """``trainer.ensemble``: beside the network trained on every training class, ``folds`` more, member ``f`` trained
+    with seed ``seed + f`` on the training classes minus fold ``f``'s seeded ``fraction`` of them
+    (:func:`lookalike.data.splits.class_folds`, the carve-outs ``lookalike fit`` scores on); exported as one
+    ``convnet`` encoder with ``folds + 1`` members, their normalised features side by side."""
+
+    folds: int = Field(ge=1, le=7)
+    fraction: float = Field(default=0.25, gt=0, lt=1)
+
+
 class TrainerConfig(StrictModel):
     max_epochs: int = Field(default=20, ge=0, description="0: no gradient epochs (whitened head)")
     #: 'auto': bf16-mixed on a GPU that supports bfloat16, else 32 (CPU autocast is slower than fp32 without AMX)
@@ -128,6 +140,7 @@ class TrainerConfig(StrictModel):
     limit_train_batches: int | float | None = None
     #: torch CPU threads; ``auto``: one or all, whichever trains a batch of this model faster (measured at the start)
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
+    ensemble: EnsembleConfig | None = None
 
 
 class TrainConfig(StrictModel):
@@ -157,11 +170,26 @@ class TrainConfig(StrictModel):
             raise ValueError("trainer.max_epochs 0 trains nothing; it is meant for head init 'whiten' or type 'none'")
         if self.trainer.max_epochs == 0 and self.model.head.type == "none" and self.model.head.bn:
             raise ValueError("head bn needs training; with trainer.max_epochs 0 set head bn: false")
+        if self.trainer.ensemble is not None:
+            self._check_ensemble()
         if self.data.rotation_classes and (self.model.backbone != "finetune" or self.data.feature_views != 1):
             raise ValueError("data.rotation_classes rotates training images: it needs model.backbone: finetune")
         if self.data.train_classes == "all" and self.trainer.early_stopping_patience:
             raise ValueError("early stopping needs validation classes; use train_classes: carve or drop the patience")
         return self
+
+    def _check_ensemble(self) -> None:
+        m = self.model
+        if m.encoder != "convnet" or m.backbone != "finetune" or m.head.type != "none":
+            raise ValueError(
+                "trainer.ensemble joins convnet networks trained from scratch: it needs model.encoder: convnet, "
+                f"backbone: finetune and head type: none (got {m.encoder!r}, {m.backbone!r}, {m.head.type!r})"
+            )
+        if getattr(m.encoder_kwargs, "members", None) not in (None, 1):
+            raise ValueError("trainer.ensemble sets the convnet's members itself; remove model.encoder_kwargs.members")
+        if self.data.train_classes != "all" or self.data.exclude_classes:
+            raise ValueError("trainer.ensemble carves its members' classes itself: it needs data.train_classes: all "
+                             "and no data.exclude_classes")  # fmt: skip
 
     @property
     def out_path(self) -> Path:

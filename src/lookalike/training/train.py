@@ -78,10 +78,14 @@ def _set_auto_threads(cfg: TrainConfig, network: Any) -> None:
     log.info("trainer.threads auto: %d torch thread(s)", torch.get_num_threads())
 
 
-def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[Any] = ()) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[Any] = (), members: Sequence[Any] | None = None
+) -> TrainResult:
     """Run ``cfg``; with ``resume`` a run killed earlier continues from ``<output>/checkpoints/last.ckpt``.
 
-    ``extra_callbacks`` are Lightning callbacks added to the run's own (a throughput timer, say).
+    ``extra_callbacks`` are Lightning callbacks added to the run's own (a throughput timer, say). With
+    ``trainer.ensemble`` the members are trained after the main network (``<output>/members/<f>``), or taken
+    from ``members`` (networks already trained on exactly those carve-outs and seeds: ``lookalike fit``'s folds).
     """
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -149,6 +153,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[An
         network = built.network.cpu().float().eval()
         if cfg.trainer.channels_last:
             network.to(memory_format=torch.contiguous_format)
+        if cfg.trainer.ensemble is not None:
+            nets = list(members) if members is not None else _train_members(cfg, built.splits.train, resume=resume)
+            network = _join_members(network, nets)
         extra = {
             "run": cfg.name,
             "best_val_map_at_r": best_score,
@@ -163,6 +170,50 @@ def train(cfg: TrainConfig, *, resume: bool = True, extra_callbacks: Sequence[An
     if trainer.is_global_zero:
         (out / "result.json").write_text(json.dumps(asdict(result), default=str, indent=2), encoding="utf-8")
     return result
+
+
+def member_configs(cfg: TrainConfig, train_set: Any) -> list[TrainConfig]:
+    """The run of each ``trainer.ensemble`` member: seed ``seed + f``, fold ``f``'s classes left out."""
+    import numpy as np
+
+    from lookalike.data.splits import class_folds
+
+    ens = cfg.trainer.ensemble
+    assert ens is not None
+    folds = class_folds(train_set.labels, folds=ens.folds, fraction=ens.fraction, seed=cfg.seed)
+    out = []
+    for f, (_, held) in enumerate(folds):
+        raw = cfg.model_dump()
+        raw["seed"] = cfg.seed + f
+        raw["name"] = f"{cfg.name}-member{f + 1}"
+        raw["output_dir"] = str(cfg.out_path / "members" / str(f + 1))
+        raw["trainer"]["ensemble"] = None
+        raw["data"]["exclude_classes"] = [train_set.class_names[c] for c in np.unique(train_set.labels[held])]
+        out.append(TrainConfig.model_validate(raw))
+    return out
+
+
+def _train_members(cfg: TrainConfig, train_set: Any, *, resume: bool) -> list[Any]:
+    from lookalike.models.export import load_model
+
+    nets = []
+    for member in member_configs(cfg, train_set):
+        log.info("ensemble member %s: %d classes left out", member.name, len(member.data.exclude_classes))
+        result = train(member, resume=resume)
+        assert result.model_dir is not None
+        nets.append(load_model(result.model_dir).network)
+    return nets
+
+
+def _join_members(network: Any, members: Sequence[Any]) -> Any:
+    """One network whose ``convnet`` encoder holds the main network's body, then each member's."""
+    from lookalike.models.convnet import ConvNetEncoder
+    from lookalike.models.heads import Head
+    from lookalike.models.network import EmbeddingNet
+
+    encoder = ConvNetEncoder.combine([network.encoder, *(m.encoder for m in members)])
+    head = Head(in_dim=encoder.feature_dim, type="none")
+    return EmbeddingNet(encoder=encoder, head=head, distance=network.distance).eval()
 
 
 def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> None:
@@ -181,4 +232,4 @@ def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> No
     log.info("whitened head fitted on %d training features (shrink %.2f)", len(feats), shrink)
 
 
-__all__ = ["TrainResult", "resolve_precision", "train"]
+__all__ = ["TrainResult", "member_configs", "resolve_precision", "train"]
