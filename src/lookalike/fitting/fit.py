@@ -223,8 +223,8 @@ def _count_test_items(fd: Any) -> int:
 def _recipe_header(best: Trial, space: SearchSpace, protocol: str) -> str:
     folds = ", ".join(f"{s:.3f}" for s in best.fold_scores)
     members = (
-        f"# trainer.ensemble: the model joins the network trained on every class with the {len(best.nets)} fold "
-        "networks the search trained (the same carve-outs and seeds; `lookalike train` retrains them).\n"
+        f"# trainer.ensemble: the model joins the network trained on every class with the {len(best.nets)} fold\n"
+        "# networks the search trained (the same carve-outs and seeds; `lookalike train` retrains them).\n"
         if best.nets else ""
     )  # fmt: skip
     return (
