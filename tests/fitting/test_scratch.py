@@ -360,29 +360,12 @@ def test_a_convnet_with_test_time_shifts_exports_to_onnx(tmp_path: Path) -> None
                                atol=1e-4)  # fmt: skip
 
 
-ENSEMBLE_SPACE = """
-modality: small_images
-folds: 2
-val_fraction: 0.25
-families:
-  - name: convnet
-    encoder: convnet
-    backbone: scratch
-    options: [{size: 8, width: 8, depth: 2}]
-    scratch:
-      lr: [0.003, 0.003]
-      epochs: [1]
-      augment: {none: {}}
-      classes_per_batch: 4
-      ensemble: true
-heads:
-  - {name: none, head: {type: none}}
-distances: [cosine]
-training:
-  losses: [{name: multi_similarity, miner: multi_similarity}]
-  m_per_class: 4
-  classes_per_batch: 4
-"""
+def _ensemble_space() -> str:
+    """SCRATCH_SPACE's Conv-4 alone, exported as an ensemble of its fold networks."""
+    raw = yaml.safe_load(SCRATCH_SPACE)
+    raw["families"] = [f for f in raw["families"] if f["name"] == "convnet"]
+    raw["families"][0]["scratch"].update(epochs=[1], ensemble=True)
+    return yaml.safe_dump(raw)
 
 
 def test_fit_exports_the_chosen_trials_fold_networks_as_members(tmp_path: Path) -> None:
@@ -394,7 +377,7 @@ def test_fit_exports_the_chosen_trials_fold_networks_as_members(tmp_path: Path) 
     from lookalike.training.train import member_configs
 
     space = tmp_path / "space.yaml"
-    space.write_text(ENSEMBLE_SPACE, encoding="utf-8")
+    space.write_text(_ensemble_space(), encoding="utf-8")
     data = _digit_folders(tmp_path / "digits", per_class=12)
     result = fit(data, tmp_path / "out", budget=5, seed=0, space=space, max_trials=1, cache_dir=str(tmp_path / "c"),
                  progress=False)  # fmt: skip

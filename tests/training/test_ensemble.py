@@ -110,6 +110,7 @@ def test_an_ensemble_takes_members_already_trained(tmp_path: Path) -> None:
         ({"model": {"encoder": "pixels", "encoder_kwargs": {}, "backbone": "frozen"}}, "needs model.encoder: convnet"),
         ({"model": {"encoder_kwargs": {"size": 8, "members": 2}}}, "remove model.encoder_kwargs.members"),
         ({"data": {"train_classes": "carve", "val": {"fraction": 0.3}}}, "data.train_classes: all"),
+        ({"trainer": {"devices": 2, "strategy": "ddp"}}, "trainer.devices: 1"),
     ],
 )
 def test_bad_ensemble_configs_name_the_fix(tmp_path: Path, change: dict, message: str) -> None:

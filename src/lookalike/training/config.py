@@ -187,6 +187,9 @@ class TrainConfig(StrictModel):
             )
         if getattr(m.encoder_kwargs, "members", None) not in (None, 1):
             raise ValueError("trainer.ensemble sets the convnet's members itself; remove model.encoder_kwargs.members")
+        if self.trainer.devices not in (1, "1") or "ddp" in self.trainer.strategy:
+            raise ValueError("trainer.ensemble trains its members one after another in one process; set "
+                             "trainer.devices: 1 and no ddp strategy")  # fmt: skip
         if self.data.train_classes != "all" or self.data.exclude_classes:
             raise ValueError("trainer.ensemble carves its members' classes itself: it needs data.train_classes: all "
                              "and no data.exclude_classes")  # fmt: skip
