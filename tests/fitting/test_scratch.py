@@ -402,3 +402,19 @@ def test_scratch_ensembles_are_for_convnets_only() -> None:
     with pytest.raises(ValidationError, match=r"scratch\.ensemble joins convnet"):
         Family.model_validate({"name": "t", "encoder": "timm:resnet18", "backbone": "finetune",
                                "scratch": {"ensemble": True}})  # fmt: skip
+
+
+def test_the_final_reserve_pays_for_embedding_the_held_out_items_with_every_member(tmp_path: Path) -> None:
+    from lookalike.fitting.fit import FINAL_OVERHEAD_S, _Costs
+    from lookalike.fitting.search import Trial
+    from lookalike.fitting.space import SCRATCH_HEAD, Candidate
+
+    space = load_space(_space(_ensemble_space(), tmp_path))
+    costs = _Costs(space, bank=None, n_final=1000)  # type: ignore[arg-type]
+    costs.per_item["convnet"] = 0.0  # measured: preparing the images costs nothing here
+    cand = Candidate(feature="convnet/0", head=SCRATCH_HEAD, distance="cosine", epochs=1)
+    single = Trial(number=0, candidate=cand, params={}, state="complete", fold_scores=[0.5, 0.6], seconds=20.0)
+    joined = Trial(number=1, candidate=cand, params={}, state="complete", fold_scores=[0.5, 0.6], seconds=20.0,
+                   nets=[object(), object()], embed_seconds_per_item=0.01)  # fmt: skip
+    assert costs.final(joined) - costs.final(single) == pytest.approx(2 * 0.01 * 1000)
+    assert costs.final(single) == pytest.approx(2 * 10.0 + FINAL_OVERHEAD_S)  # twice a fold's time + the overhead

@@ -114,11 +114,13 @@ class _Costs:
         return self.probe(family_name) * items
 
     def final(self, best: Trial | None) -> float:
-        """Seconds to keep for training the chosen recipe and testing it once."""
+        """Seconds to keep for training the chosen recipe and testing it once (an ensemble embeds the held-out
+        items with each fold network too)."""
         if best is None:
             return 0.0
         fam, _ = self.space.family(best.candidate.feature)
-        return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + FINAL_OVERHEAD_S
+        members = len(best.nets) * best.embed_seconds_per_item * self.n_final
+        return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + members + FINAL_OVERHEAD_S
 
 
 def fit(

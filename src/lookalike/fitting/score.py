@@ -8,6 +8,7 @@ seconds. The final model is then trained by ``lookalike train`` itself from the 
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -90,6 +91,8 @@ class FoldResult(NamedTuple):
 
     score: float
     net: EmbeddingNet | None = None
+    #: seconds per validation item that embedding with ``net`` took (0 for cached features)
+    embed_seconds_per_item: float = 0.0
 
 
 def fold_score(
@@ -106,10 +109,13 @@ def fold_score(
         dist = get_distance(cand.distance)
         net = train_scratch(cand, family, option, feats[tr], labels[tr], training, dist, batch_size=batch_size,
                             seed=seed)  # fmt: skip
+        t0 = time.perf_counter()
         emb = embed_inputs(net, feats[va])
+        rate = (time.perf_counter() - t0) / max(1, len(va))
     else:
         emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
-    return FoldResult(float(map_at_r(emb, torch.from_numpy(labels[va]), dist)), net)
+        rate = 0.0
+    return FoldResult(float(map_at_r(emb, torch.from_numpy(labels[va]), dist)), net, rate)
 
 
 __all__ = ["FoldResult", "batch_size_for", "embed_fold", "fold_score"]

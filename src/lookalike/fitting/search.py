@@ -41,6 +41,8 @@ class Trial:
     finished_at: float = 0.0
     #: the networks its folds trained, in fold order (kept for the best trial of a ``scratch.ensemble`` family)
     nets: list[Any] = field(default_factory=list, repr=False)
+    #: seconds per item one of those networks took to embed its fold's validation items
+    embed_seconds_per_item: float = 0.0
 
     @property
     def fold_seconds(self) -> float:
@@ -152,12 +154,13 @@ def run_search(
             trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
                 t_fold = time.monotonic()
-                score, net = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
-                                        seed=seed + f, family=fam, option=option)  # fmt: skip
+                score, net, embed_rate = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
+                                                    seed=seed + f, family=fam, option=option)  # fmt: skip
                 if fam.is_scratch:
                     pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
                 if fam.ensembles and net is not None:
                     trial.nets.append(net)
+                    trial.embed_seconds_per_item = embed_rate
                 trial.fold_scores.append(score)
                 ot.report(float(np.mean(trial.fold_scores)), f)
                 if f + 1 < len(folds) and ot.should_prune():
