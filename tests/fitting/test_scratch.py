@@ -384,6 +384,7 @@ def test_fit_exports_the_chosen_trials_fold_networks_as_members(tmp_path: Path) 
     assert load_model(result.model_dir).network.encoder.members == 3
     text = result.recipe_path.read_text()
     assert "the 2 fold\n# networks the search trained" in text
+    assert "ensemble of 3 networks" in (result.out_dir / "report.html").read_text()
     recipe = yaml.safe_load(text)
     assert recipe["trainer"]["ensemble"] == {"folds": 2, "fraction": 0.25}
     # `lookalike train recipe.yaml` carves its members out of the same classes fit's folds left out

@@ -204,6 +204,8 @@ def fit(
         "search seconds": round(outcome.seconds, 1),
         "families left out (too slow for the budget)": ", ".join(dropped) or "none",
         "chosen": best.candidate.describe(),
+        "exported model": (f"ensemble of {len(members) + 1} networks: the final one and the search's fold networks"
+                           if members else "one network"),
         "validation MAP@R (mean ± std over folds)": f"{best.mean:.4f} ± {best.std:.4f}",
         "held-out MAP@R": f"{heldout['retrieval']['map_at_r']:.4f}", "wall seconds": round(wall, 1),
     }  # fmt: skip
