@@ -144,3 +144,19 @@ def test_an_ensemble_exports_to_onnx(tmp_path: Path) -> None:
     images = (np.random.default_rng(0).random((3, 20, 20)) * 255).astype(np.uint8)
     np.testing.assert_allclose(OnnxEmbedder(tmp_path / "m.onnx").embed(list(images)), model.embed(list(images)),
                                atol=1e-4)  # fmt: skip
+
+
+def test_a_stopped_ensemble_run_resumes_without_retraining_finished_members(tmp_path: Path) -> None:
+    from lookalike.models.export import load_model
+    from lookalike.training import train
+
+    cfg = _cfg(tmp_path, ensemble={"folds": 2})
+    first = load_model(train(cfg, resume=False).model_dir).network.encoder
+    result = train(cfg, resume=True)  # e.g. after a crash while the last member exported
+    assert result.resumed_from is not None
+    for f in (1, 2):  # every member came back from its own last checkpoint
+        run = json.loads((tmp_path / "run" / "members" / str(f) / "result.json").read_text())
+        assert run["resumed_from"] is not None and run["epochs_run"] == 1
+    again = load_model(result.model_dir).network.encoder
+    for p, q in zip(first.parameters(), again.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
