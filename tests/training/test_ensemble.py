@@ -96,6 +96,10 @@ def test_an_ensemble_takes_members_already_trained(tmp_path: Path) -> None:
     cosine = get_distance("cosine")
     encoders = [build_encoder("convnet", size=8, width=8, depth=2, shifts=1) for _ in range(2)]
     given = [EmbeddingNet(encoder=e, head=Head(in_dim=8, type="none"), distance=cosine) for e in encoders]
+    with pytest.raises(ConfigError, match="give one per fold"):
+        train(_cfg(tmp_path, ensemble={"folds": 3}), resume=False, members=given)
+    with pytest.raises(ConfigError, match="no ensemble"):
+        train(_cfg(tmp_path), resume=False, members=given)
     result = train(_cfg(tmp_path, ensemble={"folds": 2}), resume=False, members=given)
     encoder = load_model(result.model_dir).network.encoder
     assert encoder.members == 3 and not (tmp_path / "run" / "members").exists()  # nothing trained again

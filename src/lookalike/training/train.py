@@ -93,6 +93,12 @@ def train(
     from lookalike.training.datamodule import EmbeddingDataModule
 
     start = time.perf_counter()
+    ens = cfg.trainer.ensemble
+    if members is not None and (ens is None or len(members) != ens.folds):
+        raise ConfigError(
+            f"{len(members)} trained members were given but the config asks for "
+            f"{'no ensemble' if ens is None else f'{ens.folds} (trainer.ensemble.folds)'}; give one per fold"
+        )
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if isinstance(cfg.trainer.threads, int):
         torch.set_num_threads(cfg.trainer.threads)
