@@ -48,3 +48,25 @@ def test_bad_override_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(Cfg, tmp_path / "list.yaml")
+
+
+def test_a_check_across_keys_gives_its_message_without_echoing_the_section() -> None:
+    from pydantic import model_validator
+
+    class Checked(StrictModel):
+        lo: int = 0
+        hi: int = 1
+
+        @model_validator(mode="after")
+        def _ordered(self) -> "Checked":
+            if self.lo > self.hi:
+                raise ValueError("lo must not exceed hi; lower lo or raise hi")
+            return self
+
+    with pytest.raises(ConfigError) as exc:
+        load_config(Checked, None, ["lo=5"])
+    msg = str(exc.value)
+    assert "<root>: lo must not exceed hi; lower lo or raise hi" in msg
+    assert "Value error" not in msg and "'hi': 1" not in msg  # the whole section is not dumped back
+    with pytest.raises(ConfigError, match=r"epochs: .* \(got 'many'\)"):  # a single value is still echoed
+        load_config(Cfg, None, ["epochs=many"])

@@ -67,7 +67,10 @@ def format_validation_error(err: ValidationError, model: Any, source: str) -> st
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(f"  {path}: unknown key{hint}; allowed keys here: {', '.join(known) or 'none'}")
         else:
-            lines.append(f"  {path}: {e['msg']} (got {e.get('input')!r})")
+            # a check across keys (a model validator) reports a whole section as its input: the message names
+            # the keys already, so the section is not echoed back
+            got = "" if isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
+            lines.append(f"  {path}: {e['msg'].removeprefix('Value error, ')}{got}")
     return "\n".join(lines)
 
 
