@@ -110,10 +110,12 @@ class ConvNetEncoder(Encoder):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.grayscale and x.shape[1] != 1:
             x = x.mean(1, keepdim=True)
-        n = x.shape[0]
-        if self.shifts and not self.training:
+        n, views = x.shape[0], bool(self.shifts and not self.training)
+        if views:
             x = _translations(x, self.shifts)
-        feats = [body(x).mean((2, 3)).unflatten(0, (-1, n)).mean(0) for body in [self.body, *self.others]]
+        feats = [body(x).mean((2, 3)) for body in [self.body, *self.others]]
+        if views:  # the mean over the translated copies of each image
+            feats = [f.unflatten(0, (-1, n)).mean(0) for f in feats]
         if len(feats) == 1:
             return feats[0]
         return torch.cat([torch.nn.functional.normalize(f, dim=1) for f in feats], 1)

@@ -55,10 +55,11 @@ def _without(ds: LabeledDataset, excluded: list[str]) -> LabeledDataset:
         return ds
     from lookalike.data.splits import keep_classes
 
-    unknown = sorted(set(excluded) - set(ds.class_names))
+    left_out = set(excluded)
+    unknown = sorted(left_out - set(ds.class_names))
     if unknown:
         raise ConfigError(f"data.exclude_classes names {unknown[:10]}, which are not training classes of {ds.name}")
-    kept = [c for c in ds.class_names if c not in set(excluded)]
+    kept = [c for c in ds.class_names if c not in left_out]
     if len(kept) < 2:
         raise ConfigError(f"data.exclude_classes leaves {len(kept)} training class(es); at least 2 are needed")
     return keep_classes(ds, kept, name=ds.name)
