@@ -156,3 +156,22 @@ def test_load_model_checks_encoder_options_by_the_same_types() -> None:
 
     with pytest.raises(ConfigError, match=r"grayscle: unknown key \(did you mean 'grayscale'\?\)"):
         load_model("pixels", grayscle=False)
+
+
+def test_skip_bad_leaves_unreadable_images_out_of_a_folder(tmp_path: Path) -> None:
+    """``lookalike embed --data FOLDER``: refused listing the bad file and naming --skip-bad; with it, the good
+    images are embedded and the bad one is named in a warning."""
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (40 * i, 90, 200)).save(tmp_path / "d" / c / f"{i}.png")
+    (tmp_path / "d" / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    args = ["embed", "pixels", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "e.npy")]
+    r = cli(*args)
+    assert r.returncode == 1 and "broken.jpg" in r.stderr and "--skip-bad" in r.stderr, r.stderr
+    assert not (tmp_path / "e.npy").exists()
+    r = cli(*args, "--skip-bad")
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 bad file" in r.stderr and np.load(tmp_path / "e.npy").shape[0] == 4

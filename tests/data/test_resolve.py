@@ -70,6 +70,10 @@ def test_train_config_takes_a_folder_as_its_data(tmp_path: Path) -> None:
     cfg = load_train_config("recipe:default", [f"data.protocol={folder}"])  # what `train --data FOLDER` sets
     splits = build_splits(cfg)  # recipe:default trains on every class (train_classes: all)
     assert splits.val is None and len(splits.train.class_names) == 10
+    (folder / "c3" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    skip = load_train_config("recipe:default", [f"data.protocol={folder}", "data.on_bad=skip"])  # `train --skip-bad`
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        assert len(build_splits(skip).train) == 30
 
 
 def test_the_raw_flickr27_layout_is_refused_with_the_import_command(tmp_path: Path) -> None:
@@ -139,3 +143,34 @@ def test_data_root_option_sets_the_env_and_refuses_a_missing_folder(
     assert result.exit_code == 0, repr(result.exception)
     assert os.environ[DATA_ROOT_ENV] == str((tmp_path / "root").resolve())
     assert np.load(tmp_path / "x.npy").shape[0] == 10  # s31-s40 of the protocol: the last 10 classes
+
+
+def _with_bad_files(root: Path) -> Path:
+    _class_folder(root, classes=4, per_class=3)
+    (root / "c0" / "empty.jpg").write_bytes(b"")
+    (root / "c1" / "text.png").write_text("not an image")
+    return root
+
+
+def test_bad_files_are_refused_naming_every_way_to_skip_them(tmp_path: Path) -> None:
+    from lookalike.errors import BadFilesError
+
+    root = _with_bad_files(tmp_path / "d")
+    with pytest.raises(BadFilesError, match="2 bad file") as info:
+        load_data(root)
+    assert "--skip-bad" in str(info.value) and "on_bad='skip'" in str(info.value) and "on_bad: skip" in str(info.value)
+    with pytest.warns(UserWarning, match="skipped 2 bad file"):
+        ds = load_data(root, on_bad="skip")
+    assert len(ds) == 12 and not any(Path(str(p)).name in ("empty.jpg", "text.png") for p in ds.items)
+    protocol = as_protocol(root, on_bad="skip")
+    assert protocol.source is not None and protocol.source.on_bad == "skip"
+    with pytest.warns(UserWarning, match="skipped 2 bad file"):
+        assert len(protocol.dataset("train")) + len(protocol.dataset("val")) == 12
+
+
+def test_skipping_is_refused_for_a_protocol_which_says_it_in_its_source(tmp_path: Path) -> None:
+    for call in (lambda: load_data("protocol:orl", on_bad="skip"), lambda: as_protocol("protocol:orl", on_bad="skip")):
+        with pytest.raises(ConfigError, match=r"is a protocol: write `on_bad: skip` under its `source:`"):
+            call()
+    with pytest.raises(DataError, match="on_bad must be 'error'"):
+        load_data(_class_folder(tmp_path / "d"), on_bad="ignore")  # type: ignore[arg-type]

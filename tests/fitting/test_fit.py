@@ -164,6 +164,28 @@ def test_single_item_classes(space_file: Path, tmp_path: Path) -> None:
         fit(data, tmp_path / "out", space=space_file, cache_dir=str(tmp_path / "c"), progress=False)
 
 
+def test_skip_bad_is_written_into_the_protocol_fit_writes(tmp_path: Path) -> None:
+    """A folder with an unreadable image: refused by default; with ``on_bad='skip'`` the protocol fit writes (the
+    one its recipe trains on) records it, so the recipe retrains on the same items. A protocol says it itself."""
+    from lookalike.data.protocols import load_protocol
+    from lookalike.errors import BadFilesError
+    from lookalike.fitting.data import resolve_data
+
+    data = _digit_folders(tmp_path / "digits", per_class=3)
+    (data / "4" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    with pytest.raises(BadFilesError, match=r"broken\.png"):
+        resolve_data(data, tmp_path / "a", holdout=0.2, seed=0)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        fd = resolve_data(data, tmp_path / "b", holdout=0.2, seed=0, on_bad="skip")
+    assert yaml.safe_load(fd.protocol_path.read_text())["source"]["on_bad"] == "skip"
+    assert not any("broken" in str(item) for item in fd.train.items)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        again = load_protocol(fd.protocol_path).dataset("train")
+    assert [str(i) for i in again.items] == [str(i) for i in fd.train.items]
+    with pytest.raises(ConfigError, match="is a protocol"):
+        resolve_data("protocol:digits", tmp_path / "c", holdout=0.2, seed=0, on_bad="skip")
+
+
 def test_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no class sub-folders"):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from lookalike._version import __version__
 from lookalike.errors import LookalikeError
+
+if TYPE_CHECKING:
+    from lookalike.data.scan import OnBad
 
 app = typer.Typer(
     name="lookalike",
@@ -21,6 +25,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def skip_bad_option() -> bool:
+    """The ``--skip-bad`` flag of the commands that read a class folder or a manifest."""
+    return typer.Option(  # type: ignore[no-any-return]
+        False,
+        "--skip-bad",
+        help="Leave a class folder's or manifest's unreadable images out (with a warning) instead of refusing "
+        "the data. A protocol says so itself: `on_bad: skip` under its source.",
+    )
+
+
+def on_bad(skip_bad: bool) -> OnBad:
+    """The ``on_bad`` value ``--skip-bad`` stands for."""
+    return "skip" if skip_bad else "error"
 
 
 def _version_callback(value: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from lookalike.cli.app import app
+from lookalike.cli.app import app, on_bad, skip_bad_option
 
 
 @app.command("evaluate")
@@ -27,6 +27,7 @@ def evaluate(
         "cosine", "--distance", help="Distance for an encoder spec (an exported model records its own)."
     ),
     report: bool = typer.Option(True, "--report/--no-report", help="Draw the figures and report.html."),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Evaluate MODEL on DATA: retrieval (MAP@R ...), clustering, verification, open-set and few-shot."""
     from lookalike.evaluation.evaluate import evaluate_model
@@ -34,7 +35,8 @@ def evaluate(
     from lookalike.evaluation.report import write_metrics, write_report
     from lookalike.models import load_model
 
-    ev = load_evaluation_data(data)  # the data first: a wrong path fails before a model loads for seconds
+    # the data first: a wrong path fails before a model loads for seconds
+    ev = load_evaluation_data(data, on_bad=on_bad(skip_bad))
     loaded = load_model(model, distance=distance)
     typer.echo(
         f"evaluating {loaded.card.encoder} on {ev.dataset.name}: {len(ev.dataset)} items, "

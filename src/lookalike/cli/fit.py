@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lookalike.cli.app import app
+from lookalike.cli.app import app, on_bad, skip_bad_option
 
 
 @app.command("fit")
@@ -22,6 +22,7 @@ def fit(
         None, "--space", help="Search space: images, small_images, text, vectors or a YAML file (default: by data)."
     ),
     max_trials: int | None = typer.Option(None, "--max-trials", min=1, help="Stop after this many trials."),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Search encoders, heads and distances on class carve-outs of the training classes, train the best, and
     evaluate it once on the held-out classes.
@@ -34,7 +35,16 @@ def fit(
     """
     from lookalike.fitting import fit as run_fit
 
-    r = run_fit(data, out, budget=budget, holdout=holdout, seed=seed, space=space, max_trials=max_trials)
+    r = run_fit(
+        data,
+        out,
+        budget=budget,
+        holdout=holdout,
+        seed=seed,
+        space=space,
+        max_trials=max_trials,
+        on_bad=on_bad(skip_bad),
+    )
     folds = ", ".join(f"{s:.3f}" for s in r.val_folds)
     typer.echo(
         "\n".join(

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from lookalike.cli.app import app
+from lookalike.cli.app import app, on_bad, skip_bad_option
 
 gallery_app = typer.Typer(help="Create and manage galleries of enrolled identities.", no_args_is_help=True)
 app.add_typer(gallery_app, name="gallery")
@@ -330,6 +330,7 @@ def calibrate(
     far: float = typer.Option(1e-3, "--far", help="target false-accept rate"),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
     from lookalike.data.resolve import load_data
@@ -338,7 +339,7 @@ def calibrate(
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
     _check_location(location, name, exists=True)
-    ds = load_data(data, split=split)
+    ds = load_data(data, split=split, on_bad=on_bad(skip_bad))
     with _open(location, model, name) as g:
         report = g.calibrate(ds, target_far=far)
     typer.echo(report.summary())

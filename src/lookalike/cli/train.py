@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lookalike.cli.app import app
+from lookalike.cli.app import app, on_bad, skip_bad_option
 from lookalike.errors import ConfigError, DataError
 
 
@@ -20,11 +20,13 @@ def train_command(
     ),
     set_: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set optim.lr_head=3e-4"),
     fresh: bool = typer.Option(False, "--fresh", help="ignore <output>/checkpoints/last.ckpt instead of resuming"),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Train an embedding model; the best validation epoch is exported to <output_dir>/model/."""
     from lookalike.training import load_train_config, train
 
-    cfg = load_train_config(config, [*([f"data.protocol={data}"] if data else []), *set_])
+    overrides = [*([f"data.protocol={data}"] if data else []), *(["data.on_bad=skip"] if skip_bad else []), *set_]
+    cfg = load_train_config(config, overrides)
     result = train(cfg, resume=not fresh)
     if result.resumed_from:
         typer.echo(f"resumed from {result.resumed_from}")
@@ -65,6 +67,7 @@ def embed_command(
     data: str = typer.Option(..., "--data", help="class folder, manifest, or protocol[:split] (fl27:test)"),
     out: Path = typer.Option(..., "--out", help="FILE.npy (embeddings) or FILE.parquet (item, label, embedding)"),
     batch_size: int = typer.Option(64, "--batch-size"),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Embed a dataset with a model and write the vectors."""
     import numpy as np
@@ -74,7 +77,7 @@ def embed_command(
 
     if out.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"--out must end in .npy or .parquet; got {out.name!r}")
-    ds = load_data(data, "test")
+    ds = load_data(data, "test", on_bad=on_bad(skip_bad))
     m = load_model(model)
     if ds.kind != m.kind:
         raise DataError(f"{data!r} holds {ds.kind} items but the model embeds {m.kind} items")

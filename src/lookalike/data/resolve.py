@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lookalike.data.protocols import SPLITS, ClassSelection, Protocol, SourceSpec, SplitSpec, ValSpec, load_protocol
+from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.data.splits import keep_classes
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError, DataError
@@ -52,13 +53,27 @@ def check_folder(folder: Path) -> None:
         )
 
 
-def load_data(spec: str | Path, split: str = "test") -> LabeledDataset:
-    """The dataset ``spec`` names (see the module docstring); ``split`` applies unless ``spec`` ends in ``:SPLIT``."""
+def refuse_skip_for_protocol(spec: str | Path, on_bad: OnBad) -> None:
+    """``on_bad='skip'`` (``--skip-bad``) is for a folder or a manifest; a protocol says it in its own source."""
+    if check_on_bad(on_bad) == "skip":
+        raise ConfigError(
+            f"--skip-bad (on_bad='skip') applies to a class folder or a manifest, and {str(spec)!r} is a protocol: "
+            "write `on_bad: skip` under its `source:` instead (a copy of a shipped protocol, if it is one)"
+        )
+
+
+def load_data(spec: str | Path, split: str = "test", *, on_bad: OnBad = "error") -> LabeledDataset:
+    """The dataset ``spec`` names (see the module docstring); ``split`` applies unless ``spec`` ends in ``:SPLIT``.
+
+    ``on_bad='skip'`` leaves a folder's or manifest's unreadable images out (with a warning) instead of refusing
+    the data; a protocol gives its own ``on_bad`` in its source.
+    """
     from lookalike.data.sources import from_folder, from_manifest
 
     text, named = split_spec(spec)
     split = named or split
     if is_protocol(text):
+        refuse_skip_for_protocol(text, on_bad)
         try:
             return load_protocol(text).dataset(split)
         except ConfigError as err:
@@ -68,9 +83,9 @@ def load_data(spec: str | Path, split: str = "test") -> LabeledDataset:
     p = Path(text)
     if p.is_dir():
         check_folder(p)
-        return from_folder(p)
+        return from_folder(p, on_bad=on_bad)
     if p.suffix.lower() in MANIFEST_SUFFIXES:
-        return _manifest_split(from_manifest(p), p, split)
+        return _manifest_split(from_manifest(p, on_bad=on_bad), p, split)
     if not p.exists():
         raise DataError(f"{str(p)!r} does not exist; give a class folder, a manifest or a protocol")
     raise DataError(f"{str(p)!r}: expected a class folder, a .csv/.parquet manifest or a protocol .yaml")
@@ -89,28 +104,38 @@ def _manifest_split(ds: LabeledDataset, path: Path, split: str) -> LabeledDatase
     return keep_classes(ds, present_classes, keep_unknown=True, name=f"{ds.name}/{split}")
 
 
-def as_protocol(spec: str | Path) -> Protocol:
+def as_protocol(spec: str | Path, *, on_bad: OnBad = "error") -> Protocol:
     """A protocol for training: a protocol as is; a folder or a manifest becomes one whose classes all train
     (a manifest's ``split: train`` rows when it has a split column), 20 % of them carved out for validation,
-    and no held-out test split (evaluate held-out classes with ``lookalike evaluate``)."""
+    and no held-out test split (evaluate held-out classes with ``lookalike evaluate``). ``on_bad``: as in
+    :func:`load_data`."""
     text = str(spec)
     if is_protocol(text):
+        refuse_skip_for_protocol(text, on_bad)
         return load_protocol(text)
     p = Path(text).expanduser()
     if p.is_dir():
         check_folder(p)
-        source = SourceSpec(kind="folder", path=str(p.resolve()))
+        source = SourceSpec(kind="folder", path=str(p.resolve()), on_bad=on_bad)
     elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
-        source = SourceSpec(kind="manifest", path=str(p.resolve()))
+        source = SourceSpec(kind="manifest", path=str(p.resolve()), on_bad=on_bad)
     else:
         raise DataError(f"data {text!r}: expected a protocol (YAML, protocol:NAME), a class folder or a manifest")
     train = SplitSpec(classes=ClassSelection(all=True))
     if source.kind == "manifest":
         from lookalike.data.sources import from_manifest
 
-        if any("split" in m for m in from_manifest(p).metadata or []):
+        if any("split" in m for m in from_manifest(p, on_bad=on_bad).metadata or []):
             train = SplitSpec(where={"split": "train"}, classes=ClassSelection(all=True))
     return Protocol(name=p.stem or p.name, class_order="natural", source=source, train=train, val=FOLDER_VAL)
 
 
-__all__ = ["FOLDER_VAL", "as_protocol", "check_folder", "is_protocol", "load_data", "split_spec"]
+__all__ = [
+    "FOLDER_VAL",
+    "as_protocol",
+    "check_folder",
+    "is_protocol",
+    "load_data",
+    "refuse_skip_for_protocol",
+    "split_spec",
+]

@@ -54,7 +54,8 @@ def scan_images(
         lines = "\n".join(f"  {name}: {reason}" for name, reason in bad)
         raise BadFilesError(
             f"{len(bad)} bad file(s) in {source} (of {len(items)}):\n{lines}\n"
-            "Fix or remove them, or load with on_bad='skip' to leave them out.",
+            "Fix or remove them, or leave them out: --skip-bad on the command line, on_bad='skip' in Python, "
+            "`on_bad: skip` under a protocol's source.",
             bad,
         )
     message = f"{source}: skipped {len(bad)} bad file(s) of {len(items)} (on_bad='skip'); first: {bad[0][0]}"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.data.scan import OnBad
 from lookalike.data.types import LabeledDataset
 
 
@@ -45,14 +46,16 @@ def with_unknown(known: LabeledDataset, unknown: LabeledDataset) -> LabeledDatas
     return LabeledDataset(known.kind, items, labels, list(known.class_names), meta, known.name, known.max_pixels)
 
 
-def load_evaluation_data(spec: str | Path) -> EvaluationData:
-    """The evaluation set for ``spec`` (see the module docstring)."""
+def load_evaluation_data(spec: str | Path, *, on_bad: OnBad = "error") -> EvaluationData:
+    """The evaluation set for ``spec`` (see the module docstring); ``on_bad='skip'`` leaves a folder's or a
+    manifest's unreadable images out (a protocol says so in its source)."""
     from lookalike.data.protocols import load_protocol
-    from lookalike.data.resolve import is_protocol, load_data, split_spec
+    from lookalike.data.resolve import is_protocol, load_data, refuse_skip_for_protocol, split_spec
 
     text, split = split_spec(spec)
     if not is_protocol(text) or split not in (None, "test"):
-        return EvaluationData(dataset=load_data(spec, split="test"))
+        return EvaluationData(dataset=load_data(spec, split="test", on_bad=on_bad))
+    refuse_skip_for_protocol(text, on_bad)
     protocol = load_protocol(text)
     ds = protocol.dataset("test")
     if "unknown" in protocol.splits():

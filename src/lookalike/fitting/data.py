@@ -15,7 +15,9 @@ import numpy as np
 import yaml
 
 from lookalike.data.protocols import Protocol, load_protocol
+from lookalike.data.resolve import refuse_skip_for_protocol
 from lookalike.data.roots import config_path
+from lookalike.data.scan import OnBad
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import DataError
 
@@ -31,10 +33,15 @@ class FitData:
     train: LabeledDataset
 
 
-def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int) -> FitData:
-    """Load or write the protocol; check the training classes can be searched on."""
+def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int, on_bad: OnBad = "error") -> FitData:
+    """Load or write the protocol; check the training classes can be searched on.
+
+    ``on_bad='skip'`` (a folder or manifest only) is written into the protocol's source, so the recipe that
+    points at that protocol retrains on the same items.
+    """
     p = Path(data)
     if p.suffix.lower() in (".yaml", ".yml") or str(data).startswith("protocol:"):
+        refuse_skip_for_protocol(data, on_bad)
         path = config_path(data, "protocol").resolve()
     elif p.is_dir() or p.suffix.lower() in (".csv", ".parquet", ".pq"):
         if not p.exists():
@@ -48,7 +55,7 @@ def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int) -> F
             "name": p.stem if kind == "manifest" else p.name,
             "description": f"{p}: a seeded {holdout:g} of the classes held out by lookalike fit (seed {seed})",
             "class_order": "natural",
-            "source": {"kind": kind, "path": str(p.resolve())},
+            "source": {"kind": kind, "path": str(p.resolve()), **({"on_bad": on_bad} if on_bad != "error" else {})},
             "train": {},
             "test": {"fraction": holdout, "seed": seed},
         }

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lookalike.data.scan import OnBad
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError, DataError
 from lookalike.fitting.data import resolve_data
@@ -134,12 +135,14 @@ def fit(
     max_trials: int | None = None,
     cache_dir: str = "~/.cache/lookalike/features",
     progress: bool | None = None,
+    on_bad: OnBad = "error",
 ) -> FitResult:
     """Choose, train and test a model for ``data`` within ``budget`` minutes; see the module docstring.
 
     ``space``: a modality name, a search-space YAML or a :class:`SearchSpace` (default: the data's modality).
     ``max_trials`` caps the search (the budget still applies). ``progress``: a bar with ETA (default: when
-    stderr is a terminal), else one log line per trial.
+    stderr is a terminal), else one log line per trial. ``on_bad='skip'``: a folder's or manifest's unreadable
+    images are left out (recorded in ``out/protocol.yaml``) instead of refusing the data.
     """
     t_start = time.monotonic()
     if not budget > 0:
@@ -148,7 +151,7 @@ def fit(
         raise ConfigError(f"--holdout must lie strictly between 0 and 1 (a fraction of the classes); got {holdout}")
     out_dir = Path(out)
     _prepare_out(out_dir)
-    fd = resolve_data(data, out_dir, holdout=holdout, seed=seed)
+    fd = resolve_data(data, out_dir, holdout=holdout, seed=seed, on_bad=on_bad)
     input_dim = int(np.asarray(fd.train.items).shape[1]) if fd.train.kind == "vector" else None
     modality = detect_modality(fd.train)
     sp = space if isinstance(space, SearchSpace) else load_space(space or modality, input_dim=input_dim)

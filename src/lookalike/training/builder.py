@@ -39,7 +39,7 @@ class Built:
 
 def build_splits(cfg: TrainConfig) -> Splits:
     """Training and validation datasets; validation classes are always carved from training classes."""
-    protocol = as_protocol(cfg.data.protocol)
+    protocol = as_protocol(cfg.data.protocol, on_bad=cfg.data.on_bad)
     if cfg.data.train_classes == "all":  # the final fit: every training class, validation ones included
         return Splits(train=_without(protocol.with_val(None).dataset("train"), cfg.data.exclude_classes), val=None)
     if cfg.data.val is not None:

@@ -52,6 +52,9 @@ class DataConfig(StrictModel):
     cache_dir: str = Field(default="~/.cache/lookalike/features", description="frozen-backbone feature cache")
     #: training classes this run leaves out (an ensemble member's carve-out; see ``trainer.ensemble``)
     exclude_classes: list[str] = Field(default_factory=list)
+    #: a class folder or manifest as ``protocol``: 'skip' leaves its unreadable images out (with a warning)
+    #: instead of refusing the data; a protocol says so under its own ``source:``
+    on_bad: Literal["error", "skip"] = "error"
 
 
 class HeadConfig(StrictModel):
