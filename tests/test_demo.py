@@ -44,6 +44,19 @@ def test_demo_rejects_missing_data_folder(tmp_path: Path) -> None:
         run_demo(out_dir=tmp_path / "d", data=tmp_path / "nope")
 
 
+def test_demo_skip_bad_goes_into_the_protocol_it_writes(tmp_path: Path) -> None:
+    """``demo --data FOLDER --skip-bad``: the protocol the demo fits on leaves unreadable images out."""
+    from lookalike.demo import _folder_protocol
+
+    for c in range(6):
+        (tmp_path / "set" / f"c{c}").mkdir(parents=True)
+    assert _folder_protocol(tmp_path / "set", "skip")[0]["source"]["on_bad"] == "skip"
+    assert "on_bad" not in _folder_protocol(tmp_path / "set")[0]["source"]
+    with pytest.raises(DataError, match="on_bad must be"):
+        run_demo(out_dir=tmp_path / "d", data=tmp_path / "set", on_bad="ignore")  # type: ignore[arg-type]
+    assert not (tmp_path / "d").exists()  # refused before anything is written
+
+
 @pytest.mark.realdata
 def test_demo_on_flickr27_raw_layout_names_the_import_command(tmp_path: Path, shared_data: Path) -> None:
     """The raw layout (images + box annotations, about three boxes per brand) is no class-folder dataset: the

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _prepare_out(out: Path, fresh: bool) -> None:
     (out / MARKER).write_text("written by `lookalike demo`; safe to delete\n", encoding="utf-8")
 
 
-def _folder_protocol(folder: Path) -> tuple[dict[str, Any], list[str]]:
+def _folder_protocol(folder: Path, on_bad: OnBad = "error") -> tuple[dict[str, Any], list[str]]:
     """A held-out protocol for a class-per-folder dataset: first 75 % of classes (natural order) train."""
     from lookalike.data.splits import natural_key
 
@@ -99,7 +100,11 @@ def _folder_protocol(folder: Path) -> tuple[dict[str, Any], list[str]]:
         "name": folder.name,
         "description": f"{folder}: first {n_train} classes train, last {len(classes) - n_train} held out",
         "class_order": "natural",
-        "source": {"kind": "folder", "path": str(folder.resolve())},
+        "source": {
+            "kind": "folder",
+            "path": str(folder.resolve()),
+            **({"on_bad": on_bad} if on_bad != "error" else {}),
+        },
         "train": {"classes": {"first": n_train}},
         "val": {"fraction": 0.25, "seed": 0},
         "test": {"classes": {"last": len(classes) - n_train}},
@@ -122,10 +127,12 @@ def run_demo(
     max_trials: int | None = None,
     space: str | Path | None = None,
     fresh: bool = True,
+    on_bad: OnBad = "error",
 ) -> DemoResult:
     """Run the whole flow; see the module docstring. Returns the figures it measured.
 
-    ``budget`` (minutes), ``max_trials`` and ``space`` go to :func:`lookalike.fitting.fit`.
+    ``budget`` (minutes), ``max_trials`` and ``space`` go to :func:`lookalike.fitting.fit`. ``on_bad='skip'``
+    leaves the unreadable images of ``data`` out (written into the demo's protocol.yaml).
     """
     from lookalike.config import read_yaml
     from lookalike.data.protocols import load_protocol
@@ -139,6 +146,7 @@ def run_demo(
     from lookalike.models.export import load_model
     from lookalike.training.config import load_train_config
 
+    check_on_bad(on_bad)
     t0 = time.perf_counter()
     out = Path(out_dir)
     _prepare_out(out, fresh)
@@ -149,7 +157,7 @@ def run_demo(
         if not folder.is_dir():
             raise DataError(f"--data {str(folder)!r} is not a folder; give a class-per-folder dataset")
         check_folder(folder)
-        protocol_dict, _ = _folder_protocol(folder)
+        protocol_dict, _ = _folder_protocol(folder, on_bad)
     protocol_path = _write_yaml(out / "protocol.yaml", protocol_dict)
     fitted = fit(protocol_path, out / "fit", budget=budget, max_trials=max_trials, space=space)
     model = load_model(fitted.model_dir)

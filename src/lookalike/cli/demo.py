@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lookalike.cli.app import app
+from lookalike.cli.app import app, on_bad, skip_bad_option
 
 
 @app.command("demo")
@@ -20,6 +20,7 @@ def demo(
     shots: int = typer.Option(5, "--shots", min=1, help="Examples enrolled per held-out class."),
     far: float = typer.Option(1e-3, "--far", min=1e-6, max=0.5, help="Target false-accept rate for the threshold."),
     budget: float = typer.Option(2.5, "--budget", help="Minutes lookalike fit may use to choose and train the model."),
+    skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Fit, evaluate on held-out classes, enroll some of them into a gallery, identify the rest.
 
@@ -32,7 +33,7 @@ def demo(
     from lookalike.demo import run_demo
 
     typer.echo("lookalike demo: data -> fit -> evaluate held-out classes -> gallery -> identify")
-    r = run_demo(out_dir=out, data=data, shots=shots, target_far=far, budget=budget)
+    r = run_demo(out_dir=out, data=data, shots=shots, target_far=far, budget=budget, on_bad=on_bad(skip_bad))
     val = f"{r.best_val_map_at_r:.3f}" if r.best_val_map_at_r is not None else "n/a"
     lines = [""]
     if r.trained:
