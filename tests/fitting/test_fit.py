@@ -202,6 +202,17 @@ def test_out_folder_with_other_files_is_refused(tmp_path: Path) -> None:
     assert (out / "mine.txt").read_text() == "keep me"
 
 
+def test_a_stopped_fits_folder_can_be_reused(tmp_path: Path) -> None:
+    """A fit that stops before its first output (here: refused data, after protocol.yaml was written) leaves a
+    folder a later fit reuses; before the marker it was refused as "not empty" though only fit had written it."""
+    data = _digit_folders(tmp_path / "digits", per_class=1)
+    out = tmp_path / "out"
+    for _ in range(2):
+        with pytest.raises(DataError, match="single item"):
+            fit(data, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".lookalike-fit", "protocol.yaml"]
+
+
 @pytest.mark.parametrize("modality", ["images", "faces", "small_images", "text", "vectors"])
 def test_packaged_spaces_load(modality: str) -> None:
     space = load_space(modality, input_dim=8)

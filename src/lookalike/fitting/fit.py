@@ -90,10 +90,17 @@ def _is_gray(image: Any) -> bool:
     return bool(np.abs(arr[..., 0] - arr[..., 1]).max() <= 2 and np.abs(arr[..., 1] - arr[..., 2]).max() <= 2)
 
 
+#: written into every fit's output folder first, so a fit that was stopped before its first output still
+#: leaves a folder a later fit may reuse
+MARKER = ".lookalike-fit"
+
+
 def _prepare_out(out: Path) -> None:
-    if out.exists() and any(out.iterdir()) and not (out / "search.csv").exists():
+    earlier = (out / MARKER).exists() or (out / "search.csv").exists()  # search.csv: fits from before the marker
+    if out.exists() and any(out.iterdir()) and not earlier:
         raise DataError(f"{out} exists and is not empty; give --out a new folder or an earlier fit's (nothing changed)")
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by `lookalike fit`; a later fit may reuse this folder\n", encoding="utf-8")
 
 
 class _Costs:
