@@ -60,3 +60,15 @@ def test_text_onnx_export_matches_torch(tmp_path: Path, tiny_text_model: Path) -
     assert (tmp_path / "text.tokenizer" / "tokenizer.json").is_file()
     onnx_model = OnnxEmbedder(tmp_path / "text.onnx")
     np.testing.assert_allclose(onnx_model.embed(TEXTS, batch_size=4), model.embed(TEXTS), atol=1e-4)
+
+
+def test_texts_are_checked_before_the_tokenizer_sees_them() -> None:
+    """Non-strings and lone surrogates (a broken \\u escape) are a DataError naming the item, not the fast
+    tokenizer's TypeError."""
+    from lookalike.models.embedder import check_texts
+
+    assert check_texts(("a", "café")) == ["a", "café"]
+    with pytest.raises(DataError, match=r"items must be strings, got int \(item 1\)"):
+        check_texts(["a", 3])
+    with pytest.raises(DataError, match=r"text 1 is not valid Unicode: character 2 is a lone surrogate U\+DC80"):
+        check_texts(["ok", "ab\udc80"])

@@ -54,6 +54,11 @@ def test_text_gallery_through_the_service(text_gallery, make_client) -> None:  #
     # images are refused with a message saying what to send instead
     bad = client.post("/v1/identify", files={"images": ("x.png", b"\x89PNG", "image/png")}, headers=READ)
     assert bad.status_code == 422 and '"texts"' in bad.json()["error"]["message"]
+    # a lone surrogate (a broken \\u escape) is a clear 400, not the tokenizer's 500, and stores nothing
+    body = b'{"identity": "broken", "texts": ["caf\\ud800"]}'
+    r = client.post("/v1/enroll", content=body, headers={**WRITE, "content-type": "application/json"})
+    assert r.status_code == 400 and "lone surrogate U+D800" in r.json()["error"]["message"], r.text
+    assert {i["identity"] for i in client.get("/v1/identities", headers=READ).json()["identities"]} == set(INTENTS)
 
 
 def test_text_gallery_through_the_cli(tmp_path: Path) -> None:
@@ -87,3 +92,10 @@ def test_text_gallery_through_the_cli(tmp_path: Path) -> None:
         "0.5",
     )
     assert "SAME: score" in out
+    # text files that are not UTF-8, or blank, are refused in one line naming the file; nothing is enrolled
+    (tmp_path / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
+    (tmp_path / "blank.txt").write_text("  \n", encoding="utf-8")
+    for name, message in (("latin1.txt", "is not UTF-8 text (byte 0xe9 at offset 3)"), ("blank.txt", "empty or blank")):
+        result = runner.invoke(app, ["gallery", "enroll", gallery, "drinks", str(tmp_path / name)])
+        assert result.exit_code != 0 and message in str(result.exception), result.output
+    assert "drinks" not in run("gallery", "list", gallery)

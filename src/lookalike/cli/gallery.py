@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from lookalike.cli.app import app, on_bad, skip_bad_option
+from lookalike.errors import DataError
 
 gallery_app = typer.Typer(help="Create and manage galleries of enrolled identities.", no_args_is_help=True)
 app.add_typer(gallery_app, name="gallery")
@@ -57,7 +58,7 @@ def _check_location(location: str, name: str | None, *, exists: bool) -> None:
 
 def _check_files(files: list[Path]) -> None:
     """Every file exists and is a file (a folder gets its own message) - checked before any model loads."""
-    from lookalike.errors import DataError, NotFoundError
+    from lookalike.errors import NotFoundError
 
     folders = [f for f in files if f.is_dir()]
     if folders:
@@ -143,10 +144,35 @@ def enroll(
             typer.echo(f"  {reason}")
 
 
+#: a text file is one item (a sentence or a passage; the model reads its first ``max_length`` tokens)
+MAX_TEXT_FILE_BYTES = 1 << 20
+
+
+def read_text_item(path: Path) -> str:
+    """The text a file holds, for a text model: UTF-8 (a BOM is allowed), not blank, at most 1 MiB."""
+    size = path.stat().st_size
+    if size > MAX_TEXT_FILE_BYTES:
+        raise DataError(
+            f"{path} is {size / 2**20:.1f} MiB; a text file holds one item (a sentence or a passage), at most "
+            "1 MiB: split it into one file per item"
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); save it as UTF-8, "
+            f"e.g. `iconv -f ENCODING -t utf-8 {path.name}` (latin1, utf-16 ...)"
+        ) from None
+    if not text:
+        raise DataError(f"{path} is empty or blank; a text file holds the text of one item")
+    return text
+
+
 def _items(g: Any, files: list[Path]) -> list[Any]:
     _check_files(files)
     if g.model is not None and g.model.kind == "text":
-        return [f.read_text(encoding="utf-8").strip() for f in files]
+        return [read_text_item(f) for f in files]
     return [str(f) for f in files]
 
 
@@ -158,7 +184,6 @@ def remove(
     name: str = typer.Option(None, help="pgvector table prefix"),
 ) -> None:
     """Remove an IDENTITY (all its items) or one item (--item ID)."""
-    from lookalike.errors import DataError
 
     if (identity is None) == (item is None):
         raise DataError("give either an IDENTITY or --item ID")
@@ -225,7 +250,6 @@ def identify(
     With a face model, one line per face found (largest first) with its box; a file with no face prints
     NO FACE and the others go on.
     """
-    from lookalike.errors import DataError
 
     if k < 1:
         raise DataError(f"-k must be at least 1, got {k}")
@@ -314,7 +338,7 @@ def verify(
     if threshold is None and gallery is not None:
         with Gallery.open(gallery, m) as g:
             threshold = g.threshold
-    items = [p.read_text(encoding="utf-8").strip() if m.kind == "text" else str(p) for p in (a, b)]
+    items = [read_text_item(p) if m.kind == "text" else str(p) for p in (a, b)]
     v = verify_items(m, items[0], items[1], threshold)
     if v.threshold is None:
         typer.echo(f"score {v.score:.4f} (no threshold: pass --threshold or --gallery to decide same/different)")
@@ -334,7 +358,6 @@ def calibrate(
 ) -> None:
     """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
     from lookalike.data.resolve import load_data
-    from lookalike.errors import DataError
 
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")

@@ -29,6 +29,23 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
+def check_texts(items: Sequence[Any] | np.ndarray) -> list[str]:
+    """``items`` as a list of strings a tokenizer can take, or :class:`DataError` naming the first bad one."""
+    texts = list(items)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"this is a text model; items must be strings, got {type(text).__name__} (item {i})")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise DataError(
+                f"text {i} is not valid Unicode: character {err.start} is a lone surrogate "
+                f"U+{ord(text[err.start]):04X} (a broken \\u escape, or bytes decoded with errors='surrogateescape'); "
+                "send valid UTF-8 text"
+            ) from None
+    return texts
+
+
 class EmbeddingModel:
     """A ready-to-use embedder: ``embed(items)`` → float32 (n, d) already in the distance's space.
 
@@ -126,9 +143,7 @@ class EmbeddingModel:
                 self._transform = image_transform(self.card.preprocessing)
             return image_batch(items, self.card.preprocessing, self._transform)
         if self.kind == "text":
-            bad = [type(t).__name__ for t in items if not isinstance(t, str)]
-            if bad:
-                raise DataError(f"this is a text model; items must be strings, got {bad[0]}")
+            check_texts(items)
             encoder = self.network.encoder
             assert isinstance(encoder, HFTextEncoder)
             return encoder.tokenize(list(items))
@@ -144,7 +159,7 @@ class EmbeddingModel:
         n = len(items)
         out = np.empty((n, self.embedding_size), dtype=np.float32)
         if self.kind == "text":
-            return self._embed_texts(list(items), out, batch_size=batch_size, progress=progress)
+            return self._embed_texts(check_texts(items), out, batch_size=batch_size, progress=progress)
         chunks = list(_chunks(n, max(1, batch_size)))
         if progress:
             from tqdm.auto import tqdm
