@@ -1,7 +1,8 @@
 """Frozen-backbone mode: encoder features computed once and cached on disk (quaterion's idea).
 
 The cache key covers everything that changes the features: the encoder's weights fingerprint, its spec and
-preprocessing, the items (paths or content hash), the view index and the augmentation settings.
+preprocessing, the items (arrays by content; files by path, size and modification time; crop boxes), the
+view index and the augmentation settings.
 """
 
 from __future__ import annotations
@@ -27,15 +28,35 @@ log = logging.getLogger(__name__)
 
 
 def _items_digest(ds: LabeledDataset) -> str:
+    """What the items' pixels depend on: arrays by content; files by path, size and modification time (a file
+    replaced in place gets new features); zip members by the archive's; and every item's crop box."""
     h = hashlib.sha256()
     if isinstance(ds.items, np.ndarray):
         h.update(np.ascontiguousarray(ds.items).tobytes())
     else:
+        files = ds.kind == "image"
         for it in ds.items:
             h.update(it.tobytes() if isinstance(it, np.ndarray) else str(it).encode())
+            if files:
+                h.update(_file_stamp(it))
             h.update(b"\0")
     h.update(ds.labels.tobytes())
+    boxes = [m.get("box") if isinstance(m, dict) else None for m in ds.metadata or []]
+    if any(b is not None for b in boxes):
+        h.update(json.dumps(boxes, default=str).encode())
     return h.hexdigest()
+
+
+def _file_stamp(item: Any) -> bytes:
+    """Size and modification time of the file an image item reads (nothing for in-memory items)."""
+    path = getattr(item, "zip_path", None) or (item if isinstance(item, (str, Path)) else None)
+    if path is None:
+        return b""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # gone since the scan: loading it will say so
+        return b""
+    return f"|{st.st_size}|{st.st_mtime_ns}".encode()
 
 
 def cache_key(encoder: Encoder, ds: LabeledDataset, view: int, aug: AugmentConfig, seed: int) -> str:
