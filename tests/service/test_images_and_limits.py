@@ -134,6 +134,22 @@ def test_failed_enroll_stores_nothing(client, image_gallery):
     assert missing.status_code == 422 and "identity" in missing.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ('{"a":' * 5000 + "1" + "}" * 5000, "form field 'metadata' is nested too deeply"),  # was a 500
+        ('{"score": NaN}', "form field 'metadata': it holds NaN"),  # was stored
+        ("{oops", "form field 'metadata' is not valid JSON"),
+        ("[1, 2]", "form field 'metadata' must be a JSON object"),
+    ],
+)
+def test_bad_metadata_is_422_naming_the_field_and_stores_nothing(client, image_gallery, metadata, message):
+    files = [("images", ("ok.png", encode(pattern_image(7)), "image/png"))]
+    r = client.post("/v1/enroll", data={"identity": "carol", "metadata": metadata}, files=files, headers=WRITE)
+    assert r.status_code == 422 and message in r.json()["error"]["message"], r.text
+    assert "carol" not in image_gallery.identities()
+
+
 def test_a_removed_identity_leaves_no_thumbnail_whoever_removes_it(client, image_gallery):
     """Regression: removals by the CLI/library (another connection) left thumbnails that were still served,
     and a new person enrolled under the old name showed the removed person's face."""

@@ -62,7 +62,22 @@ def body_kind(request: Request, model_kind: str, field: str = "images") -> str:
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"the body holds {name}, which is not valid JSON; send finite numbers only")
+    raise ValueError(f"it holds {name}, which is not valid JSON; send finite numbers only")
+
+
+def parse_json(raw: str | bytes, what: str = "the body") -> Any:
+    """Standard JSON (no NaN/Infinity) from a client, or a 422 naming ``what`` and the problem, never a 500:
+    broken syntax, bytes that are not UTF-8, nesting deep enough to exhaust the parser's recursion."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ServiceError(f"{what} is not valid JSON ({err})", status=422, type="validation") from None
+    except RecursionError:
+        raise ServiceError(
+            f"{what} is nested too deeply; see /docs for the request format", status=422, type="validation"
+        ) from None
+    except ValueError as err:
+        raise ServiceError(f"{what}: {err}", status=422, type="validation") from None
 
 
 async def read_json(request: Request, schema: type[B]) -> B:
@@ -70,16 +85,7 @@ async def read_json(request: Request, schema: type[B]) -> B:
     raw = await request.body()
     if not raw:
         raise ServiceError("the JSON body is empty; see /docs for the request format", status=422, type="validation")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ServiceError(f"the body is not valid JSON ({err})", status=422, type="validation") from None
-    except RecursionError:
-        raise ServiceError(
-            "the JSON body is nested too deeply; see /docs for the request format", status=422, type="validation"
-        ) from None
-    except ValueError as err:
-        raise ServiceError(str(err), status=422, type="validation") from None
+    data = parse_json(raw, "the JSON body")
     try:
         return schema.model_validate(data)
     except ValidationError as err:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +15,7 @@ from lookalike.service.inputs import (
     decode_uploads,
     form_bool,
     json_items,
+    parse_json,
     read_form,
     read_json,
     read_uploads,
@@ -42,12 +42,7 @@ def _identity(raw: Any) -> str:
 def _metadata(raw: Any) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
-    try:
-        value = json.loads(str(raw))
-    except json.JSONDecodeError as err:
-        raise ServiceError(
-            f"form field 'metadata' must be a JSON object ({err})", status=422, type="validation"
-        ) from None
+    value = parse_json(str(raw), "form field 'metadata'")
     if not isinstance(value, dict):
         raise ServiceError(
             'form field \'metadata\' must be a JSON object, e.g. {"source": "camera 3"}', status=422, type="validation"
