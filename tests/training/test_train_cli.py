@@ -67,3 +67,22 @@ def test_config_errors_name_the_key(tmp_path: Path, make_tiny_config) -> None:
         timeout=120,
     )
     assert proc.returncode == 1 and "does not fit the 'dot' distance" in proc.stderr
+
+
+def test_resuming_under_another_config_is_refused_more_epochs_are_not(tmp_path: Path, make_tiny_config) -> None:
+    """A finished run's checkpoint is not silently continued (or re-exported) under a config that trains
+    something else; extending the same run by epochs still resumes."""
+    from lookalike.training import train
+
+    first = train(load_train_config(str(make_tiny_config(tmp_path))))
+    assert first.resumed_from is None and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    changed = make_tiny_config(tmp_path, "other.yaml", **{"loss.name": "triplet_margin", "loss.miner": "semi_hard"})
+    with pytest.raises(ConfigError, match=r"another config \(loss\.miner: .*loss\.name: 'multi_similarity' -> "):
+        train(load_train_config(str(changed)))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"]["name"] == "multi_similarity"
+    fresh = train(load_train_config(str(changed)), resume=False)  # --fresh starts over
+    assert fresh.resumed_from is None
+    longer = make_tiny_config(tmp_path, "longer.yaml", **{"loss.name": "triplet_margin", "loss.miner": "semi_hard",
+                                                           "trainer.max_epochs": 2})  # fmt: skip
+    resumed = train(load_train_config(str(longer)))
+    assert resumed.resumed_from is not None and resumed.epochs_run == 2

@@ -103,6 +103,8 @@ def train(
     if isinstance(cfg.trainer.threads, int):
         torch.set_num_threads(cfg.trainer.threads)
     out = cfg.out_path
+    if resume and (out / "checkpoints" / "last.ckpt").is_file():
+        check_resumable(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
     built = build(cfg)
@@ -196,6 +198,47 @@ def member_configs(cfg: TrainConfig, train_set: Any) -> list[TrainConfig]:
         raw["trainer"]["ensemble"] = None
         raw["data"]["exclude_classes"] = [train_set.class_names[c] for c in np.unique(train_set.labels[held])]
         out.append(TrainConfig.model_validate(raw))
+    return out
+
+
+#: settings a resumed run may change: how long it trains and how it runs, not what it trains
+RESUMABLE_CHANGES = frozenset(
+    {
+        "trainer.max_epochs", "trainer.val_every_n_epochs", "trainer.progress_bar", "trainer.threads",
+        "trainer.accelerator", "trainer.devices", "data.num_workers", "data.cache_dir",
+    }
+)  # fmt: skip
+
+
+def check_resumable(cfg: TrainConfig, out: Path) -> None:
+    """Refuse to resume ``out``'s checkpoint under a config that trains something else.
+
+    Lightning would load the old weights and optimizer state and carry on (or, when the old run had finished,
+    export the old weights under the new config's name): a changed learning rate, loss, data or model would be
+    silently ignored. More epochs, threads or workers are fine.
+    """
+    previous = out / "config.json"
+    if not previous.is_file():  # a run from before config.json was written: nothing to compare with
+        return
+    before = _flat(json.loads(previous.read_text(encoding="utf-8")))
+    now = _flat(json.loads(cfg.model_dump_json()))
+    changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES]
+    if changed:
+        shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+        more = f" (and {len(changed) - 5} more)" if len(changed) > 5 else ""
+        raise ConfigError(
+            f"{out / 'checkpoints' / 'last.ckpt'} belongs to a run with another config ({shown}{more}); resuming "
+            "would continue that run, not this one. Start over with --fresh (train(..., resume=False)) or give "
+            f"another output_dir; a resumed run may change only {', '.join(sorted(RESUMABLE_CHANGES))}"
+        )
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
 
 
