@@ -184,6 +184,9 @@ def test_skip_bad_is_written_into_the_protocol_fit_writes(tmp_path: Path) -> Non
     assert [str(i) for i in again.items] == [str(i) for i in fd.train.items]
     with pytest.raises(ConfigError, match="is a protocol"):
         resolve_data("protocol:digits", tmp_path / "c", holdout=0.2, seed=0, on_bad="skip")
+    with pytest.raises(DataError, match="on_bad must be"):
+        fit(data, tmp_path / "d", on_bad="ignore", progress=False)  # type: ignore[arg-type]
+    assert not (tmp_path / "d").exists()  # refused before the output folder is made
 
 
 def test_empty_folder(tmp_path: Path) -> None:

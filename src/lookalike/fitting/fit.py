@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lookalike.data.scan import OnBad
+from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError, DataError
 from lookalike.fitting.data import resolve_data
@@ -156,6 +156,7 @@ def fit(
         raise ConfigError(f"--budget must be a positive number of minutes; got {budget}")
     if not 0 < holdout < 1:
         raise ConfigError(f"--holdout must lie strictly between 0 and 1 (a fraction of the classes); got {holdout}")
+    check_on_bad(on_bad)
     out_dir = Path(out)
     _prepare_out(out_dir)
     fd = resolve_data(data, out_dir, holdout=holdout, seed=seed, on_bad=on_bad)
