@@ -74,8 +74,14 @@ def test_resuming_under_another_config_is_refused_more_epochs_are_not(tmp_path: 
     something else; extending the same run by epochs still resumes."""
     from lookalike.training import train
 
+    from lookalike.training.train import check_resumable
+
     first = train(load_train_config(str(make_tiny_config(tmp_path))))
     assert first.resumed_from is None and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    del written["data"]["on_bad"]  # as written before that setting existed: a newer schema is not a change
+    (tmp_path / "run" / "config.json").write_text(json.dumps(written))
+    check_resumable(load_train_config(str(make_tiny_config(tmp_path))), tmp_path / "run")
     changed = make_tiny_config(tmp_path, "other.yaml", **{"loss.name": "triplet_margin", "loss.miner": "semi_hard"})
     with pytest.raises(ConfigError, match=r"another config \(loss\.miner: .*loss\.name: 'multi_similarity' -> "):
         train(load_train_config(str(changed)))

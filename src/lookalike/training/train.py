@@ -222,7 +222,8 @@ def check_resumable(cfg: TrainConfig, out: Path) -> None:
         return
     before = _flat(json.loads(previous.read_text(encoding="utf-8")))
     now = _flat(json.loads(cfg.model_dump_json()))
-    changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES]
+    # keys in both only: a setting added to the schema since the checkpoint was written is not a change
+    changed = [k for k in sorted(set(before) & set(now)) if before[k] != now[k] and k not in RESUMABLE_CHANGES]
     if changed:
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
         more = f" (and {len(changed) - 5} more)" if len(changed) > 5 else ""
