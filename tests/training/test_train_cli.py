@@ -73,7 +73,6 @@ def test_resuming_under_another_config_is_refused_more_epochs_are_not(tmp_path: 
     """A finished run's checkpoint is not silently continued (or re-exported) under a config that trains
     something else; extending the same run by epochs still resumes."""
     from lookalike.training import train
-
     from lookalike.training.train import check_resumable
 
     first = train(load_train_config(str(make_tiny_config(tmp_path))))
