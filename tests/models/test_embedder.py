@@ -108,3 +108,29 @@ def test_onnx_matches_torch_for_vector_models(tmp_path, distance: str) -> None:
     onnx_model = OnnxEmbedder(tmp_path / "m.onnx")
     assert onnx_model.card.fingerprint == m.fingerprint
     np.testing.assert_allclose(onnx_model.embed(x, batch_size=4), m.embed(x), atol=1e-4)
+
+
+def test_a_network_that_leaves_torch_is_not_written_as_a_constant_graph(tmp_path, monkeypatch) -> None:
+    """A forward pass through numpy traces to constants (no graph input, one fixed embedding): the export is
+    refused and nothing is left behind, instead of a model that ignores its input."""
+    import torch
+
+    from lookalike.errors import ConfigError
+    from lookalike.models.onnx import export_onnx
+
+    m = _tiny_mlp_model("cosine")
+    encoder = m.network.encoder
+    plain = encoder.forward
+    monkeypatch.setattr(encoder, "forward", lambda x: plain(torch.from_numpy(x.detach().numpy())))
+    with pytest.raises(ConfigError, match="does not read its input"):
+        export_onnx(m, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_save_model_into_a_file_is_refused(tmp_path) -> None:
+    from lookalike.errors import DataError
+
+    (tmp_path / "taken").write_text("mine")
+    with pytest.raises(DataError, match="is a file; a model is written as a folder"):
+        save_model(_tiny_mlp_model("cosine"), tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "mine"

@@ -194,3 +194,12 @@ def test_arcface_template_chip_has_the_eyes_where_arcface_expects_them(shared_da
         pts = [complex(shape.part(i).x, shape.part(i).y) for i in range(4)]
         eyes = sorted([(pts[0] + pts[1]) / 2, (pts[2] + pts[3]) / 2], key=lambda z: z.real)
         assert max(abs(e - complex(*t)) for e, t in zip(eyes, ARCFACE_112_EYES, strict=True)) < 2.0
+
+
+def test_face_dlib_is_not_exported_to_onnx(tmp_path: Path, dlib_model) -> None:  # type: ignore[no-untyped-def]
+    """dlib's network is C++: traced, it gave a 3 KB graph with no input that returned one fixed embedding."""
+    from lookalike.models.onnx import export_onnx
+
+    with pytest.raises(ConfigError, match="face:dlib runs dlib's own C\\+\\+ network"):
+        export_onnx(dlib_model, tmp_path / "face.onnx")
+    assert not (tmp_path / "face.onnx").exists()

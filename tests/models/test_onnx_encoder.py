@@ -91,3 +91,13 @@ def test_missing_file_and_bad_option_are_clear(tmp_path: Path, tiny_onnx: tuple[
         build_encoder(f"onnx:{tmp_path / 'nope.onnx'}")
     with pytest.raises(ConfigError, match="channel_order"):
         build_encoder(f"onnx:{tiny_onnx[0]}", input_size=32, channel_order="gbr")
+
+
+def test_an_onnx_encoder_is_not_exported_again(tiny_onnx: tuple[Path, nn.Module], tmp_path: Path) -> None:
+    """Its forward runs onnxruntime on numpy: traced, it would give a graph with no input and one fixed output."""
+    from lookalike.models.onnx import export_onnx
+
+    model = load_model(f"onnx:{tiny_onnx[0]}", input_size=32)
+    with pytest.raises(ConfigError, match=r"cannot export onnx:.* runs its \.onnx file with onnxruntime"):
+        export_onnx(model, tmp_path / "again.onnx")
+    assert not (tmp_path / "again.onnx").exists()

@@ -29,6 +29,8 @@ class Encoder(nn.Module):
     spec: str
     kind: Kind
     feature_dim: int
+    #: why this encoder cannot be written as ONNX (it does not run as a torch graph); None when it can
+    onnx_refusal: str | None = None
 
     def preprocessing(self) -> dict[str, Any]:
         return {}

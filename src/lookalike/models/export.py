@@ -30,6 +30,11 @@ def save_model(model: EmbeddingModel, folder: str | Path) -> Path:
     from safetensors.torch import save_file
 
     out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise DataError(
+            f"{out} is a file; a model is written as a folder (model.safetensors + lookalike.json): give a new "
+            "folder, or a name ending in .onnx with --onnx"
+        )
     out.mkdir(parents=True, exist_ok=True)
     state = {
         k: v.detach().cpu().contiguous().float() if v.is_floating_point() else v.detach().cpu().contiguous()

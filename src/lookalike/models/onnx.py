@@ -49,6 +49,9 @@ def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, 
     out = Path(path)
     if out.suffix != ".onnx":
         raise ConfigError(f"the ONNX output must end in .onnx; got {out.name!r}")
+    refusal = model.network.encoder.onnx_refusal
+    if refusal:
+        raise ConfigError(f"cannot export {model.card.encoder} to ONNX: {refusal}")
     out.parent.mkdir(parents=True, exist_ok=True)
     if model.kind == "text":
         return _export_text(model, out, check=check, opset=opset)
@@ -64,6 +67,7 @@ def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, 
         dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
         dynamo=False,
     )
+    _check_reads_input(out, model)
     _add_metadata(out, {META_KEY: model.card.model_dump_json()})
     diff = None
     if check:
@@ -71,6 +75,19 @@ def export_onnx(model: EmbeddingModel, path: str | Path, *, check: bool = True, 
             ref = net(x).numpy()
         diff = float(np.abs(OnnxEmbedder(out).run(x.numpy()) - ref).max())
     return OnnxExport(out, diff)
+
+
+def _check_reads_input(path: Path, model: EmbeddingModel) -> None:
+    """A network that leaves torch on the way (numpy, another runtime) traces to constants: a graph with no input
+    that gives the sample's embedding for every image. Refuse it rather than write a model that ignores input."""
+    import onnx
+
+    if not onnx.load(str(path), load_external_data=False).graph.input:
+        path.unlink()
+        raise ConfigError(
+            f"cannot export {model.card.encoder} to ONNX: its forward pass leaves torch, so the traced graph does not "
+            "read its input (it would return one fixed embedding); deploy the model folder with lookalike instead"
+        )
 
 
 def _add_metadata(path: Path, entries: dict[str, str]) -> None:

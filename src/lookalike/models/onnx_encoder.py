@@ -35,6 +35,10 @@ class OnnxFileEncoder(Encoder):
     """An ONNX file mapping (N, 3, S, S) float images to (N, D) features."""
 
     kind: Kind = "image"
+    onnx_refusal = (
+        "an onnx: encoder runs its .onnx file with onnxruntime, not as a torch graph, so it cannot be exported "
+        "again; deploy the model folder with lookalike (load_model / lookalike serve)"
+    )
 
     def __init__(self, path: str, *, sha256: str | None = None, **preprocessing: Any) -> None:
         super().__init__()

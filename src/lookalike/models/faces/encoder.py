@@ -38,6 +38,10 @@ class DlibFaceEncoder(Encoder):
 
     kind: Kind = "image"
     feature_dim = 128
+    onnx_refusal = (
+        "face:dlib runs dlib's own C++ network, not a torch graph, so it has no ONNX form; deploy the model "
+        "folder with lookalike (load_model / lookalike serve), which runs dlib itself"
+    )
 
     def __init__(
         self,
