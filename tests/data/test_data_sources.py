@@ -126,6 +126,20 @@ def test_manifest_needs_label_and_one_item_column(tmp_path: Path) -> None:
         from_manifest(tmp_path / "n.csv")
 
 
+def test_csv_manifests_as_spreadsheets_write_them(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" (a BOM, CRLF) loads; another encoding, or a row with an unquoted comma, is one clear
+    error (they used to be a UnicodeDecodeError traceback and a silently shifted row)."""
+    (tmp_path / "m.csv").write_bytes("\ufeffpath,label\r\nhello,café\r\n".encode())
+    ds = from_manifest(tmp_path / "m.csv", check_files=False)
+    assert ds.class_names == ["café"] and str(ds.items[0]).endswith("hello")
+    (tmp_path / "l.csv").write_bytes("path,label\nhello,café\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"is not UTF-8 \(byte 0xe9 at offset 20\); save it as UTF-8"):
+        from_manifest(tmp_path / "l.csv", check_files=False)
+    (tmp_path / "c.csv").write_text("path,label\nmy,photo.jpg,alice\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 2 has 3 cells but the header has 2; quote cells that hold a comma"):
+        from_manifest(tmp_path / "c.csv", check_files=False)
+
+
 def test_omniglot_zip_labels_are_alphabet_character(tmp_path: Path) -> None:
     buf = io.BytesIO()
     Image.new("1", (105, 105), 1).save(buf, "PNG")

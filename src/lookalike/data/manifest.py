@@ -9,6 +9,7 @@ go into each item's metadata.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,33 @@ _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 
 
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """UTF-8 rows (a BOM, as Excel's "CSV UTF-8" writes, is allowed); a row with more cells than the header is
+    refused (an unquoted comma in a path would otherwise shift its label silently)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path} is not UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}); save it as UTF-8 "
+            "(in Excel: 'CSV UTF-8'), e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+    rows = []
+    for i, row in enumerate(csv.DictReader(io.StringIO(text, newline=""))):
+        if None in row:  # DictReader files the surplus cells under None
+            raise DataError(
+                f"{path} row {i + 2} has {len(row) - 1 + len(row[None])} cells but the header has {len(row) - 1}; "
+                'quote cells that hold a comma ("a,b.jpg")'
+            )
+        rows.append(dict(row))
+    return rows
+
+
 def read_table(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV or Parquet file as dicts (CSV values are strings)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            return [dict(row) for row in csv.DictReader(f)]
+        return _read_csv(path)
     if suffix in (".parquet", ".pq"):
         try:
             import pyarrow.parquet as pq
