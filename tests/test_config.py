@@ -70,3 +70,13 @@ def test_a_check_across_keys_gives_its_message_without_echoing_the_section() -> 
     assert "Value error" not in msg and "'hi': 1" not in msg  # the whole section is not dumped back
     with pytest.raises(ConfigError, match=r"epochs: .* \(got 'many'\)"):  # a single value is still echoed
         load_config(Cfg, None, ["epochs=many"])
+
+
+def test_a_config_file_in_another_encoding_is_one_clear_error(tmp_path: Path) -> None:
+    from lookalike.config import read_yaml
+
+    (tmp_path / "bom.yaml").write_bytes("\ufeffname: café\n".encode())
+    assert read_yaml(tmp_path / "bom.yaml") == {"name": "café"}  # a BOM (Windows editors) is fine
+    (tmp_path / "latin.yaml").write_bytes("name: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml' is not UTF-8 \(offset 9\); save it as UTF-8"):
+        read_yaml(tmp_path / "latin.yaml")

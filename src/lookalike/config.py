@@ -127,7 +127,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             f"config file {str(p)!r} does not exist; check the path (shipped: recipe:NAME, protocol:NAME)"
         )
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 (offset {err.start}); save it as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(p)!r} is not valid YAML: {err}") from None
     if data is None:

@@ -11,7 +11,6 @@ the other folds is applied to it; the mean and standard deviation over folds are
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +66,9 @@ def load_pairs(path: str | Path, *, images: str = "lfw") -> PairList:
     if not p.is_file():
         raise DataError(f"pair list {str(p)!r} does not exist; give LFW's pairs.txt or a path_a,path_b,same,fold csv")
     if p.suffix.lower() == ".csv":
-        with p.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        from lookalike.data.manifest import read_table
+
+        rows = read_table(p)  # UTF-8 (a BOM allowed), shifted rows refused, like a manifest
         need = {"path_a", "path_b", "same", "fold"}
         if not rows or not need <= set(rows[0]):
             raise DataError(f"{p}: a pair csv needs the columns {sorted(need)}; got {sorted(rows[0]) if rows else []}")
