@@ -160,3 +160,39 @@ def test_names_are_trimmed_and_checked_the_same_way_everywhere(tmp_path: Path, m
         with pytest.raises(DataError, match="control"):
             g.enroll_vectors("forged\tline\n1", x[1:])
         assert g.remove("Zoë / AC-DC  ") and g.identities() == {}
+
+
+def test_a_k_larger_than_any_search_still_finds_the_match(tmp_path: Path) -> None:
+    """k above a quarter of the fetch cap used to skip the search altogether: no match, so "unknown"."""
+    from lookalike.gallery.stores.base import MAX_FETCH, widening_identity_search
+
+    g = Gallery.create(tmp_path / "g", EmbeddingModel.for_vectors(4), threshold=0.5)
+    g.enroll_vectors("a", np.eye(4, dtype=np.float32)[:2])
+    g.enroll_vectors("b", np.eye(4, dtype=np.float32)[2:3])
+    for k in (1, 3, 10**6, 10**9):
+        r = g.identify_vectors(np.eye(4, dtype=np.float32)[:1], k=k)[0]
+        assert r.decision == "known" and r.identity == "a", (k, r)
+        assert [m.identity for m in r.matches] == ["a", "b"][: min(k, 2)]
+    asked: list[int] = []
+
+    def fetch(rows: list[int], m: int) -> list[tuple[list[Match], int]]:
+        asked.append(m)
+        return [([Match("a", 1.0)], m) for _ in rows]
+
+    assert widening_identity_search(1, 10**9, fetch) == [[Match("a", 1.0)]] and asked == [MAX_FETCH]
+    asked.clear()
+    widening_identity_search(1, 40, fetch, total=500)  # widens 160 -> 500 (the store's size), then stops
+    assert asked == [160, 500]
+    assert widening_identity_search(2, 5, fetch, total=0) == [[], []]
+
+
+def test_vectors_and_metadata_of_the_wrong_type_are_data_errors(tmp_path: Path) -> None:
+    """They were a bare ValueError from numpy and from dict()."""
+    g = Gallery.create(tmp_path / "g", EmbeddingModel.for_vectors(4), threshold=0.5)
+    with pytest.raises(DataError, match=r"vectors must be numbers, one row of 4 per item"):
+        g.enroll_vectors("a", np.array([["x", 1, 2, 3]], dtype=object))
+    with pytest.raises(DataError, match=r"queries must be numbers"):
+        g.identify_vectors([[1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])  # ragged
+    with pytest.raises(DataError, match=r"item metadata must be dicts .*got a str"):
+        g.enroll_vectors("a", np.eye(4, dtype=np.float32)[:1], ["source: cam 1"])  # type: ignore[list-item]
+    assert g.identities() == {}

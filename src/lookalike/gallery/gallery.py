@@ -188,7 +188,10 @@ class Gallery:
 
     def _check_vectors(self, vectors: Any, what: str) -> np.ndarray:
         """``(n, dim)`` float32 vectors, finite and in the distance's space (the stores can trust them)."""
-        v = np.asarray(vectors, dtype=np.float32)
+        try:
+            v = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as err:  # strings, ragged rows, objects
+            raise DataError(f"{what} must be numbers, one row of {self._dim} per item ({err})") from None
         if v.ndim == 1:
             v = v[None, :]
         if v.ndim != 2 or v.shape[1] != self._dim:
@@ -235,6 +238,9 @@ class Gallery:
             return [dict(metadata or {}) for _ in range(n)]
         if len(metadata) != n:
             raise DataError(f"got {len(metadata)} metadata dicts for {n} items; give one dict, or one per item")
+        wrong = [type(m).__name__ for m in metadata if not isinstance(m, dict)]
+        if wrong:
+            raise DataError(f"item metadata must be dicts (one per item, or one for all); got a {wrong[0]}")
         return [dict(m) for m in metadata]
 
     def remove(self, identity: str) -> list[int]:

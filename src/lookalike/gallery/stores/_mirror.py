@@ -222,7 +222,7 @@ class IndexMirror:
                 out.append(([Match(names[c], s) for c, s in seen.items()], n))
             return out
 
-        return widening_identity_search(len(q), k, fetch)
+        return widening_identity_search(len(q), k, fetch, total=self.index.ntotal)
 
     @property
     def count(self) -> int:

@@ -43,25 +43,34 @@ def first_identities(hits: Iterable[tuple[str, float]], k: int) -> list[Match]:
 
 
 def widening_identity_search(
-    n: int, k: int, fetch: Callable[[list[int], int], Iterable[tuple[list[Match], int]]]
+    n: int,
+    k: int,
+    fetch: Callable[[list[int], int], Iterable[tuple[list[Match], int]]],
+    total: int | None = None,
 ) -> list[list[Match]]:
     """Max-scoring nearest identities of ``n`` queries from nearest-item searches.
 
     ``fetch(rows, m)`` searches the ``m`` nearest items of queries ``rows`` and gives, per row, its first ``k``
     distinct identities and how many items came back. Starts at ``max(4k, k + 16)`` items and, for the queries
-    where they hold fewer than ``k`` identities while the store may have more, fetches four times as many again
-    (up to ``MAX_FETCH`` items).
+    where they hold fewer than ``k`` identities while the store may have more, fetches four times as many again.
+    Never more than ``MAX_FETCH`` items, nor than the store's ``total`` when given; a ``k`` beyond those still
+    gets one search at the cap (it used to get none: no match at all, so every probe came out unknown).
     """
     out: list[list[Match]] = [[] for _ in range(n)]
+    cap = MAX_FETCH if total is None else min(MAX_FETCH, total)
+    if cap < 1:
+        return out
     todo = list(range(n))
-    m = max(4 * k, k + 16)
-    while todo and m <= MAX_FETCH:
+    m = min(max(4 * k, k + 16), cap)
+    while todo:
         more = []
         for row, (matches, got) in zip(todo, fetch(todo, m), strict=True):
             out[row] = matches
             if len(matches) < k and got == m:  # too few identities, and there may be more items
                 more.append(row)
-        todo, m = more, m * 4
+        if m >= cap:
+            break
+        todo, m = more, min(m * 4, cap)
     return out
 
 
