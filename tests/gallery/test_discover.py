@@ -159,3 +159,18 @@ def test_pool_needs_a_path_for_non_folder_galleries() -> None:
 
     with pytest.raises(GalleryError, match="pass a file path"):
         default_pool_location("postgresql://u@h/db")
+
+
+def test_keep_unknowns_needs_one_vector_and_source_per_result(gallery: Gallery) -> None:
+    """Mismatched lists were an IndexError (or, shorter the other way, kept the wrong probes' sources)."""
+    from lookalike.errors import DataError
+
+    v = np.stack([_unit(np.arange(8.0) - 3), _unit(np.arange(8.0)[::-1] - 2)])
+    results = gallery.identify_vectors(v)
+    with gallery.unknown_pool() as pool:
+        pool.configure(enabled=True)
+        with pytest.raises(DataError, match="2 results but 1 vectors"):
+            dsc.keep_unknowns(pool, results, v[:1])
+        with pytest.raises(DataError, match="2 results but 3 sources"):
+            dsc.keep_unknowns(pool, results, v, sources=["a", "b", "c"])
+        assert pool.count() == 0

@@ -101,7 +101,14 @@ def keep_unknowns(
     thumbnails: Sequence[bytes | None] | None = None,
     force: bool = False,
 ) -> list[int]:
-    """Add the probes decided "unknown" to ``pool`` (kept only if it is enabled, or ``force``); returns pool ids."""
+    """Add the probes decided "unknown" to ``pool`` (kept only if it is enabled, or ``force``); returns pool ids.
+
+    ``results``, ``vectors`` and (when given) ``sources`` and ``thumbnails`` hold one entry per probe, in order.
+    """
+    given = {"vectors": vectors, "sources": sources, "thumbnails": thumbnails}
+    for name, values in given.items():
+        if values is not None and len(values) != len(results):
+            raise DataError(f"{len(results)} results but {len(values)} {name}: give one per probe, in the same order")
     rows = [i for i, r in enumerate(results) if r.decision == "unknown"]
     if not rows:
         return []
