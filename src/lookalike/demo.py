@@ -25,6 +25,7 @@ import yaml
 
 from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.errors import DataError
+from lookalike.paths import output_folder
 
 log = logging.getLogger(__name__)
 MARKER = ".lookalike-demo"
@@ -74,6 +75,7 @@ class DemoResult:
 
 
 def _prepare_out(out: Path, fresh: bool) -> None:
+    output_folder(out)
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise DataError(

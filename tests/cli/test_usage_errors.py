@@ -62,6 +62,11 @@ def test_usage_errors_print_usage_and_exit_2(args: list[str], gallery: Path) -> 
         (["gallery", "list", "G", "--name", "x"], "'name' is the table prefix"),
         (["calibrate", "G", "--data", "FOLDER", "--far", "2"], "--far must lie strictly between 0 and 1"),
         (["verify", "nowhere", "FILE", "missing.png"], "no such file"),
+        # an output that is a file: refused up front, not as a traceback after the work
+        (["evaluate", "pixels", "--data", "FOLDER", "--out", "FILE"], "--out '"),
+        (["fit", "FOLDER", "--out", "FILE"], "is a file; give a folder"),
+        (["demo", "--out", "FILE"], "is a file; give a folder"),
+        (["train", "recipe:default", "--data", "FOLDER", "--set", "output_dir=FILE"], "output_dir '"),
     ],
 )
 def test_bad_input_is_one_error_line_before_any_model_loads(
@@ -72,7 +77,8 @@ def test_bad_input_is_one_error_line_before_any_model_loads(
 
     (tmp_path / "f.png").write_bytes(b"not read")
     subs = {"G": str(gallery), "FOLDER": str(tmp_path), "FILE": str(tmp_path / "f.png"), "NEW": str(tmp_path / "n")}
-    monkeypatch.setattr(sys, "argv", ["lookalike", *[subs.get(a, a) for a in args]])
+    args = [subs.get(a, a) if "=" not in a else a.replace("FILE", subs["FILE"]) for a in args]
+    monkeypatch.setattr(sys, "argv", ["lookalike", *args])
     with pytest.raises(SystemExit) as stop:
         main()
     err = capsys.readouterr().err

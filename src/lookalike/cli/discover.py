@@ -69,7 +69,9 @@ def run(
     """Propose new identities from the kept unknowns (and FILES); writes DIR/proposals.json and .html."""
     from lookalike.gallery.report import write_proposals
     from lookalike.models.grouping import GroupingParams
+    from lookalike.paths import output_folder
 
+    output_folder(out)  # before the pool is touched: a bad --out must not leave new proposals unwritten
     defaults = GroupingParams()
     params = GroupingParams(
         method=method,  # type: ignore[arg-type]

@@ -34,8 +34,11 @@ def evaluate(
     from lookalike.evaluation.inputs import load_evaluation_data
     from lookalike.evaluation.report import write_metrics, write_report
     from lookalike.models import load_model
+    from lookalike.paths import output_folder
 
-    # the data first: a wrong path fails before a model loads for seconds
+    # the data and the output first: a wrong path fails before a model loads and evaluates for minutes
+    if out is not None:
+        output_folder(out)
     ev = load_evaluation_data(data, on_bad=on_bad(skip_bad))
     loaded = load_model(model, distance=distance)
     typer.echo(

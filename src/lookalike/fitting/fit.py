@@ -29,6 +29,7 @@ from lookalike.fitting.features import FeatureBank
 from lookalike.fitting.report import write_fit_report, write_search_csv
 from lookalike.fitting.search import Trial, run_search
 from lookalike.fitting.space import SearchSpace, load_space
+from lookalike.paths import output_folder
 
 log = logging.getLogger(__name__)
 #: fixed seconds of the final step besides features: building the model, Lightning set-up, export, metrics
@@ -96,6 +97,7 @@ MARKER = ".lookalike-fit"
 
 
 def _prepare_out(out: Path) -> None:
+    output_folder(out)
     earlier = (out / MARKER).exists() or (out / "search.csv").exists()  # search.csv: fits from before the marker
     if out.exists() and any(out.iterdir()) and not earlier:
         raise DataError(f"{out} exists and is not empty; give --out a new folder or an earlier fit's (nothing changed)")

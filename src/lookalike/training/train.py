@@ -15,6 +15,7 @@ import torch
 from lookalike.errors import ConfigError
 from lookalike.models.embedder import EmbeddingModel
 from lookalike.models.export import save_model
+from lookalike.paths import output_folder
 from lookalike.training.builder import build
 from lookalike.training.config import TrainConfig
 
@@ -102,7 +103,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if isinstance(cfg.trainer.threads, int):
         torch.set_num_threads(cfg.trainer.threads)
-    out = cfg.out_path
+    out = output_folder(cfg.out_path, "output_dir")
     if resume and (out / "checkpoints" / "last.ckpt").is_file():
         check_resumable(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
