@@ -124,3 +124,14 @@ def test_omniglot_official_one_shot_runs_from_the_zip(shared_data) -> None:
     # sanity of the answer key: a query identical to its support image is always right
     same = [Episode(e.support, e.support_labels, e.support, e.support_labels, e.name) for e in episodes]
     assert few_shot_accuracy(same).accuracy == 1.0
+
+
+def test_single_item_classes_are_named_as_the_reason_retrieval_has_nothing_to_find() -> None:
+    from lookalike.evaluation.retrieval import metrics_from_neighbours
+
+    labels = np.array([0, 1, 2, -1])
+    nb = np.array([[1, 2, -1], [0, 2, -1], [0, 1, -1], [0, 1, 2]])
+    with pytest.raises(DataError, match="every class has a single item"):
+        metrics_from_neighbours(nb, labels, labels, exclude_self=True, ks=(1,))
+    with pytest.raises(DataError, match="no query has a relevant reference"):  # separate sets: another cause
+        metrics_from_neighbours(nb[:3], labels[:3], np.array([5, 6, 7]), exclude_self=False, ks=(1,))

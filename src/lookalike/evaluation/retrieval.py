@@ -106,6 +106,11 @@ def metrics_from_neighbours(
             f"Recall@K needs K={max(ks)}; search k={need} neighbours"
         )
     if not len(keep):
+        if exclude_self and (q != UNKNOWN_LABEL).any():  # leave-one-out: every known class has a single item
+            raise DataError(
+                "every class has a single item, so no item has another of its class to retrieve; retrieval needs "
+                "at least 2 items per class (add items, or leave single-item classes out)"
+            )
         raise DataError(
             "no query has a relevant reference (every query label is unknown or absent from the references); "
             "check that queries and references share classes"
