@@ -44,6 +44,19 @@ def test_damaged_index_snapshot_is_rebuilt(tmp_path: Path, damage: str) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_database_is_a_gallery_error_and_left_as_it_is(tmp_path: Path, damage: str) -> None:
+    """It was sqlite3.DatabaseError from the first PRAGMA, a traceback on the command line."""
+    store, _ = _filled(tmp_path / "g")
+    store.close()
+    db = tmp_path / "g" / SQLiteStore.DB_NAME
+    db.write_bytes(b"garbage" * 100 if damage == "garbage" else db.read_bytes()[:5000])
+    before = db.read_bytes()
+    with pytest.raises(GalleryError, match=r"is not a readable gallery database .*restore the folder from a backup"):
+        SQLiteStore.open(tmp_path / "g")
+    assert db.read_bytes() == before
+
+
 def test_stale_snapshot_is_caught_up_and_foreign_one_rejected(tmp_path: Path) -> None:
     store, x = _filled(tmp_path / "g")
     store.close()

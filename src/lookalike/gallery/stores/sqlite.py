@@ -116,7 +116,15 @@ class SQLiteStore(VectorStore):
                 f"no gallery at {path} (expected {path / cls.DB_NAME}); create one with `gallery create`"
             )
         store = cls(path=path, **cls._check_options(options))
-        store._connect()
+        try:
+            store._connect()
+        except sqlite3.DatabaseError as e:  # not SQLite at all, or a damaged file: before _load's own check
+            if store._conn is not None:
+                store._conn.close()
+            raise GalleryError(
+                f"{path / cls.DB_NAME} is not a readable gallery database ({e}); it was damaged or replaced outside "
+                "lookalike (a copy cut short, a full disk, another program): restore the folder from a backup"
+            ) from None
         store._load()
         return store
 
