@@ -174,3 +174,16 @@ def test_keep_unknowns_needs_one_vector_and_source_per_result(gallery: Gallery) 
         with pytest.raises(DataError, match="2 results but 3 sources"):
             dsc.keep_unknowns(pool, results, v, sources=["a", "b", "c"])
         assert pool.count() == 0
+
+
+def test_a_damaged_pool_file_is_a_gallery_error_and_the_gallery_still_works(gallery: Gallery, tmp_path: Path) -> None:
+    """It was sqlite3.DatabaseError from the first PRAGMA."""
+    pool_file = tmp_path / "g" / "unknowns.sqlite"
+    pool_file.write_bytes(b"not a database" * 50)
+    with (
+        pytest.raises(GalleryError, match=r"unknowns\.sqlite is not a readable unknown pool .*move it away"),
+        gallery.unknown_pool() as pool,
+    ):
+        pool.configure(enabled=True)
+    assert pool_file.read_bytes() == b"not a database" * 50
+    assert gallery.identify_vectors(np.eye(8, dtype=np.float32)[:1])[0].decision in ("known", "unknown")

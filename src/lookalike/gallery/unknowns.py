@@ -104,11 +104,19 @@ class UnknownPool:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.executescript(_SCHEMA)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA secure_delete=ON")
+                db.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as e:
+                db.close()
+                raise GalleryError(
+                    f"{self.path} is not a readable unknown pool ({e}); it was damaged or replaced outside lookalike: "
+                    "restore it from a backup, or move it away to start an empty pool (the gallery is not affected)"
+                ) from None
+            self._db = db
         return self._db
 
     def _write(self, fn: Any) -> Any:
