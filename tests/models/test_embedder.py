@@ -74,6 +74,15 @@ def test_tampered_folder_is_refused(tmp_path) -> None:
         load_model(folder)
 
 
+def test_a_cut_short_weights_file_is_a_damaged_folder(tmp_path) -> None:
+    """It was safetensors' own SafetensorError (a traceback on the command line)."""
+    folder = save_model(_tiny_mlp_model(), tmp_path / "m")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    with pytest.raises(ModelMismatchError, match=r"model\.safetensors is not readable .*the model folder is damaged"):
+        load_model(folder)
+
+
 def test_unknown_spec_or_folder() -> None:
     with pytest.raises(NotFoundError, match="neither a model folder"):
         load_model("/nonexistent/folder")

@@ -95,7 +95,12 @@ def _load_folder(folder: Path, *, verify: bool = True) -> EmbeddingModel:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise NotFoundError(f"{str(folder)!r}: {WEIGHTS_FILE} is missing; the model folder is incomplete")
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own SafetensorError (not exported), or OSError
+        raise ModelMismatchError(
+            f"{folder}: {WEIGHTS_FILE} is not readable ({e}); the model folder is damaged: export or copy it again"
+        ) from None
     net = network_from_card(card, folder)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
