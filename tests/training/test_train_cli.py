@@ -91,3 +91,7 @@ def test_resuming_under_another_config_is_refused_more_epochs_are_not(tmp_path: 
                                                            "trainer.max_epochs": 2})  # fmt: skip
     resumed = train(load_train_config(str(longer)))
     assert resumed.resumed_from is not None and resumed.epochs_run == 2
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"  # cut short (a full disk): was a RuntimeError from torch
+    last.write_bytes(last.read_bytes()[:2000])
+    with pytest.raises(ConfigError, match=r"last\.ckpt is damaged .*Start over with --fresh"):
+        train(load_train_config(str(longer)))

@@ -106,6 +106,7 @@ def train(
     out = output_folder(cfg.out_path, "output_dir")
     if resume and (out / "checkpoints" / "last.ckpt").is_file():
         check_resumable(cfg, out)
+        check_checkpoint(out / "checkpoints" / "last.ckpt")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
     built = build(cfg)
@@ -233,6 +234,21 @@ def check_resumable(cfg: TrainConfig, out: Path) -> None:
             "would continue that run, not this one. Start over with --fresh (train(..., resume=False)) or give "
             f"another output_dir; a resumed run may change only {', '.join(sorted(RESUMABLE_CHANGES))}"
         )
+
+
+def check_checkpoint(path: Path) -> None:
+    """A checkpoint to resume from must be a whole file: torch writes a zip archive, whose directory comes last,
+    so a file cut short (a full disk, a copy interrupted) fails here cheaply instead of deep inside Lightning."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path):
+            pass
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ConfigError(
+            f"{path} is damaged ({err}): resuming from it is impossible. Start over with --fresh "
+            "(train(..., resume=False)), or put back a good copy of it"
+        ) from None
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
