@@ -117,6 +117,20 @@ def test_parquet_text_manifest(tmp_path: Path) -> None:
     assert [m["is_gallery"] for m in ds.metadata] == [True, False, True]
 
 
+def test_blank_and_missing_texts_are_bad_rows(tmp_path: Path) -> None:
+    """A blank text was embedded as an item, and a Parquet null became the text "None"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["hi", None, "  ", "bye"], "label": ["a", "a", "b", "b"]}), tmp_path / "t.pq")
+    with pytest.raises(BadFilesError, match=r"2 bad file\(s\) in .* \(of 4\):\n.*row 3: empty text") as info:
+        from_manifest(tmp_path / "t.pq")
+    assert [name for name, _ in info.value.bad] == [f"{tmp_path / 't.pq'} row 3", f"{tmp_path / 't.pq'} row 4"]
+    with pytest.warns(UserWarning, match="skipped 2 bad file"):
+        ds = from_manifest(tmp_path / "t.pq", on_bad="skip")
+    assert list(ds.items) == ["hi", "bye"] and ds.labels.tolist() == [0, 1]
+
+
 def test_manifest_needs_label_and_one_item_column(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("path,text,label\na,b,c\n")
     with pytest.raises(DataError, match="exactly one of"):

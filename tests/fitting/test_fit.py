@@ -189,6 +189,14 @@ def test_skip_bad_is_written_into_the_protocol_fit_writes(tmp_path: Path) -> Non
     assert not (tmp_path / "d").exists()  # refused before the output folder is made
 
 
+def test_a_holdout_of_one_class_is_refused_before_the_search(tmp_path: Path) -> None:
+    """It used to fail only at the very end, after the search and the final training."""
+    data = _digit_folders(tmp_path / "digits", per_class=3)
+    with pytest.raises(DataError, match=r"1 held-out class\(es\); the final test needs at least 2"):
+        fit(data, tmp_path / "out", holdout=0.1, progress=False)
+    assert not (tmp_path / "out" / "search.csv").exists()
+
+
 def test_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no class sub-folders"):

@@ -113,7 +113,11 @@ def from_manifest(
             p = Path(str(row["path"]))
             item: Any = str(p if p.is_absolute() else manifest.parent / p)
         else:
-            item = str(row["text"])
+            text = row["text"]
+            if text is None or not str(text).strip():  # a Parquet null was the text "None"
+                bad.append((f"{manifest} row {i + 2}", "empty text; give the text of the item, or remove the row"))
+                continue
+            item = str(text)
         if has_box:
             try:
                 box = tuple(int(float(row[c])) for c in BOX_COLUMNS)
@@ -133,7 +137,7 @@ def from_manifest(
         good = scan_images(items, on_bad=on_bad, max_pixels=max_pixels, source=str(manifest), extra_bad=bad)
     else:
         if bad:
-            scan_images([], on_bad=on_bad, max_pixels=max_pixels, source=str(manifest), extra_bad=bad)
+            scan_images([], on_bad=on_bad, max_pixels=max_pixels, source=str(manifest), extra_bad=bad, total=len(rows))
         good = np.ones(len(items), dtype=bool)
     keep = np.nonzero(good)[0]
     return LabeledDataset(

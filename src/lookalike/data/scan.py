@@ -36,11 +36,12 @@ def scan_images(
     source: str,
     extra_bad: Sequence[tuple[str, str]] = (),
     threads: int = 4,
+    total: int | None = None,
 ) -> np.ndarray:
     """Check every item; return the boolean mask of good ones (or raise listing every bad one).
 
     ``extra_bad`` are problems found before the scan (e.g. an invalid manifest row) that are reported in the
-    same error.
+    same error; ``total`` is how many rows they were among, when not ``items`` plus them (a text manifest).
     """
     check_on_bad(on_bad)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -50,15 +51,16 @@ def scan_images(
     good = np.array([r is None for r in reasons], dtype=bool)
     if not bad:
         return good
+    n = total if total is not None else len(items) + len(extra_bad)  # the rows an extra_bad row was one of
     if on_bad == "error":
         lines = "\n".join(f"  {name}: {reason}" for name, reason in bad)
         raise BadFilesError(
-            f"{len(bad)} bad file(s) in {source} (of {len(items)}):\n{lines}\n"
+            f"{len(bad)} bad file(s) in {source} (of {n}):\n{lines}\n"
             "Fix or remove them, or leave them out: --skip-bad on the command line, on_bad='skip' in Python, "
             "`on_bad: skip` under a protocol's source.",
             bad,
         )
-    message = f"{source}: skipped {len(bad)} bad file(s) of {len(items)} (on_bad='skip'); first: {bad[0][0]}"
+    message = f"{source}: skipped {len(bad)} bad file(s) of {n} (on_bad='skip'); first: {bad[0][0]}"
     log.warning(message)
     warnings.warn(message, stacklevel=3)
     return good

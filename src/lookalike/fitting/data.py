@@ -70,6 +70,14 @@ def resolve_data(data: str | Path, out: Path, *, holdout: float, seed: int, on_b
     protocol = load_protocol(path).with_val(None)  # fit carves its own folds out of every training class
     train = protocol.dataset("train")
     check_trainable(train)
+    if protocol.test is not None:  # checked now, not after the search and the final training
+        test = protocol.dataset("test")
+        held = len(np.unique(test.labels[test.labels >= 0]))
+        if held < 2:
+            raise DataError(
+                f"{test.name}: {held} held-out class(es); the final test needs at least 2 (retrieval among one class "
+                "measures nothing). Hold out more (a larger --holdout) or add classes"
+            )
     return FitData(protocol=protocol, protocol_path=path, train=train)
 
 
