@@ -186,4 +186,4 @@ def test_a_damaged_pool_file_is_a_gallery_error_and_the_gallery_still_works(gall
     ):
         pool.configure(enabled=True)
     assert pool_file.read_bytes() == b"not a database" * 50
-    assert gallery.identify_vectors(np.eye(8, dtype=np.float32)[:1])[0].decision in ("known", "unknown")
+    assert gallery.identities() == {"alice": 3, "bob": 3}  # the gallery itself opens and answers as before

@@ -59,7 +59,11 @@ def _file_stamp(item: Any) -> bytes:
     return f"|{st.st_size}|{st.st_mtime_ns}".encode()
 
 
-def cache_key(encoder: Encoder, ds: LabeledDataset, view: int, aug: AugmentConfig, seed: int) -> str:
+def cache_key(
+    encoder: Encoder, ds: LabeledDataset, view: int, aug: AugmentConfig, seed: int, *, items: str | None = None
+) -> str:
+    """The cache file name of one view; ``items``: ``_items_digest(ds)`` when the caller already has it (it stats
+    every file, so a caller keying several views computes it once)."""
     enc_fp = getattr(encoder, "_lookalike_fp", None)
     if enc_fp is None:
         enc_fp = compute_fingerprint_of(encoder)
@@ -69,7 +73,7 @@ def cache_key(encoder: Encoder, ds: LabeledDataset, view: int, aug: AugmentConfi
         "weights": enc_fp,
         "pre": encoder.preprocessing(),
         "config": encoder.config(),
-        "items": _items_digest(ds),
+        "items": items if items is not None else _items_digest(ds),
         "view": view,
         "aug": aug.model_dump() if view else None,
         "seed": seed if view else None,
@@ -111,10 +115,11 @@ def cached_features(
     was_training = encoder.training
     encoder.eval()
     pre = encoder.preprocessing()
+    digest = _items_digest(ds)  # once for every view: it stats each file
     result = []
     try:
         for view in range(views):
-            path = folder / f"{cache_key(encoder, ds, view, aug, seed)}.npy"
+            path = folder / f"{cache_key(encoder, ds, view, aug, seed, items=digest)}.npy"
             if path.is_file():
                 feats = np.load(path, allow_pickle=False)
                 if feats.shape == (len(ds), encoder.feature_dim):
