@@ -73,6 +73,7 @@ def evaluate_embeddings(
     discovery: bool = True,
     discovery_far: float = 1e-3,
     max_discovery_items: int = 2000,
+    query_expansion: int = 0,
 ) -> EvaluationResult:
     """Every metric family for embeddings (already in the distance's space) and labels (-1 = unknown).
 
@@ -80,6 +81,11 @@ def evaluate_embeddings(
     discovery does (:func:`lookalike.evaluation.discovery.stream_discovery`), at the threshold reaching
     ``discovery_far`` on the *enrolled* classes' pairs (never on the classes to discover); at most
     ``max_discovery_items`` probes, of a seeded choice of whole never-enrolled classes.
+
+    ``query_expansion`` (a model card's, :mod:`lookalike.models.expansion`): retrieval and open-set
+    identification search with each query averaged with its that many nearest references, as the gallery does
+    with such a model; ``info`` then also holds the retrieval figures without expansion
+    (``without_query_expansion``). Verification and clustering compare items as they are.
     """
     dist = get_distance(distance)
     x = as_matrix(embeddings, "embeddings").numpy()
@@ -92,8 +98,13 @@ def evaluate_embeddings(
         raise DataError("evaluation needs items of at least two known classes")
     t0 = time.perf_counter()
     retrieval, knn = retrieval_metrics(
-        x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb, device=device
-    )
+        x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb, device=device,
+        query_expansion=query_expansion,
+    )  # fmt: skip
+    plain = None
+    if query_expansion:
+        plain, _ = retrieval_metrics(x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb,
+                                     device=device)  # fmt: skip
     clus = clustering_metrics(x[known], y[known], seed=1234) if clustering else None
     pairs = verif = None
     if verification:
@@ -106,12 +117,12 @@ def evaluate_embeddings(
             log.warning("open set %d-shot skipped: no probe of an enrolled class is left", s)
             continue
         open_set[f"{int(s)}-shot"] = open_set_metrics(
-            x[g], y[g], x[p], p_labels, distance=dist, fpirs=fpirs, device=device
+            x[g], y[g], x[p], p_labels, distance=dist, fpirs=fpirs, device=device, query_expansion=query_expansion
         )
     first_shots = int(shots[0]) if len(shots) else 1
     disc = _discovery(x, y, dist, first_shots, seed, discovery_far, max_discovery_items) if discovery else None
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
-    info = {
+    info: dict[str, Any] = {
         "distance": dist.to_dict(),
         "embedding_size": int(x.shape[1]),
         "num_items": len(y),
@@ -119,7 +130,10 @@ def evaluate_embeddings(
         "num_unknown_items": int(len(y) - len(known)),
         "num_classes": len(np.unique(y[known])),
         "metrics_seconds": round(time.perf_counter() - t0, 3),
+        "query_expansion": int(query_expansion),
     }
+    if plain is not None:
+        info["without_query_expansion"] = plain.to_dict()
     details = EvaluationDetails(embeddings=x, labels=y, class_names=names, known_index=known, knn=knn, pairs=pairs)
     return EvaluationResult(retrieval, clus, verif, open_set, None, info, details, discovery=disc)
 
@@ -169,6 +183,7 @@ def evaluate_model(
     t0 = time.perf_counter()
     emb = model.embed_dataset(dataset, batch_size=batch_size, progress=progress)
     embed_s = time.perf_counter() - t0
+    kwargs.setdefault("query_expansion", model.query_expansion)
     result = evaluate_embeddings(
         emb, dataset.labels, distance=model.distance, class_names=dataset.class_names, **kwargs
     )

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
-from lookalike.evaluation.knn import exact_knn
+from lookalike.evaluation.knn import as_matrix, exact_knn
 from lookalike.evaluation.verification import threshold_at_rate
-from lookalike.models.distances import Distance
+from lookalike.models.distances import Distance, get_distance
+from lookalike.models.expansion import expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
 
 DEFAULT_FPIRS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
@@ -160,10 +162,15 @@ def open_set_metrics(
     distance: str | dict[str, Any] | Distance = "cosine",
     fpirs: Sequence[float] = DEFAULT_FPIRS,
     device: str | None = None,
+    query_expansion: int = 0,
 ) -> OpenSetMetrics:
     """Identify every probe against the gallery (nearest enrolled item) and score the open-set decisions.
 
     Probes labelled -1 or with a class absent from the gallery are the unknown probes.
+    ``query_expansion`` (as :class:`~lookalike.gallery.Gallery` identifies with such a model): the candidate class
+    is the nearest item's to the probe averaged with its ``query_expansion`` nearest gallery items, and its score
+    the probe's own best score against that class (what the threshold applies to); at most half the median items
+    per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`).
     """
     g_labels = np.asarray(gallery_labels, dtype=np.int64)
     p_labels = np.asarray(probe_labels, dtype=np.int64)
@@ -171,12 +178,32 @@ def open_set_metrics(
         raise DataError("gallery and probes need one label per embedding")
     if (g_labels == UNKNOWN_LABEL).any():
         raise DataError("gallery items must have known labels; enroll only items of named classes")
-    knn = exact_knn(probes, gallery, k=1, distance=distance, device=device)
-    top = g_labels[knn.indices[:, 0]]
     known = np.isin(p_labels, g_labels) & (p_labels != UNKNOWN_LABEL)
-    return open_set_from_candidates(
-        knn.scores[:, 0], top == p_labels, known, fpirs=fpirs, num_gallery_items=len(g_labels)
-    )
+    if query_expansion:
+        top, best = _expanded_candidates(probes, gallery, g_labels, get_distance(distance), query_expansion, device)
+    else:
+        knn = exact_knn(probes, gallery, k=1, distance=distance, device=device)
+        top, best = g_labels[knn.indices[:, 0]], knn.scores[:, 0]
+    return open_set_from_candidates(best, top == p_labels, known, fpirs=fpirs, num_gallery_items=len(g_labels))
+
+
+def _expanded_candidates(
+    probes: Any, gallery: Any, g_labels: np.ndarray, dist: Distance, n_expand: int, device: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate class, the probe's plain best score against it) per probe, ranked by the expanded probe."""
+    p, g = as_matrix(probes, "probes").numpy(), as_matrix(gallery, "gallery").numpy()
+    depth = expansion_depth(n_expand, np.unique(g_labels, return_counts=True)[1])
+    if not depth:
+        knn = exact_knn(p, g, k=1, distance=dist, device=device)
+        return g_labels[knn.indices[:, 0]], knn.scores[:, 0]
+    nb = exact_knn(p, g, k=depth, distance=dist, device=device).indices
+    top_item = exact_knn(expand_queries(p, g, nb, dist), g, k=1, distance=dist, device=device).indices[:, 0]
+    top = g_labels[top_item]
+    best = np.empty(len(p), np.float32)
+    for c in np.unique(top):
+        rows = np.nonzero(top == c)[0]
+        best[rows] = dist.scores(torch.from_numpy(p[rows]), torch.from_numpy(g[g_labels == c])).amax(1).numpy()
+    return top, best
 
 
 __all__ = [

@@ -26,8 +26,9 @@ import numpy as np
 
 from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
-from lookalike.evaluation.knn import KNNResult, exact_knn
-from lookalike.models.distances import Distance
+from lookalike.evaluation.knn import KNNResult, as_matrix, exact_knn
+from lookalike.models.distances import Distance, get_distance
+from lookalike.models.expansion import expand_queries, expansion_depth
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 _ROWS = 16_384  # queries per vectorised step (bounds the (rows, k) temporaries)
@@ -160,11 +161,15 @@ def retrieval_metrics(
     ks: Sequence[int] = DEFAULT_KS,
     max_memory_mb: float = 512.0,
     device: str | None = None,
+    query_expansion: int = 0,
 ) -> tuple[RetrievalMetrics, KNNResult]:
     """Search exactly as deep as the metrics need, then compute them.
 
     With ``references=None`` every query is searched against all the others (leave-one-out), the protocol of
     Musgrave et al.; otherwise against the separate ``references``. Returns the metrics and the neighbours.
+    ``query_expansion``: each query is first averaged with its that many nearest references (never itself; at
+    most half the median items per class: :mod:`lookalike.models.expansion`), then searched again; the
+    references stay as they are.
     """
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
@@ -180,8 +185,37 @@ def retrieval_metrics(
     if k < 1:
         raise DataError("retrieval needs at least two items (or one query and one reference)")
     knn = exact_knn(queries, references, k=k, distance=distance, max_memory_mb=max_memory_mb, device=device)
+    depth = expansion_depth(query_expansion, np.unique(r_labels[r_labels != UNKNOWN_LABEL], return_counts=True)[1])
+    if depth:
+        knn = _expanded_knn(queries, references, knn, k, depth, distance, max_memory_mb, device)
     ks_ok = tuple(kk for kk in ks if kk <= k)
     return metrics_from_neighbours(knn.labels(r_labels), q_labels, r_labels, exclude_self=exclude_self, ks=ks_ok), knn
+
+
+def _expanded_knn(
+    queries: Any, references: Any | None, first: KNNResult, k: int, n_expand: int, distance: Any,
+    max_memory_mb: float, device: str | None,
+) -> KNNResult:  # fmt: skip
+    """The ``k`` nearest references of each query averaged with its ``n_expand`` nearest (``first``'s leading
+    columns, or a deeper search); leave-one-out searches still leave each query's own row out."""
+    dist = get_distance(distance)
+    q = as_matrix(queries, "queries").numpy()
+    r = q if references is None else as_matrix(references, "references").numpy()
+    if n_expand <= first.k:
+        nb = first.indices[:, :n_expand]
+    else:
+        depth = min(n_expand, len(r) - int(references is None))
+        nb = exact_knn(q, references, k=depth, distance=dist, max_memory_mb=max_memory_mb, device=device).indices
+    qx = expand_queries(q, r, nb, dist)
+    if references is not None:
+        return exact_knn(qx, r, k=k, distance=dist, max_memory_mb=max_memory_mb, device=device)
+    # one more neighbour, then each query's own row (wherever it came) dropped
+    deeper = exact_knn(qx, r, k=min(k + 1, len(r)), distance=dist, max_memory_mb=max_memory_mb, device=device)
+    own = deeper.indices == np.arange(len(q))[:, None]
+    keep = np.argsort(own, axis=1, kind="stable")[:, :k]
+    return KNNResult(
+        np.take_along_axis(deeper.indices, keep, 1), np.take_along_axis(deeper.scores, keep, 1), True, dist.name
+    )
 
 
 __all__ = ["DEFAULT_KS", "RetrievalMetrics", "metrics_from_neighbours", "relevant_counts", "retrieval_metrics"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,18 @@ class Trial:
     nets: list[Any] = field(default_factory=list, repr=False)
     #: seconds per item one of those networks took to embed its fold's validation items
     embed_seconds_per_item: float = 0.0
+    #: per query expansion scored (its neighbours), the fold scores; ``fold_scores`` are the best mean's
+    expansion_scores: dict[int, list[float]] = field(default_factory=dict)
+
+    def add_fold(self, by_expansion: Mapping[int, float]) -> None:
+        """Record one fold's scores; the trial keeps the expansion with the best mean so far (ties: fewer)."""
+        for k, v in by_expansion.items():
+            self.expansion_scores.setdefault(k, []).append(v)
+        n = max(len(v) for v in self.expansion_scores.values())
+        full = {k: v for k, v in self.expansion_scores.items() if len(v) == n}
+        best = max(sorted(full), key=lambda k: np.mean(full[k]) if all(map(math.isfinite, full[k])) else -1.0)
+        self.fold_scores = list(full[best])
+        self.candidate.query_expansion = best
 
     @property
     def fold_seconds(self) -> float:
@@ -154,14 +166,15 @@ def run_search(
             trial.feature_seconds = time.monotonic() - t0
             for f, fold in enumerate(folds):
                 t_fold = time.monotonic()
-                score, net, embed_rate = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
-                                                    seed=seed + f, family=fam, option=option)  # fmt: skip
+                _, net, embed_rate, by_k = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
+                                                      seed=seed + f, family=fam, option=option,
+                                                      expansions=space.query_expansion)  # fmt: skip
                 if fam.is_scratch:
                     pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
                 if fam.ensembles and net is not None:
                     trial.nets.append(net)
                     trial.embed_seconds_per_item = embed_rate
-                trial.fold_scores.append(score)
+                trial.add_fold(by_k)
                 ot.report(float(np.mean(trial.fold_scores)), f)
                 if f + 1 < len(folds) and ot.should_prune():
                     trial.state = "pruned"

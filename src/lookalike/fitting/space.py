@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lookalike.config import StrictModel, read_yaml, validate
 from lookalike.errors import ConfigError
+from lookalike.models.expansion import MAX_EXPANSION
 from lookalike.training.config import AugmentConfig, HeadConfig
 
 Modality = Literal["images", "faces", "small_images", "text", "vectors"]
@@ -166,7 +167,18 @@ class SearchSpace(StrictModel):
     families: list[Family] = Field(min_length=1)
     heads: list[HeadChoice] = Field(min_length=1)
     distances: list[str] = Field(default_factory=lambda: ["cosine"], min_length=1)
+    #: neighbours of average query expansion scored on every fold of every trial (cheap: a second search of the
+    #: validation embeddings); each trial keeps the one with the best mean (0 = none, preferred on ties)
+    query_expansion: list[int] = Field(default_factory=lambda: [0, 2, 5, 10, 20], min_length=1)
     training: TrainingSpace
+
+    @field_validator("query_expansion")
+    @classmethod
+    def _expansions(cls, v: list[int]) -> list[int]:
+        for k in v:
+            if not 0 <= k <= MAX_EXPANSION:
+                raise ValueError(f"query_expansion values must be in [0, {MAX_EXPANSION}] (0 = none); got {k}")
+        return sorted(set(v))
 
     @model_validator(mode="after")
     def _first_trials_in_range(self) -> SearchSpace:
@@ -284,6 +296,8 @@ class Candidate:
     rotation_classes: bool = False
     #: last blocks of a pretrained backbone that train (``backbone: finetune`` families)
     trainable_blocks: int | None = None
+    #: neighbours of average query expansion (set by the search from the folds; 0 = none)
+    query_expansion: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -298,6 +312,8 @@ class Candidate:
             parts.append("rotation_classes")
         if self.trainable_blocks is not None:
             parts.append(f"trainable_blocks={self.trainable_blocks}")
+        if self.query_expansion:
+            parts.append(f"query_expansion={self.query_expansion}")
         return " ".join(parts)
 
     def train_config(
@@ -324,7 +340,7 @@ class Candidate:
                      "m_per_class": t.m_per_class, "cache_dir": cache_dir},
             "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option),
                       "head": head.model_dump(exclude_defaults=True), "distance": self.distance,
-                      "backbone": "frozen"},
+                      "backbone": "frozen", "query_expansion": self.query_expansion},
             "loss": {"name": loss.name, "miner": loss.miner, "params": dict(loss.params)},
             "optim": {"lr_head": self.lr_head or 1e-3, "warmup_epochs": t.warmup_epochs},
             "trainer": {"max_epochs": self.epochs, "progress_bar": False},
@@ -348,6 +364,7 @@ class Candidate:
                      "rotation_classes": self.rotation_classes},
             "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option), "head": {"type": "none"},
                       "distance": self.distance, "backbone": "finetune", "freeze_bn": fam.is_finetune,
+                      "query_expansion": self.query_expansion,
                       **({"trainable_blocks": self.trainable_blocks} if fam.is_finetune else {})},
             "loss": {"name": self.loss.name, "miner": self.loss.miner, "params": dict(self.loss.params)},
             "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,

@@ -31,6 +31,7 @@ from lookalike.gallery.results import (
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
 from lookalike.models.distances import Distance
+from lookalike.models.expansion import expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
 from lookalike.names import normalize_name
 
@@ -317,13 +318,17 @@ class Gallery:
         q = self._check_vectors(vectors, "queries")
         meta = self.meta
         threshold, scoring = meta.threshold, meta.scoring
-        if scoring != "max":
+        if meta.model.query_expansion:
+            per_query = self._expanded_matches(q, int(k), scoring, meta.model.query_expansion)
+        elif scoring != "max":
             per_query = self._exact_matches(q, int(k), scoring)
         else:  # max-scoring is the store's nearest-identity search; q is already checked (and stricter)
             per_query = self.store._search_identities(q, int(k))
         return [self._decide(m, threshold) for m in per_query]
 
-    def _exact_matches(self, q: np.ndarray, k: int, scoring: str) -> list[list[Match]]:
+    def _table(self) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, int]]:
+        """Every stored vector, its identity's code, the sorted identity names and each item id's row; cached
+        until the gallery changes."""
         gen = self.store.generation()
         with self._lock:
             if self._cache is None or self._cache[0] != gen:
@@ -331,10 +336,35 @@ class Gallery:
                 names = sorted(set(table.identities))
                 index = {n: i for i, n in enumerate(names)}
                 codes = np.array([index[n] for n in table.identities], np.int64)
-                self._cache = (gen, (table.vectors, codes, names))
-            vectors, codes, names = self._cache[1]
+                rows = {int(i): r for r, i in enumerate(table.ids)}
+                self._cache = (gen, (table.vectors, codes, names, rows))
+            return self._cache[1]  # type: ignore[no-any-return]
+
+    def _exact_matches(self, q: np.ndarray, k: int, scoring: str) -> list[list[Match]]:
+        vectors, codes, names, _ = self._table()
         scores = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, sc.check_scoring(scoring))
         return sc.top_k(scores, names, k)
+
+    def _expanded_matches(self, q: np.ndarray, k: int, scoring: str, n_expand: int) -> list[list[Match]]:
+        """Average query expansion (:mod:`lookalike.models.expansion`): each query is averaged with its
+        ``n_expand`` nearest gallery items (at most half the median items per identity) and the identities are
+        ranked by that expanded query; each match keeps its plain score (the query's own, which the threshold was
+        calibrated on: calibration scores pairs)."""
+        vectors, codes, names, rows = self._table()
+        n_expand = expansion_depth(n_expand, np.bincount(codes, minlength=len(names)))
+        if not names or not n_expand:
+            return self._exact_matches(q, k, scoring) if names else [[] for _ in range(len(q))]
+        hits = self.store.search(q, n_expand)
+        nb = np.full((len(q), n_expand), -1, np.int64)
+        for i, row in enumerate(hits):
+            nb[i, : len(row)] = [rows[h.id] for h in row]
+        rule = sc.check_scoring(scoring)
+        expanded = sc.identity_score_matrix(
+            expand_queries(q, vectors, nb, self.distance), vectors, codes, len(names), self.distance, rule
+        )
+        plain = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, rule)
+        order = np.argsort(-expanded, axis=1, kind="stable")[:, : min(k, len(names))]
+        return [[Match(names[j], float(plain[i, j])) for j in order[i]] for i in range(len(q))]
 
     @staticmethod
     def _decide(matches: list[Match], threshold: float | None) -> Identification:

@@ -44,6 +44,8 @@ class ModelRecord(BaseModel):
     fingerprint: str
     embedding_size: int = Field(gt=0)
     distance: DistanceRecord
+    #: neighbours of average query expansion in identify (the model card's ``query_expansion``; 0 = none)
+    query_expansion: int = Field(default=0, ge=0)
 
     @classmethod
     def of(cls, model: EmbeddingModel) -> ModelRecord:
@@ -53,6 +55,7 @@ class ModelRecord(BaseModel):
             fingerprint=model.fingerprint,
             embedding_size=int(model.embedding_size),
             distance=DistanceRecord.model_validate(model.distance.to_dict()),
+            query_expansion=model.query_expansion,
         )
 
     def describe(self) -> str:

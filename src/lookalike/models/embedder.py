@@ -13,6 +13,7 @@ from lookalike.errors import ConfigError, DataError
 from lookalike.models.card import ModelCard, compute_fingerprint
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.encoders import HFTextEncoder, IdentityEncoder
+from lookalike.models.expansion import check_expansion
 from lookalike.models.heads import Head
 from lookalike.models.network import EmbeddingNet
 from lookalike.models.preprocess import image_batch, image_transform, vector_batch
@@ -60,9 +61,15 @@ class EmbeddingModel:
     # -- construction --------------------------------------------------------------------------------
     @classmethod
     def from_network(
-        cls, network: EmbeddingNet, *, label_names: Sequence[str] = (), extra: dict[str, Any] | None = None
+        cls,
+        network: EmbeddingNet,
+        *,
+        label_names: Sequence[str] = (),
+        extra: dict[str, Any] | None = None,
+        query_expansion: int = 0,
     ) -> EmbeddingModel:
-        """Wrap a (trained) network; the card is derived from it and fingerprinted."""
+        """Wrap a (trained) network; the card is derived from it and fingerprinted. ``query_expansion``: the
+        neighbours every search with this model averages into the query (:mod:`lookalike.models.expansion`)."""
         enc = network.encoder
         card = ModelCard(
             encoder=enc.spec,
@@ -72,6 +79,7 @@ class EmbeddingModel:
             preprocessing=enc.preprocessing(),
             architecture=network.architecture(),
             label_names=list(label_names),
+            query_expansion=check_expansion(query_expansion),
             extra=dict(extra or {}),
         )
         card.fingerprint = compute_fingerprint(card, network.state_dict())
@@ -97,6 +105,11 @@ class EmbeddingModel:
     @property
     def embedding_size(self) -> int:
         return self.card.embedding_size
+
+    @property
+    def query_expansion(self) -> int:
+        """Neighbours averaged into each query before searching (0 = none)."""
+        return self.card.query_expansion
 
     @property
     def kind(self) -> str:

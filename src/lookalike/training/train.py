@@ -172,7 +172,10 @@ def train(
             "best_epoch": best_epoch,
             "train_config": json.loads(cfg.model_dump_json()),
         }
-        model = EmbeddingModel.from_network(network, label_names=built.splits.train.class_names, extra=extra)
+        model = EmbeddingModel.from_network(
+            network, label_names=built.splits.train.class_names, extra=extra,
+            query_expansion=cfg.model.query_expansion,
+        )  # fmt: skip
         model_dir = save_model(model, out / "model")
     result = TrainResult(
         model_dir, out, best_score, best_epoch, int(trainer.current_epoch), time.perf_counter() - start, resumed
@@ -207,7 +210,7 @@ def member_configs(cfg: TrainConfig, train_set: Any) -> list[TrainConfig]:
 RESUMABLE_CHANGES = frozenset(
     {
         "trainer.max_epochs", "trainer.val_every_n_epochs", "trainer.progress_bar", "trainer.threads",
-        "trainer.accelerator", "trainer.devices", "data.num_workers", "data.cache_dir",
+        "trainer.accelerator", "trainer.devices", "data.num_workers", "data.cache_dir", "model.query_expansion",
     }
 )  # fmt: skip
 

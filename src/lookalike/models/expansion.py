@@ -1,0 +1,64 @@
+"""Average query expansion (Chum et al., ICCV 2007; "AQE" in Radenović et al.'s retrieval benchmarks).
+
+A query is replaced by the mean of itself and its ``k`` nearest references, brought back into the distance's
+space by :meth:`~lookalike.models.distances.Distance.mean_point` (re-normalised on the sphere; the mean of points
+of the Poincaré ball stays inside it), and searched again. The references are the ones being searched — a
+gallery's items, or the other items of an evaluation set — never labels: expansion uses no class information.
+
+Neighbourhoods matter when classes have many items: a query's nearest references are mostly of its own class,
+so their mean is nearer the class than the query alone. Where identities have few items (a gallery of 5 shots
+each) the nearest references are soon other identities' and expansion only blurs the query, so a search averages
+at most half the median number of items per identity (class) of what it searches (:func:`expansion_depth`).
+Measured on a carve-out of FlickrLogos-27's training brands, a 5-shot gallery identified 96.3 % of known probes
+rank-1 plain, 96.3 % expanding with 2 items, 93.5 % with 5 and 65.4 % with 10.
+
+A model's card says how many neighbours its searches use (``query_expansion``; 0 = none); ``lookalike fit``
+chooses it on class carve-outs of the training classes, like every other setting.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lookalike.errors import ConfigError
+from lookalike.models.distances import Distance
+
+#: the largest ``query_expansion`` a model may carry
+MAX_EXPANSION = 100
+
+
+def check_expansion(k: int) -> int:
+    """``k`` as an int in [0, MAX_EXPANSION], or :class:`ConfigError` naming the range."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) <= MAX_EXPANSION:
+        raise ConfigError(f"query_expansion must be an integer in [0, {MAX_EXPANSION}] (0 = none); got {k!r}")
+    return int(k)
+
+
+def expansion_depth(k: int, items_per_identity: np.ndarray) -> int:
+    """The neighbours a search averages: ``k``, but at most half the median items per identity (class)."""
+    counts = np.asarray(items_per_identity)
+    counts = counts[counts > 0]
+    if not int(k) or not len(counts):
+        return 0
+    return min(int(k), int(np.median(counts)) // 2)
+
+
+def expand_queries(
+    queries: np.ndarray, references: np.ndarray, neighbours: np.ndarray, distance: Distance
+) -> np.ndarray:  # fmt: skip
+    """Each query averaged with the references its row of ``neighbours`` names ((n, k) row numbers into
+    ``references``; -1 entries are ignored), as float32 points of ``distance``'s space."""
+    q = np.asarray(queries, dtype=np.float32)
+    nb = np.asarray(neighbours, dtype=np.int64).reshape(len(q), -1)
+    if not nb.size:
+        return q.copy()
+    r = np.asarray(references, dtype=np.float32)
+    valid = nb >= 0
+    picked = r[np.where(valid, nb, 0)] * valid[..., None]
+    sums = q + picked.sum(1)
+    counts = 1 + valid.sum(1, keepdims=True)
+    return distance.mean_point(torch.from_numpy(sums / counts)).numpy().astype(np.float32, copy=False)
+
+
+__all__ = ["MAX_EXPANSION", "check_expansion", "expand_queries", "expansion_depth"]
