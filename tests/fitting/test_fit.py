@@ -132,6 +132,32 @@ def test_recipe_retrained_with_train_reproduces_heldout_map_at_r(fitted, tmp_pat
     assert score == pytest.approx(result.heldout_map_at_r, abs=0.01)
 
 
+def test_the_chosen_query_expansion_reaches_recipe_card_and_heldout(fitted) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    result, _, _ = fitted
+    out = result.out_dir
+    k = yaml.safe_load(result.recipe_path.read_text())["model"]["query_expansion"]
+    assert json.loads((out / "model" / "lookalike.json").read_text())["query_expansion"] == k
+    assert (f"query_expansion={k}" in result.chosen) == (k > 0)
+    assert json.loads((out / "heldout.json").read_text())["info"]["query_expansion"] == k
+
+
+def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
+    from lookalike.fitting.search import Trial
+    from lookalike.fitting.space import Candidate, HeadChoice
+    from lookalike.training.config import HeadConfig
+
+    trial = Trial(0, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
+    trial.add_fold({0: 0.5, 5: 0.7, 10: 0.6})
+    assert trial.fold_scores == [0.7] and trial.candidate.query_expansion == 5
+    trial.add_fold({0: 0.5, 5: 0.4, 10: 0.8})  # means now 0.5, 0.55, 0.7
+    assert trial.fold_scores == [0.6, 0.8] and trial.candidate.query_expansion == 10
+    tie = Trial(1, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
+    tie.add_fold({0: 0.5, 5: 0.5})
+    assert tie.candidate.query_expansion == 0  # a tie keeps the plain search
+
+
 def test_budget_is_respected(space_file: Path, tmp_path: Path) -> None:
     data = _digit_folders(tmp_path / "digits", per_class=15)
     budget_min = 0.2

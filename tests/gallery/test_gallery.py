@@ -196,3 +196,28 @@ def test_vectors_and_metadata_of_the_wrong_type_are_data_errors(tmp_path: Path) 
     with pytest.raises(DataError, match=r"item metadata must be dicts .*got a str"):
         g.enroll_vectors("a", np.eye(4, dtype=np.float32)[:1], ["source: cam 1"])  # type: ignore[list-item]
     assert g.identities() == {}
+
+
+def test_a_model_with_query_expansion_ranks_by_the_expanded_query_and_reports_plain_scores(tmp_path: Path) -> None:
+    def unit(deg: list[float]) -> np.ndarray:
+        a = np.deg2rad(np.asarray(deg))
+        return np.stack([np.cos(a), np.sin(a)], 1).astype(np.float32)
+
+    plain_model = EmbeddingModel.for_vectors(2)
+    expanding = EmbeddingModel.from_network(plain_model.network, query_expansion=3)
+    probe = unit([46])
+    results = {}
+    for name, model in (("plain", plain_model), ("expanding", expanding)):
+        with Gallery.create(tmp_path / name, model, threshold=0.5) as g:
+            g.enroll("a", unit([0, 5, 10, 20, 30, 31]))
+            g.enroll("b", unit([60, 90, 100, 110, 120, 130]))
+            results[name] = g.identify_vectors(probe, k=2)[0]
+            assert g.info().model["query_expansion"] == model.query_expansion  # recorded at creation
+        with Gallery.open(tmp_path / name) as reopened:  # no model attached: the record still says how to search
+            assert reopened.identify_vectors(probe, k=2)[0] == results[name]
+    assert results["plain"].identity == "b"  # the nearest item (60 degrees) is b's
+    # 46 degrees averaged with its 3 nearest items (60, 31, 30) lies nearer a's arc; scores stay the plain ones
+    assert results["expanding"].identity == "a" and results["expanding"].decision == "known"
+    assert [m.identity for m in results["expanding"].matches] == ["a", "b"]
+    assert results["expanding"].matches[0].score == pytest.approx(np.cos(np.deg2rad(15)), abs=1e-6)
+    assert results["expanding"].matches[1].score == pytest.approx(np.cos(np.deg2rad(14)), abs=1e-6)

@@ -84,6 +84,11 @@ class EvaluationResult:
         for k, v in self.retrieval.recall_at_k.items():
             if k != 1:
                 out[f"Recall@{k}"] = v
+        plain = self.info.get("without_query_expansion")
+        if plain:  # the model searches with query expansion: the figures of the plain search beside them
+            n = self.info.get("query_expansion")
+            out[f"MAP@R, no expansion (model: {n})"] = plain["map_at_r"]
+            out[f"Precision@1, no expansion (model: {n})"] = plain["precision_at_1"]
         if self.clustering:
             out["NMI"], out["AMI"] = self.clustering.nmi, self.clustering.ami
         if self.verification:
