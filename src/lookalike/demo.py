@@ -62,6 +62,8 @@ class DemoResult:
     rejected: int
     wall_seconds: float
     notes: list[str] = field(default_factory=list)
+    #: the held-out MAP@R of the plain search, when the model searches with query expansion
+    heldout_map_at_r_plain: float | None = None
     #: False when the data had too few items per class to train on (the pretrained backbone was used)
     trained: bool = True
 
@@ -219,6 +221,7 @@ def run_demo(
         pixels_map_at_r=float(baselines["pixels"].retrieval.map_at_r), threshold=threshold, target_far=target_far,
         known_probes=len(known_q), identified=int(identified), unknown_probes=n_unknown, rejected=int(rejected),
         wall_seconds=time.perf_counter() - t0, notes=notes,
+        heldout_map_at_r_plain=(result.info.get("without_query_expansion") or {}).get("map_at_r"),
     )  # fmt: skip
 
 

@@ -58,3 +58,11 @@ def test_card_carries_expansion_and_old_cards_keep_their_fingerprint() -> None:
     fields = old.model_dump()
     fields.pop("query_expansion")
     assert compute_fingerprint(type(old).model_validate(fields), base.network.state_dict()) == base.fingerprint
+
+
+def test_expansion_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.models.export import load_model, save_model
+
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(4).network, query_expansion=7)
+    loaded = load_model(save_model(model, tmp_path / "m"))  # the fingerprint is verified on load
+    assert loaded.query_expansion == 7 and loaded.fingerprint == model.fingerprint

@@ -44,6 +44,10 @@ def demo(
             f"Precision@1 {r.heldout_precision_at_1:.3f} (untrained backbone: MAP@R {r.untrained_map_at_r:.3f}; "
             f"raw pixels: {r.pixels_map_at_r:.3f})",
         ]
+        if r.heldout_map_at_r_plain is not None:
+            lines.append(
+                f"  (the model searches with query expansion; the plain search: MAP@R {r.heldout_map_at_r_plain:.3f})"
+            )
     lines += [
         f"gallery: enrolled {', '.join(r.enrolled)} with {r.shots} examples each; "
         f"threshold {r.threshold:.4f} calibrated at FAR {r.target_far:g}",
