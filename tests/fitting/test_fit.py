@@ -141,6 +141,11 @@ def test_the_chosen_query_expansion_reaches_recipe_card_and_heldout(fitted) -> N
     assert json.loads((out / "model" / "lookalike.json").read_text())["query_expansion"] == k
     assert (f"query_expansion={k}" in result.chosen) == (k > 0)
     assert json.loads((out / "heldout.json").read_text())["info"]["query_expansion"] == k
+    rows = [r for r in csv.DictReader((out / "search.csv").open()) if r["mean"]]
+    assert rows and all(float(r["mean"]) >= float(r["mean_no_expansion"]) for r in rows)  # 0 is always a choice
+    assert all(
+        (f"query_expansion={r['query_expansion']}" in r["recipe"]) == (r["query_expansion"] != "0") for r in rows
+    )
 
 
 def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
