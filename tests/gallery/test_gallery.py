@@ -221,3 +221,21 @@ def test_a_model_with_query_expansion_ranks_by_the_expanded_query_and_reports_pl
     assert [m.identity for m in results["expanding"].matches] == ["a", "b"]
     assert results["expanding"].matches[0].score == pytest.approx(np.cos(np.deg2rad(15)), abs=1e-6)
     assert results["expanding"].matches[1].score == pytest.approx(np.cos(np.deg2rad(14)), abs=1e-6)
+
+
+def test_expansion_ignores_items_another_process_enrolled_after_the_table_was_read(tmp_path: Path) -> None:
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(2).network, query_expansion=2)
+    x = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.28, 0.96]], np.float32)
+    with Gallery.create(tmp_path / "g", model) as g:
+        g.enroll("a", x[:2])
+        g.enroll("b", x[2:])
+        g._table()  # read (and cached) before the other writer's enroll
+        with Gallery.open(tmp_path / "g") as other:  # another handle: its own connection, like another process
+            other.enroll_vectors("c", np.array([[0.8, 0.6], [0.6, 0.8]], np.float32))
+        real_generation = g.store.generation
+        g.store.generation = lambda: g._cache[0]  # type: ignore[method-assign,index]  # still the stale table
+        try:
+            result = g.identify_vectors(np.array([[0.7, 0.71414]], np.float32), k=3)[0]
+        finally:
+            g.store.generation = real_generation  # type: ignore[method-assign]
+        assert {m.identity for m in result.matches} == {"a", "b"}  # the stale table's identities, no KeyError

@@ -357,7 +357,9 @@ class Gallery:
         hits = self.store.search(q, n_expand)
         nb = np.full((len(q), n_expand), -1, np.int64)
         for i, row in enumerate(hits):
-            nb[i, : len(row)] = [rows[h.id] for h in row]
+            # an item enrolled by another process since the table was read is not in it: left out (-1)
+            found = [rows[h.id] for h in row if h.id in rows]
+            nb[i, : len(found)] = found
         rule = sc.check_scoring(scoring)
         expanded = sc.identity_score_matrix(
             expand_queries(q, vectors, nb, self.distance), vectors, codes, len(names), self.distance, rule
