@@ -34,6 +34,7 @@ def test_create_enroll_identify_calibrate_verify_remove(tmp_path: Path, faces: P
     assert "threshold" in out and "impostor pairs" in out
     info = run("gallery", "info", g)
     assert "2 identities, 6 items" in info and "threshold:  " in info
+    assert "query expansion" not in info  # an untrained spec searches plainly
     out = run("verify", model, str(faces / "c0" / "0.png"), str(faces / "c0" / "1.png"), "--gallery", g)
     assert "SAME" in out or "DIFFERENT" in out
     assert "removed 'bob' (3 item(s))" in run("gallery", "remove", g, "bob")
@@ -48,3 +49,15 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "lookalike", "gallery", "info", str(tmp_path / "nope")], capture_output=True, text=True
     )
     assert r.returncode == 1 and r.stderr.startswith("error: no gallery at")
+
+
+def test_info_says_when_the_gallery_searches_with_query_expansion(tmp_path: Path) -> None:
+    import numpy as np
+
+    from lookalike.gallery import Gallery
+    from lookalike.models import EmbeddingModel
+
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(3).network, query_expansion=4)
+    with Gallery.create(tmp_path / "g", model) as g:
+        g.enroll_vectors("a", np.eye(3, dtype=np.float32))
+    assert "query expansion 4 neighbours" in run("gallery", "info", str(tmp_path / "g"))

@@ -227,7 +227,9 @@ def info(
     typer.echo(
         f"model:      {i.model['encoder']} fingerprint {str(i.model['fingerprint'])[:16]} ({i.model.get('source')})"
     )
-    typer.echo(f"embedding:  {i.embedding_size}-d {i.distance['name']}, identity scoring {i.scoring}")
+    expand = i.model.get("query_expansion") or 0
+    search = f", query expansion {expand} neighbours" if expand else ""
+    typer.echo(f"embedding:  {i.embedding_size}-d {i.distance['name']}, identity scoring {i.scoring}{search}")
     typer.echo(f"size:       {i.identities} identities, {i.size} items")
     typer.echo(f"threshold:  {i.threshold} (calibrated at {i.calibrated_at_size} identities)")
     if i.calibration:
