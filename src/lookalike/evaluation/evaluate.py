@@ -83,8 +83,8 @@ def evaluate_embeddings(
     ``max_discovery_items`` probes, of a seeded choice of whole never-enrolled classes.
 
     ``query_expansion`` (a model card's, :mod:`lookalike.models.expansion`): retrieval and open-set
-    identification search with each query averaged with its that many nearest references, as the gallery does
-    with such a model; ``info`` then also holds the retrieval figures without expansion
+    identification search with each query mixed with the mean of its that many nearest references, as the gallery
+    does with such a model; ``info`` then also holds the retrieval figures without expansion
     (``without_query_expansion``). Verification and clustering compare items as they are.
     """
     dist = get_distance(distance)

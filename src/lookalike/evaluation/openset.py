@@ -168,9 +168,9 @@ def open_set_metrics(
 
     Probes labelled -1 or with a class absent from the gallery are the unknown probes.
     ``query_expansion`` (as :class:`~lookalike.gallery.Gallery` identifies with such a model): the candidate class
-    is the nearest item's to the probe averaged with its ``query_expansion`` nearest gallery items, and its score
-    the probe's own best score against that class (what the threshold applies to); at most half the median items
-    per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`).
+    is the nearest item's to the probe mixed with the mean of its ``query_expansion`` nearest gallery items, and its
+    score the probe's own best score against that class (what the threshold applies to); at most half the median
+    items per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`).
     """
     g_labels = np.asarray(gallery_labels, dtype=np.int64)
     p_labels = np.asarray(probe_labels, dtype=np.int64)

@@ -167,7 +167,7 @@ def retrieval_metrics(
 
     With ``references=None`` every query is searched against all the others (leave-one-out), the protocol of
     Musgrave et al.; otherwise against the separate ``references``. Returns the metrics and the neighbours.
-    ``query_expansion``: each query is first averaged with its that many nearest references (never itself; at
+    ``query_expansion``: each query is first mixed with the mean of its that many nearest references (never itself; at
     most half the median items per class: :mod:`lookalike.models.expansion`), then searched again; the
     references stay as they are.
     """
@@ -196,7 +196,7 @@ def _expanded_knn(
     queries: Any, references: Any | None, first: KNNResult, k: int, n_expand: int, distance: Any,
     max_memory_mb: float, device: str | None,
 ) -> KNNResult:  # fmt: skip
-    """The ``k`` nearest references of each query averaged with its ``n_expand`` nearest (``first``'s leading
+    """The ``k`` nearest references of each query mixed with the mean of its ``n_expand`` nearest (``first``'s leading
     columns, or a deeper search); leave-one-out searches still leave each query's own row out."""
     dist = get_distance(distance)
     q = as_matrix(queries, "queries").numpy()

@@ -167,7 +167,7 @@ class SearchSpace(StrictModel):
     families: list[Family] = Field(min_length=1)
     heads: list[HeadChoice] = Field(min_length=1)
     distances: list[str] = Field(default_factory=lambda: ["cosine"], min_length=1)
-    #: neighbours of average query expansion scored on every fold of every trial (cheap: a second search of the
+    #: neighbours of query expansion scored on every fold of every trial (cheap: a second search of the
     #: validation embeddings); each trial keeps the one with the best mean (0 = none, preferred on ties)
     query_expansion: list[int] = Field(default_factory=lambda: [0, 2, 5, 10, 20], min_length=1)
     training: TrainingSpace
@@ -296,7 +296,7 @@ class Candidate:
     rotation_classes: bool = False
     #: last blocks of a pretrained backbone that train (``backbone: finetune`` families)
     trainable_blocks: int | None = None
-    #: neighbours of average query expansion (set by the search from the folds; 0 = none)
+    #: neighbours of query expansion (set by the search from the folds; 0 = none)
     query_expansion: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -346,8 +346,8 @@ class Gallery:
         return sc.top_k(scores, names, k)
 
     def _expanded_matches(self, q: np.ndarray, k: int, scoring: str, n_expand: int) -> list[list[Match]]:
-        """Average query expansion (:mod:`lookalike.models.expansion`): each query is averaged with its
-        ``n_expand`` nearest gallery items (at most half the median items per identity) and the identities are
+        """Query expansion (:mod:`lookalike.models.expansion`): each query is mixed half and half with the mean of
+        its ``n_expand`` nearest gallery items (at most half the median items per identity) and the identities are
         ranked by that expanded query; each match keeps its plain score (the query's own, which the threshold was
         calibrated on: calibration scores pairs)."""
         vectors, codes, names, rows = self._table()

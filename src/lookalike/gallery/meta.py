@@ -44,7 +44,7 @@ class ModelRecord(BaseModel):
     fingerprint: str
     embedding_size: int = Field(gt=0)
     distance: DistanceRecord
-    #: neighbours of average query expansion in identify (the model card's ``query_expansion``; 0 = none)
+    #: neighbours of query expansion in identify (the model card's ``query_expansion``; 0 = none)
     query_expansion: int = Field(default=0, ge=0)
 
     @classmethod

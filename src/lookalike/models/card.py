@@ -36,7 +36,7 @@ class ModelCard(StrictModel):
     #: how to rebuild the network without weights: encoder kwargs, feature_dim, head config
     architecture: dict[str, Any] = Field(default_factory=dict)
     label_names: list[str] = Field(default_factory=list)
-    #: neighbours of average query expansion in every search with this model (0 = none; models.expansion)
+    #: neighbours of query expansion in every search with this model (0 = none; models.expansion)
     query_expansion: int = Field(default=0, ge=0, le=100)
     fingerprint: str = ""
     lookalike_version: str = __version__

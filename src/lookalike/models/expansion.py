@@ -1,6 +1,6 @@
-"""Query expansion: a query averaged with its nearest references, then searched again (average query expansion,
-Chum et al., ICCV 2007; "AQE" in Radenović et al.'s retrieval benchmarks), with the query weighing as much as its
-neighbours together.
+"""Query expansion: a query mixed with the mean of its nearest references, then searched again (average query
+expansion, Chum et al., ICCV 2007; "AQE" in Radenović et al.'s retrieval benchmarks), with the query weighing as
+much as its neighbours together.
 
 A query ``q`` with ``k`` nearest references ``x_1..x_k`` becomes ``(q + mean(x_i)) / 2``, brought back into the
 distance's space by :meth:`~lookalike.models.distances.Distance.mean_point` (re-normalised on the sphere; the mean

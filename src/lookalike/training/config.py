@@ -82,7 +82,7 @@ class ModelConfig(StrictModel):
         default=None, ge=0, description="None = all; timm EfficientNet blocks, or hf: transformer layers"
     )
     freeze_bn: bool = True
-    #: neighbours of average query expansion in every search with the exported model (0 = none;
+    #: neighbours of query expansion in every search with the exported model (0 = none;
     #: :mod:`lookalike.models.expansion`); ``lookalike fit`` chooses it on the training classes' carve-outs
     query_expansion: int = Field(default=0, ge=0, le=100)
 
