@@ -163,6 +163,16 @@ def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
     assert tie.candidate.query_expansion == 0  # a tie keeps the plain search
 
 
+def test_space_query_expansion_values_are_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SPACE + "query_expansion: [0, 500]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"query_expansion values must be in \[0, 100\]"):
+        load_space(str(bad))
+    good = tmp_path / "good.yaml"
+    good.write_text(SPACE + "query_expansion: [5, 0, 5]\n", encoding="utf-8")
+    assert load_space(str(good)).query_expansion == [0, 5]
+
+
 def test_budget_is_respected(space_file: Path, tmp_path: Path) -> None:
     data = _digit_folders(tmp_path / "digits", per_class=15)
     budget_min = 0.2
