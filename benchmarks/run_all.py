@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 QUICK: dict[str, tuple[str, list[str]]] = {
     "evaluation": ("bench_evaluation.py", ["--n", "20000", "--classes", "200"]),
     "gallery": ("bench_gallery.py", ["--n", "100000"]),
+    "expansion": ("bench_expansion.py", ["--n", "20000"]),
     "service": ("bench_service.py", ["--batch-sizes", "1", "8", "--requests", "32"]),
     "train_pack": ("bench_train_throughput.py", ["--make-pack", ".data/fl27_pack"]),  # the data train_throughput reads
     "train_throughput": ("bench_train_throughput.py", ["--batch", "16", "--steps", "4", "--warmup", "1"]),
