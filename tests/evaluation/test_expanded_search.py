@@ -88,3 +88,34 @@ def test_headline_shows_the_plain_search_beside_the_expanded_one() -> None:
     head = evaluate_embeddings(x, y, query_expansion=4, clustering=False, verification=False).headline()
     assert head["MAP@R, no expansion (model: 4)"] == pytest.approx(retrieval_metrics(x, y)[0].map_at_r)
     assert not any("no expansion" in k for k in evaluate_embeddings(x, y, clustering=False).headline())
+
+
+def test_cli_evaluate_query_expansion_flag_overrides_the_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from typer.testing import CliRunner
+
+    from lookalike.cli.app import app
+
+    d = load_digits()
+    for c in range(4):
+        (tmp_path / "data" / str(c)).mkdir(parents=True)
+        for j, i in enumerate(np.nonzero(d.target == c)[0][:12]):
+            Image.fromarray((d.images[i] * 15).astype(np.uint8)).save(tmp_path / "data" / str(c) / f"{j}.png")
+
+    def evaluate(*extra: str) -> dict:
+        out = tmp_path / f"out{len(extra)}"
+        args = ["evaluate", "pixels", "--data", str(tmp_path / "data"), "--out", str(out), "--no-report", *extra]
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads((out / "metrics.json").read_text())
+
+    plain = evaluate()
+    assert plain["info"]["query_expansion"] == 0 and "without_query_expansion" not in plain["info"]
+    expanded = evaluate("--query-expansion", "3")
+    assert expanded["info"]["query_expansion"] == 3
+    assert expanded["info"]["without_query_expansion"]["map_at_r"] == pytest.approx(plain["retrieval"]["map_at_r"])
+    bad = CliRunner().invoke(app, ["evaluate", "pixels", "--data", str(tmp_path / "data"), "--query-expansion", "-1"])
+    assert bad.exit_code == 2 and "query-expansion" in bad.output

@@ -27,6 +27,13 @@ def evaluate(
         "cosine", "--distance", help="Distance for an encoder spec (an exported model records its own)."
     ),
     report: bool = typer.Option(True, "--report/--no-report", help="Draw the figures and report.html."),
+    query_expansion: int = typer.Option(
+        None,
+        "--query-expansion",
+        min=0,
+        max=100,
+        help="Neighbours of query expansion in retrieval and open-set search (default: the model's; 0 = plain).",
+    ),
     skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Evaluate MODEL on DATA: retrieval (MAP@R ...), clustering, verification, open-set and few-shot."""
@@ -56,6 +63,7 @@ def evaluate(
         shots=ev.shots,
         seed=ev.seed,
         device=device,
+        query_expansion=loaded.query_expansion if query_expansion is None else query_expansion,
     )
     result.info["data_spec"] = data
     width = max(len(name) for name in result.headline())
