@@ -1,4 +1,4 @@
-"""The search's feature bank gives, per option, exactly what the exported encoder computes (flip included)."""
+"""The search's feature bank gives, per option, exactly what the exported encoder computes (flip, blur included)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from lookalike.models.preprocess import image_transform
 from lookalike.training.datasets import ItemDataset
 
 
-@pytest.mark.parametrize("flip", [False, True])
-def test_bank_features_equal_the_encoder_output(tmp_path: Path, flip: bool) -> None:
+@pytest.mark.parametrize(("flip", "blur"), [(False, 0.0), (True, 0.0), (False, 2.0)])
+def test_bank_features_equal_the_encoder_output(tmp_path: Path, flip: bool, blur: float) -> None:
     data = from_folder(_digit_folders(tmp_path / "d", per_class=2))
     fam = Family(name="lite0", encoder="timm:tf_efficientnet_lite0",
-                 encoder_kwargs={"pretrained": False, "input_size": 32, "resize": "squash"},
+                 encoder_kwargs={"pretrained": False, "input_size": 32, "resize": "squash", "blur": blur},
                  options=[{"out_block": [3, 5], "global_pool": ["grid2", "avg"], "flip": flip},
                           {"out_block": 5, "global_pool": "avg"}])  # fmt: skip
     torch.manual_seed(0)

@@ -33,6 +33,7 @@ class TimmOptions(_Options):
     drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
     out_block: int | list[int] | None = None
     flip: bool = Field(default=False, description="test-time flip: mean of the image's and its mirror's features")
+    blur: float = Field(default=0.0, ge=0, le=16, description="Gaussian blur sigma, px at input_size; 0 = off")
 
 
 class HFOptions(_Options):

@@ -51,7 +51,10 @@ class TimmEncoder(Encoder):
     (several levels of detail at once);
     ``resize``: "crop" (timm's centre crop) or "squash" (whole image to a square, nothing cut off);
     ``flip``: test-time flip, the mean of the pooled features of the image and of its mirror image (left-right),
-    in training, evaluation and the gallery alike (twice the compute).
+    in training, evaluation and the gallery alike (twice the compute);
+    ``blur``: a Gaussian blur of that sigma (pixels at the input size) after the resize, in training, evaluation
+    and the gallery alike: pixelated or very small images (8 x 8 digits shown as blocks) lose the block edges that
+    ImageNet features react to (:func:`lookalike.models.preprocess.gaussian_blur`).
     """
 
     kind: Kind = "image"
@@ -67,6 +70,7 @@ class TimmEncoder(Encoder):
         drop_path_rate: float = 0.0,
         out_block: int | list[int] | None = None,
         flip: bool = False,
+        blur: float = 0.0,
     ) -> None:
         super().__init__()
         import timm
@@ -79,6 +83,9 @@ class TimmEncoder(Encoder):
         self.resize = resize
         self.out_block = out_block
         self.flip = bool(flip)
+        if not 0 <= float(blur) <= 16:
+            raise ConfigError(f"blur={blur}: the Gaussian blur's sigma (px at the input size) must lie in 0..16")
+        self.blur = float(blur)
         pools = list(global_pool) if isinstance(global_pool, (list, tuple)) else [global_pool]
         n_taps = len(out_block) if isinstance(out_block, (list, tuple)) else 1
         if len(pools) != 1 and len(pools) != n_taps:
@@ -128,6 +135,7 @@ class TimmEncoder(Encoder):
             "interpolation": cfg.get("interpolation", "bilinear"),
             "crop_pct": float(cfg.get("crop_pct", 0.875)) if resize == "crop" else 1.0,
             "resize": resize,
+            **({"blur": self.blur} if self.blur else {}),
         }
 
     def _load_file(self, path: Path) -> None:
@@ -162,6 +170,7 @@ class TimmEncoder(Encoder):
             "resize": self.resize,
             "out_block": self.out_block,
             **({"flip": True} if self.flip else {}),  # only when set: cards written before it stay identical
+            **({"blur": self.blur} if self.blur else {}),
         }
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -2,11 +2,13 @@
 
 Images: a ``PIL.Image``, a file path or a uint8 array (H, W[, C]) → RGB → resize (``crop``: shorter side to
 ``input_size / crop_pct`` then centre crop, as timm evaluates; ``squash``: straight to a square, keeping
-the whole object) → float tensor normalised by ``mean``/``std``.
+the whole object) → optional Gaussian ``blur`` (sigma in pixels at the input size) → float tensor normalised
+by ``mean``/``std``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,25 @@ def image_transform(pre: dict[str, Any]) -> Any:
     else:
         scaled = int(size / float(pre.get("crop_pct", 0.875)))
         resize = [T.Resize(scaled, interpolation=interp), T.CenterCrop(size)]
-    steps = [*resize, T.ToTensor(), T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3))]
+    steps = [
+        *resize,
+        *gaussian_blur(pre),
+        T.ToTensor(),
+        T.Normalize(pre.get("mean", [0.5] * 3), pre.get("std", [0.5] * 3)),
+    ]
     if pre.get("channel_order", "rgb") == "bgr":
         steps.append(_bgr)
     return T.Compose(steps)
+
+
+def gaussian_blur(pre: dict[str, Any]) -> list[Any]:
+    """The preprocessing's ``blur`` step (torchvision's ``GaussianBlur``, kernel +-3 sigma), or none."""
+    from torchvision import transforms as T
+
+    sigma = float(pre.get("blur") or 0.0)
+    if not sigma:
+        return []
+    return [T.GaussianBlur(2 * math.ceil(3 * sigma) + 1, sigma=sigma)]
 
 
 def chip_normalizer(pre: dict[str, Any]) -> Any:

@@ -27,6 +27,8 @@ def train_image_transform(pre: dict[str, Any], aug: AugmentConfig, *, batch_affi
     (:func:`affine_per_batch`)."""
     from torchvision import transforms as T
 
+    from lookalike.models.preprocess import gaussian_blur
+
     if pre.get("face") is not None:
         from lookalike.errors import ConfigError
 
@@ -47,6 +49,7 @@ def train_image_transform(pre: dict[str, Any], aug: AugmentConfig, *, batch_affi
         steps.append(T.Resize((size, size), antialias=True))
     else:
         steps += [T.Resize(int(size / float(pre.get("crop_pct", 0.875))), antialias=True), T.CenterCrop(size)]
+    steps += gaussian_blur(pre)
     if affine is not None and squash_first:
         steps.append(affine)
     if aug.hflip:
