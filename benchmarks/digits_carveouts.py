@@ -43,6 +43,19 @@ def main() -> None:
         "Lite0 block 4 grid3, 64 px": feats("timm:tf_efficientnet_lite0", input_size=64, out_block=4, **lite),
         "Lite0 block 3 grid3, 96 px": feats("timm:tf_efficientnet_lite0", input_size=96, out_block=3, **lite),
         "Lite2 block 3 grid3, 64 px": feats("timm:tf_efficientnet_lite2", input_size=64, out_block=3, **lite),
+        # the input blurred first (`blur`: Gaussian sigma in px at the 64 px input)
+        "Lite0 block 3 grid3, 64 px, blur 2": feats(
+            "timm:tf_efficientnet_lite0", input_size=64, out_block=3, blur=2, **lite
+        ),
+        "Lite0 block 3 grid3, 64 px, blur 4": feats(
+            "timm:tf_efficientnet_lite0", input_size=64, out_block=3, blur=4, **lite
+        ),
+        "Lite0 block 4 grid3, 64 px, blur 4": feats(
+            "timm:tf_efficientnet_lite0", input_size=64, out_block=4, blur=4, **lite
+        ),
+        "Lite0 blocks 3+4 grid3, 64 px, blur 4": feats(
+            "timm:tf_efficientnet_lite0", input_size=64, out_block=[3, 4], blur=4, **lite
+        ),
     }
     d = get_distance("cosine")
     for name, f in sets.items():
