@@ -53,3 +53,14 @@ def test_a_saved_model_keeps_its_blur(tmp_path: Path) -> None:
     again = load_model(tmp_path / "m")
     assert again.card.preprocessing["blur"] == 1.5
     np.testing.assert_allclose(again.embed([_blocks()]), model.embed([_blocks()]), atol=1e-5)
+
+
+def test_an_onnx_export_blurs_like_the_torch_model(tmp_path: Path) -> None:
+    from lookalike.models.onnx import OnnxEmbedder, export_onnx
+
+    torch.manual_seed(0)
+    model = load_model("timm:tf_efficientnet_lite0", pretrained=False, input_size=32, resize="squash", blur=2)
+    export_onnx(model, tmp_path / "m.onnx")
+    onnx_model = OnnxEmbedder(tmp_path / "m.onnx")
+    assert onnx_model.card.preprocessing["blur"] == 2.0
+    np.testing.assert_allclose(onnx_model.embed([_blocks()]), model.embed([_blocks()]), atol=1e-4)
