@@ -61,6 +61,9 @@ def test_usage_errors_print_usage_and_exit_2(args: list[str], gallery: Path) -> 
         (["gallery", "create", "G", "--model", "nowhere"], "a gallery already exists"),
         (["gallery", "list", "G", "--name", "x"], "'name' is the table prefix"),
         (["calibrate", "G", "--data", "FOLDER", "--far", "2"], "--far must lie strictly between 0 and 1"),
+        (["calibrate", "G"], "give exactly one of --data"),
+        (["calibrate", "G", "--data", "FOLDER", "--from-fit", "FOLDER"], "give exactly one of --data"),
+        (["calibrate", "G", "--from-fit", "FOLDER"], "calibration.npz does not exist"),
         (["verify", "nowhere", "FILE", "missing.png"], "no such file"),
         # an output that is a file: refused up front, not as a traceback after the work
         (["evaluate", "pixels", "--data", "FOLDER", "--out", "FILE"], "--out '"),

@@ -14,6 +14,7 @@ import yaml
 from _extras import require_extra
 from lookalike.errors import ConfigError, DataError
 from lookalike.fitting import fit, load_space
+from lookalike.fitting.calibration import read_unseen_pairs
 
 SPACE = """
 modality: small_images
@@ -115,7 +116,27 @@ def test_scrambled_heldout_labels_leave_the_search_unchanged(fitted, space_file:
     assert rows(other.out_dir / "search.csv") == rows(result.out_dir / "search.csv")
     assert recipe(other.recipe_path) == recipe(result.recipe_path)
     assert other.chosen == result.chosen
+    # the calibration pairs come from the training carve-outs only
+    a, b = read_unseen_pairs(result.out_dir), read_unseen_pairs(other.out_dir)
+    np.testing.assert_array_equal(a.genuine, b.genuine)
+    np.testing.assert_array_equal(a.impostor, b.impostor)
     assert other.heldout_map_at_r != pytest.approx(result.heldout_map_at_r, abs=1e-6)  # the held-out data did change
+
+
+def test_fit_writes_pair_scores_of_classes_its_fold_models_never_saw(fitted) -> None:  # type: ignore[no-untyped-def]
+    result, _, _ = fitted
+    assert result.calibration_path == result.out_dir / "calibration.npz"
+    pairs = read_unseen_pairs(result.out_dir)
+    # 8 training classes x 25 items; each fold's validation items are paired among themselves only
+    from lookalike.data.splits import class_folds
+
+    folds = class_folds(np.repeat(np.arange(8), 25), folds=3, fraction=0.25, seed=0)
+    per_fold = [len(va) // 25 for _, va in folds]  # validation classes of each fold
+    assert pairs.folds == 3
+    assert len(pairs.genuine) == sum(c * 300 for c in per_fold)  # C(25, 2) = 300 per class
+    assert len(pairs.impostor) == sum(c * (c - 1) // 2 * 625 for c in per_fold)  # 25 x 25 per pair of classes
+    assert np.isfinite(pairs.genuine).all() and np.isfinite(pairs.impostor).all()
+    assert pairs.genuine.mean() > pairs.impostor.mean()  # a real model: same-class pairs score higher
 
 
 def test_recipe_retrained_with_train_reproduces_heldout_map_at_r(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

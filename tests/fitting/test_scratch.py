@@ -382,6 +382,11 @@ def test_fit_exports_the_chosen_trials_fold_networks_as_members(tmp_path: Path) 
     result = fit(data, tmp_path / "out", budget=5, seed=0, space=space, max_trials=1, cache_dir=str(tmp_path / "c"),
                  progress=False)  # fmt: skip
     assert load_model(result.model_dir).network.encoder.members == 3
+    # each fold network scored the classes its fold left out: the pair scores calibration uses
+    from lookalike.fitting.calibration import read_unseen_pairs
+
+    pairs = read_unseen_pairs(result.out_dir)
+    assert pairs.folds == 2 and len(pairs.genuine) and len(pairs.impostor)
     text = result.recipe_path.read_text()
     assert "the 2 fold\n# networks the search trained" in text
     assert "ensemble of 3 networks" in (result.out_dir / "report.html").read_text()

@@ -61,3 +61,43 @@ def test_info_says_when_the_gallery_searches_with_query_expansion(tmp_path: Path
     with Gallery.create(tmp_path / "g", model) as g:
         g.enroll_vectors("a", np.eye(3, dtype=np.float32))
     assert "query expansion 4 neighbours" in run("gallery", "info", str(tmp_path / "g"))
+
+
+def test_calibrate_from_a_fit_folder_uses_its_unseen_class_pairs(tmp_path: Path) -> None:
+    import numpy as np
+    import pytest
+    from typer.testing import CliRunner
+
+    from lookalike.errors import DataError
+    from lookalike.fitting.calibration import UnseenPairs
+    from lookalike.gallery import Gallery
+    from lookalike.models import EmbeddingModel
+    from lookalike.models.export import load_model, save_model
+    from lookalike.models.pair_scoring import threshold_at_far
+
+    fit_dir = tmp_path / "fit"
+    fit_dir.mkdir()
+    save_model(EmbeddingModel.for_vectors(3), fit_dir / "model")
+    rng = np.random.default_rng(0)
+    pairs = UnseenPairs(
+        rng.uniform(0.5, 1.0, 300).astype(np.float32), rng.uniform(-0.5, 0.6, 2000).astype(np.float32), 3
+    )
+    pairs.save(fit_dir)
+    with Gallery.create(tmp_path / "g", load_model(fit_dir / "model")) as g:
+        g.enroll_vectors("a", np.eye(3, dtype=np.float32))
+    out = run("calibrate", str(tmp_path / "g"), "--from-fit", str(fit_dir), "--far", "0.01")
+    assert "threshold" in out and "2,000 impostor" in out.replace("2000", "2,000")
+    with Gallery.open(tmp_path / "g") as g:
+        assert g.threshold == pytest.approx(threshold_at_far(pairs.impostor, 0.01))
+        # bad scores are refused and the stored threshold stays
+        with pytest.raises(DataError, match="NaN or infinite"):
+            g.calibrate_scores([0.9, float("nan")], [0.1], target_far=0.01)
+        assert g.threshold == pytest.approx(threshold_at_far(pairs.impostor, 0.01))
+    # a gallery built by another model: refused, nothing changed
+    with Gallery.create(tmp_path / "other", EmbeddingModel.for_vectors(4)) as g:
+        g.enroll_vectors("a", np.eye(4, dtype=np.float32))
+    result = CliRunner().invoke(app, ["calibrate", str(tmp_path / "other"), "--from-fit", str(fit_dir)])
+    assert result.exit_code != 0
+    assert "is not the model of this gallery" in str(result.exception) + result.output
+    with Gallery.open(tmp_path / "other") as g:
+        assert g.threshold is None

@@ -351,19 +351,44 @@ def verify(
 @app.command("calibrate")
 def calibrate(
     location: str = typer.Argument(..., help=_STORE_HELP),
-    data: str = typer.Option(..., "--data", help="held-out labelled data: class folder, manifest or protocol"),
+    data: str = typer.Option(None, "--data", help="held-out labelled data: class folder, manifest or protocol"),
+    from_fit: str = typer.Option(
+        None,
+        "--from-fit",
+        help="instead of --data: the `lookalike fit` folder whose model built this gallery; "
+        "its pair scores of classes the fold models never saw (calibration.npz)",
+    ),
     split: str = typer.Option("val", help="protocol/manifest split to use (default: the validation classes)"),
     far: float = typer.Option(1e-3, "--far", help="target false-accept rate"),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
     skip_bad: bool = skip_bad_option(),
 ) -> None:
-    """Choose and store the threshold meeting --far on held-out data (never the identities you enroll)."""
+    """Choose and store the threshold meeting --far on held-out data (never the identities you enroll), or on
+    the unseen-class pair scores of the `lookalike fit` run that made the gallery's model (--from-fit)."""
     from lookalike.data.resolve import load_data
 
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
+    if (data is None) == (from_fit is None):
+        raise DataError("give exactly one of --data (labelled held-out data) and --from-fit (a `lookalike fit` folder)")
     _check_location(location, name, exists=True)
+    if from_fit is not None:
+        from lookalike.fitting.calibration import read_unseen_pairs
+        from lookalike.models.export import read_card
+
+        pairs = read_unseen_pairs(from_fit)
+        fit_model = read_card(Path(from_fit) / "model").fingerprint
+        with _open(location, model, name, need_model=False) as g:  # the scores are given: nothing to embed
+            if fit_model != g.meta.model.fingerprint:
+                raise DataError(
+                    f"{from_fit}/model (fingerprint {fit_model[:16]}) is not the model of this gallery "
+                    f"({g.meta.model.describe()}): its pair scores say nothing about this model; calibrate with "
+                    "--data instead (nothing was changed)"
+                )
+            report = g.calibrate_scores(pairs.genuine, pairs.impostor, target_far=far)
+        typer.echo(report.summary())
+        return
     ds = load_data(data, split=split, on_bad=on_bad(skip_bad))
     with _open(location, model, name) as g:
         report = g.calibrate(ds, target_far=far)

@@ -3,7 +3,9 @@
 1. Resolve the data to a protocol (written to ``out/protocol.yaml`` when a fraction is held out here).
 2. Pick the search space of the data's modality; cache each feature option's frozen features.
 3. Search with Optuna within the budget (:mod:`lookalike.fitting.search`); never touches held-out classes.
-4. Write ``recipe.yaml`` and train it with ``lookalike train`` (every training class): ``out/model``.
+4. Write ``recipe.yaml`` and ``calibration.npz`` (pair scores of each carve-out's classes by the fold model that
+   never saw them: :mod:`lookalike.fitting.calibration`); train the recipe with ``lookalike train`` (every
+   training class): ``out/model``.
 5. Evaluate the model once on the held-out classes: ``heldout.json`` (``lookalike evaluate``'s schema).
 """
 
@@ -24,6 +26,7 @@ import yaml
 from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError, DataError
+from lookalike.fitting.calibration import unseen_pairs
 from lookalike.fitting.data import resolve_data
 from lookalike.fitting.features import FeatureBank
 from lookalike.fitting.report import write_fit_report, write_search_csv
@@ -56,6 +59,8 @@ class FitResult:
     budget_seconds: float
     search_seconds: float
     wall_seconds: float
+    #: ``calibration.npz``: pair scores of classes unseen by their fold model (:mod:`lookalike.fitting.calibration`)
+    calibration_path: Path | None = None
 
     @property
     def heldout_map_at_r(self) -> float:
@@ -207,6 +212,8 @@ def fit(
     recipe_text = _recipe_header(best, sp, fd.protocol.name) + yaml.safe_dump(recipe, sort_keys=False)
     recipe_path = out_dir / "recipe.yaml"
     recipe_path.write_text(recipe_text, encoding="utf-8")
+    pairs = unseen_pairs(outcome, sp, bank, seed=seed)
+    calibration_path = pairs.save(out_dir) if pairs is not None else None
     bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
     members = best.nets if sp.family(best.candidate.feature)[0].ensembles else None
     model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir, members=members)
@@ -221,6 +228,9 @@ def fit(
                            if members else "one network"),
         "validation MAP@R (mean ± std over folds)": f"{best.mean:.4f} ± {best.std:.4f}",
         "held-out MAP@R": f"{heldout['retrieval']['map_at_r']:.4f}", "wall seconds": round(wall, 1),
+        "pair scores of unseen classes for calibration": (
+            f"{len(pairs.genuine):,} genuine / {len(pairs.impostor):,} impostor over {pairs.folds} carve-outs "
+            f"({calibration_path.name})" if pairs is not None and calibration_path is not None else "not kept"),
     }  # fmt: skip
     write_fit_report(out_dir, trials=outcome.trials, folds=sp.folds, summary=summary, recipe_yaml=recipe_text)
     log.info("wrote %s, %s, %s", recipe_path, search_csv, out_dir / "report.html")
@@ -229,6 +239,7 @@ def fit(
         modality=modality, chosen=best.candidate.describe(), params=dict(best.params), val_map_at_r=best.mean,
         val_std=best.std, val_folds=list(best.fold_scores), heldout=heldout, trials=len(outcome.trials),
         budget_seconds=budget * 60.0, search_seconds=outcome.seconds, wall_seconds=wall,
+        calibration_path=calibration_path,
     )  # fmt: skip
 
 

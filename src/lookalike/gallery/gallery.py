@@ -18,7 +18,7 @@ import numpy as np
 
 from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
 from lookalike.gallery import scoring as sc
-from lookalike.gallery.calibration import calibrate_embeddings
+from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
 from lookalike.gallery.meta import GalleryMeta, ModelRecord
 from lookalike.gallery.results import (
     CalibrationReport,
@@ -417,6 +417,24 @@ class Gallery:
         report = calibrate_embeddings(
             emb, lab, self.distance, target_far=target_far, confidence=confidence, max_items=max_items,
             gallery_size=self.store.identity_count(),
+        )  # fmt: skip
+        self.store.set_meta(
+            {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
+        )
+        return report
+
+    def calibrate_scores(
+        self, genuine: Any, impostor: Any, *, target_far: float = 1e-3, confidence: float = 0.95
+    ) -> CalibrationReport:
+        """Choose and store the threshold meeting ``target_far`` on given genuine / impostor pair scores (in this
+        gallery's model's scoring), e.g. those ``lookalike fit`` wrote for classes its fold models never saw
+        (:func:`lookalike.fitting.calibration.read_unseen_pairs`)."""
+        gen, imp = np.asarray(genuine, np.float64).ravel(), np.asarray(impostor, np.float64).ravel()
+        if not (np.isfinite(gen).all() and np.isfinite(imp).all()):
+            raise DataError("calibration pair scores contain NaN or infinite values; nothing was changed")
+        report = choose_threshold(
+            gen, imp,
+            target_far=target_far, confidence=confidence, gallery_size=self.store.identity_count(),
         )  # fmt: skip
         self.store.set_meta(
             {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
