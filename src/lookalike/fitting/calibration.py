@@ -1,11 +1,12 @@
 """Pair scores of classes the model has never seen, from fit's carve-outs: an honest basis for the accept threshold.
 
 A threshold calibrated on training classes is too lenient for new identities: the head was fitted on those very
-classes, so their impostor pairs score lower than strangers' do. On the 35 triples of digits 0-6 (a triple held
-out in turn, the whitening fitted on the other 4, 2 of the triple enrolled with 5 items and the third never;
-2026-12-03, docs/fit.md), a FAR-1e-3 threshold calibrated on the 4 fitted digits identified 99.3 % of the enrolled
-items' other images and rejected only 25.5 % of the strangers; calibrated on pairs of digits unseen by their own
-fold model (the other triples), it identified 84.3 % and rejected 98.9 %.
+classes, so their impostor pairs score lower than strangers' do. On the 35 triples of digits 0-6
+(``benchmarks/digits_openset.py``: a triple held out in turn, the whitening fitted on the other 4, 2 of the triple
+enrolled with 5 items and the third never; 2026-12-03, docs/fit.md), a FAR-1e-3 threshold calibrated on the 4
+fitted digits identified 99.3 % of the enrolled digits' other items and rejected only 25.6 % of the strangers;
+calibrated on pairs of digits unseen by their own fold model (the disjoint triples), it identified 84.6 % and
+rejected 98.9 %.
 
 ``fit`` has such pairs for free: each fold's model never saw that fold's validation classes. After choosing, the
 chosen candidate embeds every fold's validation items with its fold model (the whitening or head fitted without
