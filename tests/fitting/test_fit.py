@@ -364,3 +364,18 @@ def test_fit_searches_and_exports_a_hyperbolic_distance(tmp_path: Path) -> None:
     emb = model.embed([np.zeros((8, 8), dtype=np.uint8), np.full((8, 8), 255, dtype=np.uint8)])
     assert model.distance.name == "hyperbolic"
     assert float(np.linalg.norm(emb, axis=1).max()) < 1 / np.sqrt(model.distance.c)  # inside the Poincaré ball
+
+
+def test_cli_fit_names_every_output_and_the_calibration_command(space_file: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lookalike.cli.app import app
+
+    data = _digit_folders(tmp_path / "digits", per_class=10)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["fit", str(data), "--out", str(out), "--budget", "5", "--space", str(space_file), "--max-trials", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "held-out MAP@R" in result.output and "heldout.json" in result.output
+    assert f"--from-fit {out}" in result.output and (out / "calibration.npz").is_file()

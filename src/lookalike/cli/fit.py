@@ -54,6 +54,14 @@ def fit(
                 f"held-out MAP@R {r.heldout_map_at_r:.3f}",
                 f"wrote {r.recipe_path}, {r.model_dir}, {r.out_dir / 'search.csv'}, {r.out_dir / 'report.html'}, "
                 f"{r.out_dir / 'heldout.json'}",
+                *(
+                    [
+                        f"unseen-class pair scores: {r.calibration_path} "
+                        f"(lookalike calibrate GALLERY --from-fit {r.out_dir})"
+                    ]
+                    if r.calibration_path is not None
+                    else []
+                ),
                 f"wall time {r.wall_seconds:.0f} s (budget {r.budget_seconds:.0f} s)",
             ]
         )
