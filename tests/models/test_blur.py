@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,21 +47,17 @@ def test_blur_out_of_range_is_refused(bad: float) -> None:
         build_encoder("timm:tf_efficientnet_lite0", pretrained=False, input_size=32, blur=bad)
 
 
-def test_a_saved_model_keeps_its_blur(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = load_model("timm:tf_efficientnet_lite0", pretrained=False, input_size=32, resize="squash", blur=1.5)
-    save_model(model, tmp_path / "m")
-    again = load_model(tmp_path / "m")
-    assert again.card.preprocessing["blur"] == 1.5
-    np.testing.assert_allclose(again.embed([_blocks()]), model.embed([_blocks()]), atol=1e-5)
-
-
-def test_an_onnx_export_blurs_like_the_torch_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["folder", "onnx"])
+def test_a_saved_or_exported_model_blurs_like_the_original(tmp_path: Path, form: str) -> None:
     from lookalike.models.onnx import OnnxEmbedder, export_onnx
 
     torch.manual_seed(0)
-    model = load_model("timm:tf_efficientnet_lite0", pretrained=False, input_size=32, resize="squash", blur=2)
-    export_onnx(model, tmp_path / "m.onnx")
-    onnx_model = OnnxEmbedder(tmp_path / "m.onnx")
-    assert onnx_model.card.preprocessing["blur"] == 2.0
-    np.testing.assert_allclose(onnx_model.embed([_blocks()]), model.embed([_blocks()]), atol=1e-4)
+    model = load_model("timm:tf_efficientnet_lite0", pretrained=False, input_size=32, resize="squash", blur=1.5)
+    if form == "folder":
+        save_model(model, tmp_path / "m")
+        again: Any = load_model(tmp_path / "m")
+    else:
+        export_onnx(model, tmp_path / "m.onnx")
+        again = OnnxEmbedder(tmp_path / "m.onnx")
+    assert again.card.preprocessing["blur"] == 1.5
+    np.testing.assert_allclose(again.embed([_blocks()]), model.embed([_blocks()]), atol=1e-4)
