@@ -129,13 +129,17 @@ class _Costs:
         return self.probe(family_name) * items
 
     def final(self, best: Trial | None) -> float:
-        """Seconds to keep for training the chosen recipe and testing it once (an ensemble embeds the held-out
-        items with each fold network too)."""
+        """Seconds to keep for scoring the carve-outs' pairs once more (``calibration.npz``: each fold's head again,
+        or each kept fold network embedding its validation items), training the chosen recipe and testing it once
+        (an ensemble embeds the held-out items with each fold network too)."""
         if best is None:
             return 0.0
         fam, _ = self.space.family(best.candidate.feature)
         members = len(best.nets) * best.embed_seconds_per_item * self.n_final
-        return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + members + FINAL_OVERHEAD_S
+        n_val = self.space.val_fraction * len(self.bank.dataset)
+        pairs = len(best.nets) * best.embed_seconds_per_item * n_val if fam.is_scratch else (
+            len(best.fold_scores) * best.fold_seconds)  # fmt: skip
+        return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + members + pairs + FINAL_OVERHEAD_S
 
 
 def fit(
