@@ -137,6 +137,10 @@ def test_fit_writes_pair_scores_of_classes_its_fold_models_never_saw(fitted) -> 
     assert len(pairs.impostor) == sum(c * (c - 1) // 2 * 625 for c in per_fold)  # 25 x 25 per pair of classes
     assert np.isfinite(pairs.genuine).all() and np.isfinite(pairs.impostor).all()
     assert pairs.genuine.mean() > pairs.impostor.mean()  # a real model: same-class pairs score higher
+    # the report gives the thresholds the pairs can measure (the rule of three: FAR 1e-4 needs 30,000 of them)
+    points = pairs.operating_points()
+    assert "FAR 0.01: threshold" in points and "FAR 0.0001" not in points
+    assert points in (result.out_dir / "report.html").read_text()
 
 
 def test_recipe_retrained_with_train_reproduces_heldout_map_at_r(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

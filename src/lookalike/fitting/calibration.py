@@ -30,7 +30,7 @@ from lookalike.fitting.features import FeatureBank
 from lookalike.fitting.score import embed_fold
 from lookalike.fitting.search import SearchOutcome
 from lookalike.fitting.space import SearchSpace
-from lookalike.models.pair_scoring import pair_scores
+from lookalike.models.pair_scoring import accepts, pair_scores, threshold_at_far
 
 log = logging.getLogger(__name__)
 FILE = "calibration.npz"
@@ -43,6 +43,17 @@ class UnseenPairs:
     genuine: np.ndarray
     impostor: np.ndarray
     folds: int
+
+    def operating_points(self, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4)) -> str:
+        """ "FAR 0.01: threshold 0.2105, FRR 4.1 %; ..." for the target FARs the impostor pairs can measure
+        (at least ``3 / FAR`` of them, the rule of three)."""
+        parts = []
+        for far in fars:
+            if len(self.impostor) < 3 / far:
+                continue
+            t = threshold_at_far(self.impostor, far)
+            parts.append(f"FAR {far:g}: threshold {t:.4f}, FRR {float((~accepts(self.genuine, t)).mean()):.1%}")
+        return "; ".join(parts) or "too few impostor pairs to measure FAR 0.01"
 
     def save(self, out_dir: str | Path) -> Path:
         path = Path(out_dir) / FILE

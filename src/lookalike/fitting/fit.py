@@ -235,6 +235,7 @@ def fit(
         "pair scores of unseen classes for calibration": (
             f"{len(pairs.genuine):,} genuine / {len(pairs.impostor):,} impostor over {pairs.folds} carve-outs "
             f"({calibration_path.name})" if pairs is not None and calibration_path is not None else "not kept"),
+        "accept thresholds for new classes (those pairs)": pairs.operating_points() if pairs is not None else "-",
     }  # fmt: skip
     write_fit_report(out_dir, trials=outcome.trials, folds=sp.folds, summary=summary, recipe_yaml=recipe_text)
     log.info("wrote %s, %s, %s", recipe_path, search_csv, out_dir / "report.html")
