@@ -290,6 +290,22 @@ def test_a_stopped_fits_folder_can_be_reused(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [".lookalike-fit", "protocol.yaml"]
 
 
+def test_a_reused_folder_keeps_no_earlier_fits_pairs(space_file: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where the chosen model has no unseen-class pairs (a scratch network without fold networks), an earlier
+    fit's calibration.npz in the same folder is removed: it would describe another model."""
+    import importlib
+
+    fit_module = importlib.import_module("lookalike.fitting.fit")  # the module (the package exports the function)
+
+    data = _digit_folders(tmp_path / "digits", per_class=10)
+    out = tmp_path / "out"
+    fit(data, out, budget=5, seed=0, space=space_file, max_trials=1, progress=False)
+    assert (out / "calibration.npz").is_file()
+    monkeypatch.setattr(fit_module, "unseen_pairs", lambda *a, **k: None)
+    again = fit(data, out, budget=5, seed=0, space=space_file, max_trials=1, progress=False)
+    assert again.calibration_path is None and not (out / "calibration.npz").exists()
+
+
 @pytest.mark.parametrize("modality", ["images", "faces", "small_images", "text", "vectors"])
 def test_packaged_spaces_load(modality: str) -> None:
     space = load_space(modality, input_dim=8)

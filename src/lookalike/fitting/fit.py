@@ -26,6 +26,7 @@ import yaml
 from lookalike.data.scan import OnBad, check_on_bad
 from lookalike.data.types import LabeledDataset
 from lookalike.errors import ConfigError, DataError
+from lookalike.fitting.calibration import FILE as CALIBRATION_FILE
 from lookalike.fitting.calibration import unseen_pairs
 from lookalike.fitting.data import resolve_data
 from lookalike.fitting.features import FeatureBank
@@ -218,6 +219,8 @@ def fit(
     recipe_path.write_text(recipe_text, encoding="utf-8")
     pairs = unseen_pairs(outcome, sp, bank, seed=seed)
     calibration_path = pairs.save(out_dir) if pairs is not None else None
+    if pairs is None:  # a reused folder must not keep an earlier fit's pairs beside this fit's model
+        (out_dir / CALIBRATION_FILE).unlink(missing_ok=True)
     bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
     members = best.nets if sp.family(best.candidate.feature)[0].ensembles else None
     model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir, members=members)
