@@ -424,3 +424,6 @@ def test_the_final_reserve_pays_for_embedding_the_held_out_items_with_every_memb
                    nets=[object(), object()], embed_seconds_per_item=0.01)  # fmt: skip
     assert costs.final(joined) - costs.final(single) == pytest.approx(2 * 0.01 * 1000)
     assert costs.final(single) == pytest.approx(2 * 10.0 + FINAL_OVERHEAD_S)  # twice a fold's time + the overhead
+    # calibration.npz: each kept fold network embeds its carve-out's validation items once more
+    costs.n_val = 300
+    assert costs.final(joined) - costs.final(single) == pytest.approx(2 * 0.01 * 1000 + 2 * 0.01 * 300)

@@ -114,8 +114,9 @@ def _prepare_out(out: Path) -> None:
 class _Costs:
     """Seconds per item of each family's feature extraction, measured on a few items (a probe)."""
 
-    def __init__(self, space: SearchSpace, bank: FeatureBank, n_final: int) -> None:
-        self.space, self.bank, self.n_final = space, bank, n_final
+    def __init__(self, space: SearchSpace, bank: FeatureBank, n_final: int, n_val: int = 0) -> None:
+        #: items embedded at the end (held-out + a share of training), validation items of one carve-out
+        self.space, self.bank, self.n_final, self.n_val = space, bank, n_final, n_val
         self.per_item: dict[str, float] = {}
 
     def probe(self, family_name: str) -> float:
@@ -137,8 +138,7 @@ class _Costs:
             return 0.0
         fam, _ = self.space.family(best.candidate.feature)
         members = len(best.nets) * best.embed_seconds_per_item * self.n_final
-        n_val = self.space.val_fraction * len(self.bank.dataset)
-        pairs = len(best.nets) * best.embed_seconds_per_item * n_val if fam.is_scratch else (
+        pairs = len(best.nets) * best.embed_seconds_per_item * self.n_val if fam.is_scratch else (
             len(best.fold_scores) * best.fold_seconds)  # fmt: skip
         return self.extraction(fam.name, self.n_final) + 2 * best.fold_seconds + members + pairs + FINAL_OVERHEAD_S
 
@@ -178,7 +178,7 @@ def fit(
     bank = FeatureBank(fd.train, cache_dir=cache_dir)
     n_test = _count_test_items(fd)
     # the final training reuses the cached training features; the held-out items are embedded once
-    costs = _Costs(sp, bank, n_final=n_test + len(fd.train) // 10)
+    costs = _Costs(sp, bank, n_final=n_test + len(fd.train) // 10, n_val=int(sp.val_fraction * len(fd.train)))
     deadline = t_start + budget * 60.0
 
     def need(fam: str) -> float:
