@@ -45,8 +45,8 @@ class UnseenPairs:
     folds: int
 
     def operating_points(self, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4)) -> str:
-        """ "FAR 0.01: threshold 0.2105, FRR 4.1 %; ..." for the target FARs the impostor pairs can measure
-        (at least ``3 / FAR`` of them, the rule of three)."""
+        """Threshold and FRR at each target FAR the impostor pairs can measure (at least ``3 / FAR`` of them, the
+        rule of three), as one line: ``FAR 0.01: threshold 0.2105, FRR 4.1%; ...``."""
         parts = []
         for far in fars:
             if len(self.impostor) < 3 / far:

@@ -219,7 +219,7 @@ def fit(
     recipe_path.write_text(recipe_text, encoding="utf-8")
     pairs = unseen_pairs(outcome, sp, bank, seed=seed)
     calibration_path = pairs.save(out_dir) if pairs is not None else None
-    if pairs is None:  # a reused folder must not keep an earlier fit's pairs beside this fit's model
+    if calibration_path is None:  # a reused folder must not keep an earlier fit's pairs beside this fit's model
         (out_dir / CALIBRATION_FILE).unlink(missing_ok=True)
     bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
     members = best.nets if sp.family(best.candidate.feature)[0].ensembles else None
@@ -237,7 +237,7 @@ def fit(
         "held-out MAP@R": f"{heldout['retrieval']['map_at_r']:.4f}", "wall seconds": round(wall, 1),
         "pair scores of unseen classes for calibration": (
             f"{len(pairs.genuine):,} genuine / {len(pairs.impostor):,} impostor over {pairs.folds} carve-outs "
-            f"({calibration_path.name})" if pairs is not None and calibration_path is not None else "not kept"),
+            f"({CALIBRATION_FILE})" if pairs is not None else "not kept"),
         "accept thresholds for new classes (those pairs)": pairs.operating_points() if pairs is not None else "-",
     }  # fmt: skip
     write_fit_report(out_dir, trials=outcome.trials, folds=sp.folds, summary=summary, recipe_yaml=recipe_text)

@@ -418,10 +418,7 @@ class Gallery:
             emb, lab, self.distance, target_far=target_far, confidence=confidence, max_items=max_items,
             gallery_size=self.store.identity_count(),
         )  # fmt: skip
-        self.store.set_meta(
-            {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
-        )
-        return report
+        return self._keep_calibration(report)
 
     def calibrate_scores(
         self, genuine: Any, impostor: Any, *, target_far: float = 1e-3, confidence: float = 0.95
@@ -433,9 +430,12 @@ class Gallery:
         if not (np.isfinite(gen).all() and np.isfinite(imp).all()):
             raise DataError("calibration pair scores contain NaN or infinite values; nothing was changed")
         report = choose_threshold(
-            gen, imp,
-            target_far=target_far, confidence=confidence, gallery_size=self.store.identity_count(),
-        )  # fmt: skip
+            gen, imp, target_far=target_far, confidence=confidence, gallery_size=self.store.identity_count()
+        )
+        return self._keep_calibration(report)
+
+    def _keep_calibration(self, report: CalibrationReport) -> CalibrationReport:
+        """Store a calibration's threshold, its report and the gallery size it was made at."""
         self.store.set_meta(
             {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
         )
