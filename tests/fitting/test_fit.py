@@ -162,15 +162,16 @@ def test_the_chosen_query_expansion_reaches_recipe_card_and_heldout(fitted) -> N
 
     result, _, _ = fitted
     out = result.out_dir
-    k = yaml.safe_load(result.recipe_path.read_text())["model"]["query_expansion"]
-    assert json.loads((out / "model" / "lookalike.json").read_text())["query_expansion"] == k
-    assert (f"query_expansion={k}" in result.chosen) == (k > 0)
-    assert json.loads((out / "heldout.json").read_text())["info"]["query_expansion"] == k
+    card = json.loads((out / "model" / "lookalike.json").read_text())
+    info = json.loads((out / "heldout.json").read_text())["info"]
+    for name in ("query_expansion", "database_augmentation"):
+        k = yaml.safe_load(result.recipe_path.read_text())["model"][name]
+        assert card.get(name, 0) == k and info[name] == k
+        assert (f"{name}={k}" in result.chosen) == (k > 0)
     rows = [r for r in csv.DictReader((out / "search.csv").open()) if r["mean"]]
     assert rows and all(float(r["mean"]) >= float(r["mean_no_expansion"]) for r in rows)  # 0 is always a choice
-    assert all(
-        (f"query_expansion={r['query_expansion']}" in r["recipe"]) == (r["query_expansion"] != "0") for r in rows
-    )
+    for name in ("query_expansion", "database_augmentation"):
+        assert all((f"{name}={r[name]}" in r["recipe"]) == (r[name] != "0") for r in rows)
 
 
 def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
@@ -179,19 +180,23 @@ def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
     from lookalike.training.config import HeadConfig
 
     trial = Trial(0, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
-    trial.add_fold({0: 0.5, 5: 0.7, 10: 0.6})
+    trial.add_fold({(0, 0): 0.5, (5, 0): 0.7, (10, 0): 0.6, (0, 5): 0.65})
     assert trial.fold_scores == [0.7] and trial.candidate.query_expansion == 5
-    trial.add_fold({0: 0.5, 5: 0.4, 10: 0.8})  # means now 0.5, 0.55, 0.7
-    assert trial.fold_scores == [0.6, 0.8] and trial.candidate.query_expansion == 10
+    trial.add_fold({(0, 0): 0.5, (5, 0): 0.4, (10, 0): 0.8, (0, 5): 0.9})  # means 0.5, 0.55, 0.7, 0.775
+    assert trial.fold_scores == [0.65, 0.9]
+    assert (trial.candidate.query_expansion, trial.candidate.database_augmentation) == (0, 5)
     tie = Trial(1, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
-    tie.add_fold({0: 0.5, 5: 0.5})
-    assert tie.candidate.query_expansion == 0  # a tie keeps the plain search
+    tie.add_fold({(0, 0): 0.5, (5, 0): 0.5, (0, 5): 0.5})
+    assert (tie.candidate.query_expansion, tie.candidate.database_augmentation) == (0, 0)  # a tie: plain search
 
 
 def test_space_query_expansion_values_are_checked(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(SPACE + "query_expansion: [0, 500]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"query_expansion values must be in \[0, 100\]"):
+        load_space(str(bad))
+    bad.write_text(SPACE + "database_augmentation: [-1]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"database_augmentation values must be in \[0, 100\]"):
         load_space(str(bad))
     good = tmp_path / "good.yaml"
     good.write_text(SPACE + "query_expansion: [5, 0, 5]\n", encoding="utf-8")

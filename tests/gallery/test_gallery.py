@@ -223,6 +223,28 @@ def test_a_model_with_query_expansion_ranks_by_the_expanded_query_and_reports_pl
     assert results["expanding"].matches[1].score == pytest.approx(np.cos(np.deg2rad(14)), abs=1e-6)
 
 
+def test_database_augmentation_ranks_against_mixed_items_refreshed_after_each_enrollment(tmp_path: Path) -> None:
+    def unit(deg: list[float]) -> np.ndarray:
+        a = np.deg2rad(np.asarray(deg))
+        return np.stack([np.cos(a), np.sin(a)], 1).astype(np.float32)
+
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(2).network, database_augmentation=3)
+    probe = unit([59])
+    with Gallery.create(tmp_path / "g", model, threshold=0.5) as g:
+        assert g.info().model["database_augmentation"] == 3  # recorded at creation
+        g.enroll("a", unit([0, 5, 10, 15, 20, 50]))
+        g.enroll("b", unit([64, 66, 67, 68, 69, 70]))
+        # the nearest item (64 degrees) is b's; mixed with its 3 nearest others, a's 50-degree item lies near 58
+        first = g.identify_vectors(probe, k=2)[0]
+        assert [m.identity for m in first.matches] == ["a", "b"]
+        assert first.matches[0].score == pytest.approx(np.cos(np.deg2rad(9)), abs=1e-6)  # the plain scores
+        assert first.matches[1].score == pytest.approx(np.cos(np.deg2rad(5)), abs=1e-6)
+        g.enroll("b", unit([52]))  # now a's 50 mixes with b's 52 and b's 52 lies nearest the probe: re-mixed
+        assert g.identify_vectors(probe, k=2)[0].identity == "b"
+    with Gallery.open(tmp_path / "g") as reopened:  # no model attached: the record still says how to search
+        assert reopened.identify_vectors(probe, k=2)[0].identity == "b"
+
+
 def test_expansion_ignores_items_another_process_enrolled_after_the_table_was_read(tmp_path: Path) -> None:
     model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(2).network, query_expansion=2)
     x = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.28, 0.96]], np.float32)

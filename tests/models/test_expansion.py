@@ -66,3 +66,19 @@ def test_expansion_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-
     model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(4).network, query_expansion=7)
     loaded = load_model(save_model(model, tmp_path / "m"))  # the fingerprint is verified on load
     assert loaded.query_expansion == 7 and loaded.fingerprint == model.fingerprint
+
+
+def test_card_carries_database_augmentation_and_old_cards_keep_their_fingerprint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.models.export import load_model, save_model
+
+    base = EmbeddingModel.for_vectors(4)
+    mixed = EmbeddingModel.from_network(base.network, query_expansion=2, database_augmentation=5)
+    assert (mixed.query_expansion, mixed.database_augmentation) == (2, 5) and base.database_augmentation == 0
+    assert mixed.fingerprint != EmbeddingModel.from_network(base.network, query_expansion=2).fingerprint
+    old = base.card.model_dump()
+    old.pop("database_augmentation")  # a card written before the field existed
+    assert compute_fingerprint(type(base.card).model_validate(old), base.network.state_dict()) == base.fingerprint
+    loaded = load_model(save_model(mixed, tmp_path / "m"))  # the fingerprint is verified on load
+    assert loaded.database_augmentation == 5 and loaded.fingerprint == mixed.fingerprint
+    with pytest.raises(ConfigError, match=r"database_augmentation must be an integer in \[0, 100\]"):
+        EmbeddingModel.from_network(base.network, database_augmentation=101)

@@ -34,6 +34,13 @@ def evaluate(
         max=100,
         help="Neighbours of query expansion in retrieval and open-set search (default: the model's; 0 = plain).",
     ),
+    database_augmentation: int = typer.Option(
+        None,
+        "--database-augmentation",
+        min=0,
+        max=100,
+        help="Neighbours each searched item is mixed with in retrieval and open-set search (default: the model's).",
+    ),
     skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Evaluate MODEL on DATA: retrieval (MAP@R ...), clustering, verification, open-set and few-shot."""
@@ -64,6 +71,9 @@ def evaluate(
         seed=ev.seed,
         device=device,
         query_expansion=loaded.query_expansion if query_expansion is None else query_expansion,
+        database_augmentation=(
+            loaded.database_augmentation if database_augmentation is None else database_augmentation
+        ),
     )
     result.info["data_spec"] = data
     width = max(len(name) for name in result.headline())

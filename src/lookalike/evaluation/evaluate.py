@@ -74,6 +74,7 @@ def evaluate_embeddings(
     discovery_far: float = 1e-3,
     max_discovery_items: int = 2000,
     query_expansion: int = 0,
+    database_augmentation: int = 0,
 ) -> EvaluationResult:
     """Every metric family for embeddings (already in the distance's space) and labels (-1 = unknown).
 
@@ -83,9 +84,10 @@ def evaluate_embeddings(
     ``max_discovery_items`` probes, of a seeded choice of whole never-enrolled classes.
 
     ``query_expansion`` (a model card's, :mod:`lookalike.models.expansion`): retrieval and open-set
-    identification search with each query mixed with the mean of its that many nearest references, as the gallery
-    does with such a model; ``info`` then also holds the retrieval figures without expansion
-    (``without_query_expansion``). Verification and clustering compare items as they are.
+    identification search with each query mixed with the mean of its that many nearest references, and
+    ``database_augmentation`` with the references mixed with their nearest others, as the gallery does with such a
+    model; ``info`` then also holds the retrieval figures of the plain search (``without_query_expansion``: neither
+    mixed). Verification and clustering compare items as they are.
     """
     dist = get_distance(distance)
     x = as_matrix(embeddings, "embeddings").numpy()
@@ -99,10 +101,10 @@ def evaluate_embeddings(
     t0 = time.perf_counter()
     retrieval, knn = retrieval_metrics(
         x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb, device=device,
-        query_expansion=query_expansion,
+        query_expansion=query_expansion, database_augmentation=database_augmentation,
     )  # fmt: skip
     plain = None
-    if query_expansion:
+    if query_expansion or database_augmentation:
         plain, _ = retrieval_metrics(x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb,
                                      device=device)  # fmt: skip
     clus = clustering_metrics(x[known], y[known], seed=1234) if clustering else None
@@ -117,7 +119,15 @@ def evaluate_embeddings(
             log.warning("open set %d-shot skipped: no probe of an enrolled class is left", s)
             continue
         open_set[f"{int(s)}-shot"] = open_set_metrics(
-            x[g], y[g], x[p], p_labels, distance=dist, fpirs=fpirs, device=device, query_expansion=query_expansion
+            x[g],
+            y[g],
+            x[p],
+            p_labels,
+            distance=dist,
+            fpirs=fpirs,
+            device=device,
+            query_expansion=query_expansion,
+            database_augmentation=database_augmentation,
         )
     first_shots = int(shots[0]) if len(shots) else 1
     disc = _discovery(x, y, dist, first_shots, seed, discovery_far, max_discovery_items) if discovery else None
@@ -131,6 +141,7 @@ def evaluate_embeddings(
         "num_classes": len(np.unique(y[known])),
         "metrics_seconds": round(time.perf_counter() - t0, 3),
         "query_expansion": int(query_expansion),
+        "database_augmentation": int(database_augmentation),
     }
     if plain is not None:
         info["without_query_expansion"] = plain.to_dict()
@@ -184,6 +195,7 @@ def evaluate_model(
     emb = model.embed_dataset(dataset, batch_size=batch_size, progress=progress)
     embed_s = time.perf_counter() - t0
     kwargs.setdefault("query_expansion", model.query_expansion)
+    kwargs.setdefault("database_augmentation", model.database_augmentation)
     result = evaluate_embeddings(
         emb, dataset.labels, distance=model.distance, class_names=dataset.class_names, **kwargs
     )

@@ -33,7 +33,7 @@ from lookalike.errors import DataError
 from lookalike.evaluation.knn import as_matrix, exact_knn
 from lookalike.evaluation.verification import threshold_at_rate
 from lookalike.models.distances import Distance, get_distance
-from lookalike.models.expansion import expand_queries, expansion_depth
+from lookalike.models.expansion import augment_references, expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
 
 DEFAULT_FPIRS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
@@ -163,6 +163,7 @@ def open_set_metrics(
     fpirs: Sequence[float] = DEFAULT_FPIRS,
     device: str | None = None,
     query_expansion: int = 0,
+    database_augmentation: int = 0,
 ) -> OpenSetMetrics:
     """Identify every probe against the gallery (nearest enrolled item) and score the open-set decisions.
 
@@ -170,7 +171,8 @@ def open_set_metrics(
     ``query_expansion`` (as :class:`~lookalike.gallery.Gallery` identifies with such a model): the candidate class
     is the nearest item's to the probe mixed with the mean of its ``query_expansion`` nearest gallery items, and its
     score the probe's own best score against that class (what the threshold applies to); at most half the median
-    items per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`).
+    items per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`). ``database_augmentation``:
+    the candidate is ranked against gallery items mixed with their that many nearest other gallery items.
     """
     g_labels = np.asarray(gallery_labels, dtype=np.int64)
     p_labels = np.asarray(probe_labels, dtype=np.int64)
@@ -179,8 +181,9 @@ def open_set_metrics(
     if (g_labels == UNKNOWN_LABEL).any():
         raise DataError("gallery items must have known labels; enroll only items of named classes")
     known = np.isin(p_labels, g_labels) & (p_labels != UNKNOWN_LABEL)
-    if query_expansion:
-        top, best = _expanded_candidates(probes, gallery, g_labels, get_distance(distance), query_expansion, device)
+    if query_expansion or database_augmentation:
+        top, best = _expanded_candidates(probes, gallery, g_labels, get_distance(distance), query_expansion,
+                                         database_augmentation, device)  # fmt: skip
     else:
         knn = exact_knn(probes, gallery, k=1, distance=distance, device=device)
         top, best = g_labels[knn.indices[:, 0]], knn.scores[:, 0]
@@ -188,16 +191,23 @@ def open_set_metrics(
 
 
 def _expanded_candidates(
-    probes: Any, gallery: Any, g_labels: np.ndarray, dist: Distance, n_expand: int, device: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(candidate class, the probe's plain best score against it) per probe, ranked by the expanded probe."""
+    probes: Any, gallery: Any, g_labels: np.ndarray, dist: Distance, n_expand: int, n_augment: int,
+    device: str | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(candidate class, the probe's plain best score against it) per probe, ranked by the expanded probe
+    against the augmented gallery."""
     p, g = as_matrix(probes, "probes").numpy(), as_matrix(gallery, "gallery").numpy()
-    depth = expansion_depth(n_expand, np.unique(g_labels, return_counts=True)[1])
-    if not depth:
+    counts = np.unique(g_labels, return_counts=True)[1]
+    depth, db_depth = expansion_depth(n_expand, counts), min(expansion_depth(n_augment, counts), len(g) - 1)
+    if not depth and not db_depth:
         knn = exact_knn(p, g, k=1, distance=dist, device=device)
         return g_labels[knn.indices[:, 0]], knn.scores[:, 0]
-    nb = exact_knn(p, g, k=depth, distance=dist, device=device).indices
-    top_item = exact_knn(expand_queries(p, g, nb, dist), g, k=1, distance=dist, device=device).indices[:, 0]
+    px, ranked = p, g
+    if depth:
+        px = expand_queries(p, g, exact_knn(p, g, k=depth, distance=dist, device=device).indices, dist)
+    if db_depth:
+        ranked = augment_references(g, exact_knn(g, None, k=db_depth, distance=dist, device=device).indices, dist)
+    top_item = exact_knn(px, ranked, k=1, distance=dist, device=device).indices[:, 0]
     top = g_labels[top_item]
     best = np.empty(len(p), np.float32)
     for c in np.unique(top):

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
 from lookalike.evaluation.knn import KNNResult, as_matrix, exact_knn
 from lookalike.models.distances import Distance, get_distance
-from lookalike.models.expansion import expand_queries, expansion_depth
+from lookalike.models.expansion import expand_queries, expansion_depth, mix, neighbour_sums
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 _ROWS = 16_384  # queries per vectorised step (bounds the (rows, k) temporaries)
@@ -162,14 +163,17 @@ def retrieval_metrics(
     max_memory_mb: float = 512.0,
     device: str | None = None,
     query_expansion: int = 0,
+    database_augmentation: int = 0,
 ) -> tuple[RetrievalMetrics, KNNResult]:
     """Search exactly as deep as the metrics need, then compute them.
 
     With ``references=None`` every query is searched against all the others (leave-one-out), the protocol of
     Musgrave et al.; otherwise against the separate ``references``. Returns the metrics and the neighbours.
     ``query_expansion``: each query is first mixed with the mean of its that many nearest references (never itself; at
-    most half the median items per class: :mod:`lookalike.models.expansion`), then searched again; the
-    references stay as they are.
+    most half the median items per class: :mod:`lookalike.models.expansion`), then searched again.
+    ``database_augmentation``: the references are ranked as mixed with the mean of their that many nearest other
+    references (same cap); in a leave-one-out search a query is never among the neighbours a reference is mixed
+    with (each such reference is re-mixed without it), as a gallery's items never include a future query.
     """
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
@@ -185,37 +189,153 @@ def retrieval_metrics(
     if k < 1:
         raise DataError("retrieval needs at least two items (or one query and one reference)")
     knn = exact_knn(queries, references, k=k, distance=distance, max_memory_mb=max_memory_mb, device=device)
-    depth = expansion_depth(query_expansion, np.unique(r_labels[r_labels != UNKNOWN_LABEL], return_counts=True)[1])
-    if depth:
-        knn = _expanded_knn(queries, references, knn, k, depth, distance, max_memory_mb, device)
+    counts = np.unique(r_labels[r_labels != UNKNOWN_LABEL], return_counts=True)[1]
+    depth, db_depth = expansion_depth(query_expansion, counts), expansion_depth(database_augmentation, counts)
+    if depth or db_depth:
+        search = _Search(get_distance(distance), max_memory_mb, device)
+        r = None if references is None else as_matrix(references, "references").numpy()
+        mixed = search.mixed(as_matrix(queries, "queries").numpy() if r is None else r, db_depth, r is None)
+        knn = search.expanded(as_matrix(queries, "queries").numpy(), r, knn, k, depth, mixed)
     ks_ok = tuple(kk for kk in ks if kk <= k)
     return metrics_from_neighbours(knn.labels(r_labels), q_labels, r_labels, exclude_self=exclude_self, ks=ks_ok), knn
 
 
-def _expanded_knn(
-    queries: Any, references: Any | None, first: KNNResult, k: int, n_expand: int, distance: Any,
-    max_memory_mb: float, device: str | None,
-) -> KNNResult:  # fmt: skip
-    """The ``k`` nearest references of each query mixed with the mean of its ``n_expand`` nearest (``first``'s leading
-    columns, or a deeper search); leave-one-out searches still leave each query's own row out."""
-    dist = get_distance(distance)
-    q = as_matrix(queries, "queries").numpy()
-    r = q if references is None else as_matrix(references, "references").numpy()
-    if n_expand <= first.k:
-        nb = first.indices[:, :n_expand]
-    else:
-        depth = min(n_expand, len(r) - int(references is None))
-        nb = exact_knn(q, references, k=depth, distance=dist, max_memory_mb=max_memory_mb, device=device).indices
-    qx = expand_queries(q, r, nb, dist)
-    if references is not None:
-        return exact_knn(qx, r, k=k, distance=dist, max_memory_mb=max_memory_mb, device=device)
-    # one more neighbour, then each query's own row (wherever it came) dropped
-    deeper = exact_knn(qx, r, k=min(k + 1, len(r)), distance=dist, max_memory_mb=max_memory_mb, device=device)
-    own = deeper.indices == np.arange(len(q))[:, None]
-    keep = np.argsort(own, axis=1, kind="stable")[:, :k]
-    return KNNResult(
-        np.take_along_axis(deeper.indices, keep, 1), np.take_along_axis(deeper.scores, keep, 1), True, dist.name
-    )
+def expansion_grid(
+    embeddings: Any, labels: Any, *, distance: str | dict[str, Any] | Distance = "cosine",
+    expansions: Sequence[int] = (0,), augmentations: Sequence[int] = (0,), ks: Sequence[int] = (1,),
+    max_memory_mb: float = 512.0, device: str | None = None,
+) -> dict[tuple[int, int], RetrievalMetrics]:  # fmt: skip
+    """Leave-one-out retrieval metrics (as :func:`retrieval_metrics`) for every pair of query expansion and
+    database-side augmentation, sharing the searches: each augmentation's mixed references are computed once."""
+    x = as_matrix(embeddings, "embeddings").numpy()
+    y = _check(labels, len(x), "labels")
+    ks = tuple(sorted({int(k) for k in ks}))
+    r_all = relevant_counts(y, y, exclude_self=True)
+    k = min(len(y) - 1, max([int(r_all[y != UNKNOWN_LABEL].max(initial=0)), *ks]))
+    if k < 1:
+        raise DataError("retrieval needs at least two items")
+    search = _Search(get_distance(distance), max_memory_mb, device)
+    first = search.knn(x, None, k)
+    counts = np.unique(y[y != UNKNOWN_LABEL], return_counts=True)[1]
+    out: dict[tuple[int, int], RetrievalMetrics] = {}
+    for a in sorted({int(a) for a in augmentations}):
+        mixed = search.mixed(x, expansion_depth(a, counts), True)
+        for e in sorted({int(e) for e in expansions}):
+            knn = search.expanded(x, None, first, k, expansion_depth(e, counts), mixed)
+            out[e, a] = metrics_from_neighbours(
+                knn.labels(y), y, y, exclude_self=True, ks=tuple(kk for kk in ks if kk <= k)
+            )
+    return out
 
 
-__all__ = ["DEFAULT_KS", "RetrievalMetrics", "metrics_from_neighbours", "relevant_counts", "retrieval_metrics"]
+@dataclass(frozen=True)
+class _Mixed:
+    """References mixed with their nearest others (database-side augmentation; ``None`` = as they are); for a
+    leave-one-out search also each (query ``i``, reference ``j``) pair where ``i`` is one of ``j``'s neighbours,
+    with ``j`` re-mixed without ``i``."""
+
+    points: np.ndarray | None = None
+    pair_query: np.ndarray | None = None
+    pair_reference: np.ndarray | None = None
+    remixed: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Exact searches with one distance, memory budget and device (the expanded searches' steps)."""
+
+    dist: Distance
+    max_memory_mb: float
+    device: str | None
+
+    def knn(self, q: np.ndarray, r: np.ndarray | None, k: int) -> KNNResult:
+        return exact_knn(q, r, k=k, distance=self.dist, max_memory_mb=self.max_memory_mb, device=self.device)
+
+    def mixed(self, r: np.ndarray, n_augment: int, loo: bool) -> _Mixed:
+        """``r`` mixed with each row's ``n_augment`` nearest other rows; ``loo``: ``r`` is also the queries."""
+        n = len(r)
+        width = min(n_augment + int(loo), n - 1)
+        if not n_augment or width < 1:  # none asked, or a single reference: nothing to mix it with
+            return _Mixed()
+        nbrs = self.knn(r, None, width).indices
+        cols = min(n_augment, width)
+        sums, counts = neighbour_sums(r, nbrs[:, :cols])
+        points = mix(r, sums, counts, self.dist)
+        if not loo:
+            return _Mixed(points)
+        # the pairs where query i is one of reference j's first `cols` neighbours: j re-mixed without i (and with
+        # its next neighbour instead, where the search went one deeper)
+        j_of = np.repeat(np.arange(n), cols)
+        i_of = nbrs[:, :cols].reshape(-1)
+        deeper = width > cols
+        remixed = np.empty((len(i_of), r.shape[1]), np.float32)
+        step = max(1, _ROWS // 4)
+        for s in range(0, len(i_of), step):
+            js, is_ = j_of[s : s + step], i_of[s : s + step]
+            part = sums[js] - r[is_] + (r[nbrs[js, cols]] if deeper else 0)
+            remixed[s : s + step] = mix(r[js], part, counts[js] - 1 + int(deeper), self.dist)
+        return _Mixed(points, i_of, j_of, remixed)
+
+    def expanded(
+        self, q: np.ndarray, r: np.ndarray | None, first: KNNResult, k: int, n_expand: int, mixed: _Mixed
+    ) -> KNNResult:
+        """The ``k`` nearest references (``r``, or ``q`` itself leaving each query's own row out when ``None``) of
+        each query mixed with the mean of its ``n_expand`` nearest (``first``'s leading columns, or a deeper
+        search), ranked against the ``mixed`` references."""
+        loo = r is None
+        refs = q if r is None else r
+        qx = q
+        if n_expand:
+            depth = min(n_expand, len(refs) - int(loo))
+            nb = first.indices[:, :depth] if depth <= first.k else self.knn(q, r, depth).indices
+            qx = expand_queries(q, refs, nb, self.dist)
+        if mixed.points is not None:
+            return self._augmented(qx, k, mixed) if loo else self.knn(qx, mixed.points, k)
+        if not n_expand:
+            return first if first.k == k else self.knn(q, r, k)
+        if not loo:
+            return self.knn(qx, refs, k)
+        # one more neighbour, then each query's own row (wherever it came) dropped
+        deeper = self.knn(qx, refs, min(k + 1, len(refs)))
+        own = deeper.indices == np.arange(len(q))[:, None]
+        keep = np.argsort(own, axis=1, kind="stable")[:, :k]
+        return KNNResult(
+            np.take_along_axis(deeper.indices, keep, 1), np.take_along_axis(deeper.scores, keep, 1), True,
+            self.dist.name,
+        )  # fmt: skip
+
+    def _augmented(self, qx: np.ndarray, k: int, mixed: _Mixed) -> KNNResult:
+        """Leave-one-out: ``qx[i]`` (query ``i``, expanded or not) against the mixed references, where a reference
+        that had ``i`` among its neighbours is scored re-mixed without it, and ``i`` itself is left out."""
+        assert mixed.points is not None and mixed.pair_query is not None and mixed.pair_reference is not None
+        assert mixed.remixed is not None
+        n, i_of, j_of = len(qx), mixed.pair_query, mixed.pair_reference
+        fixed = np.empty(len(i_of), np.float32)
+        step = max(1, _ROWS // 4)
+        for s in range(0, len(i_of), step):
+            fixed[s : s + step] = self.dist.pair_scores(
+                torch.from_numpy(qx[i_of[s : s + step]]), torch.from_numpy(mixed.remixed[s : s + step])
+            ).numpy()
+        per_query = np.bincount(i_of, minlength=n)
+        extra = int(per_query.max(initial=0))
+        cand = self.knn(qx, mixed.points, min(n, k + 1 + extra))
+        idx, sc = cand.indices, cand.scores.astype(np.float32, copy=True)
+        keys = np.sort(i_of.astype(np.int64) * n + j_of)
+        stale = np.isin(np.arange(n, dtype=np.int64)[:, None] * n + idx, keys) | (idx == np.arange(n)[:, None])
+        sc[stale] = -np.inf
+        order = np.argsort(i_of, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(per_query)[:-1]])
+        pos = np.arange(len(i_of)) - np.repeat(starts, per_query)
+        ex_idx = np.zeros((n, extra), np.int64)
+        ex_sc = np.full((n, extra), -np.inf, np.float32)
+        ex_idx[i_of[order], pos] = j_of[order]
+        ex_sc[i_of[order], pos] = fixed[order]
+        all_idx, all_sc = np.concatenate([idx, ex_idx], 1), np.concatenate([sc, ex_sc], 1)
+        top = np.argsort(-all_sc, axis=1, kind="stable")[:, :k]
+        return KNNResult(np.take_along_axis(all_idx, top, 1), np.take_along_axis(all_sc, top, 1), True, self.dist.name)
+
+
+__all__ = [
+    "DEFAULT_KS", "RetrievalMetrics", "expansion_grid", "metrics_from_neighbours", "relevant_counts",
+    "retrieval_metrics",
+]  # fmt: skip

@@ -95,31 +95,31 @@ class FoldResult(NamedTuple):
     net: EmbeddingNet | None = None
     #: seconds per validation item that embedding with ``net`` took (0 for cached features)
     embed_seconds_per_item: float = 0.0
-    #: validation MAP@R per query expansion (its neighbours; 0 is ``score``)
-    by_expansion: Mapping[int, float] = MappingProxyType({})
+    #: validation MAP@R per (query expansion, database augmentation) pair of neighbours; (0, 0) is ``score``
+    by_expansion: Mapping[tuple[int, int], float] = MappingProxyType({})
 
 
 def expansion_scores(
-    emb: torch.Tensor, labels: np.ndarray, dist: Distance, expansions: Sequence[int]
-) -> dict[int, float]:
-    """MAP@R of the validation embeddings searched with each query expansion (0 = none), as evaluate and the
-    gallery search (same depth cap: :func:`~lookalike.models.expansion.expansion_depth`)."""
-    from lookalike.evaluation.retrieval import retrieval_metrics
+    emb: torch.Tensor, labels: np.ndarray, dist: Distance, expansions: Sequence[int],
+    augmentations: Sequence[int] = (0,),
+) -> dict[tuple[int, int], float]:  # fmt: skip
+    """MAP@R of the validation embeddings searched with each pair of query expansion and database-side
+    augmentation ((0, 0) = plain), as evaluate and the gallery search (same depth cap and leave-query-out:
+    :mod:`lookalike.models.expansion`)."""
+    from lookalike.evaluation.retrieval import expansion_grid
 
-    out = {0: float(map_at_r(emb, torch.from_numpy(labels), dist))}
-    x = emb.detach().float().numpy()
-    for k in expansions:
-        if k and np.isfinite(out[0]):
-            out[int(k)] = float(
-                retrieval_metrics(x, labels, distance=dist, ks=(1,), query_expansion=int(k))[0].map_at_r
-            )
+    out = {(0, 0): float(map_at_r(emb, torch.from_numpy(labels), dist))}
+    if np.isfinite(out[0, 0]) and (any(expansions) or any(augmentations)):
+        grid = expansion_grid(emb.detach().float().numpy(), labels, distance=dist, expansions=[0, *expansions],
+                              augmentations=[0, *augmentations])  # fmt: skip
+        out.update({key: float(m.map_at_r) for key, m in grid.items() if key != (0, 0)})
     return out
 
 
 def fold_score(
     cand: Candidate, feats: np.ndarray, labels: np.ndarray, fold: tuple[np.ndarray, np.ndarray],
     training: TrainingSpace, *, batch_size: int, seed: int, family: Family | None = None, option: int = 0,
-    expansions: Sequence[int] = (0,),
+    expansions: Sequence[int] = (0,), augmentations: Sequence[int] = (0,),
 ) -> FoldResult:  # fmt: skip
     """MAP@R on the fold's validation classes. With a ``family`` trained on every fold, ``feats`` are its
     prepared inputs (images or texts) and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
@@ -137,8 +137,8 @@ def fold_score(
     else:
         emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
         rate = 0.0
-    by_k = expansion_scores(emb, labels[va], dist, expansions)
-    return FoldResult(by_k[0], net, rate, by_k)
+    by_k = expansion_scores(emb, labels[va], dist, expansions, augmentations)
+    return FoldResult(by_k[0, 0], net, rate, by_k)
 
 
 __all__ = ["FoldResult", "batch_size_for", "embed_fold", "expansion_scores", "fold_score"]

@@ -43,18 +43,18 @@ class Trial:
     nets: list[Any] = field(default_factory=list, repr=False)
     #: seconds per item one of those networks took to embed its fold's validation items
     embed_seconds_per_item: float = 0.0
-    #: per query expansion scored (its neighbours), the fold scores; ``fold_scores`` are the best mean's
-    expansion_scores: dict[int, list[float]] = field(default_factory=dict)
+    #: per (query expansion, database augmentation) scored, the fold scores; ``fold_scores`` are the best mean's
+    expansion_scores: dict[tuple[int, int], list[float]] = field(default_factory=dict)
 
-    def add_fold(self, by_expansion: Mapping[int, float]) -> None:
-        """Record one fold's scores; the trial keeps the expansion with the best mean so far (ties: fewer)."""
+    def add_fold(self, by_expansion: Mapping[tuple[int, int], float]) -> None:
+        """Record one fold's scores; the trial keeps the expansions with the best mean so far (ties: fewer)."""
         for k, v in by_expansion.items():
             self.expansion_scores.setdefault(k, []).append(v)
         n = max(len(v) for v in self.expansion_scores.values())
         full = {k: v for k, v in self.expansion_scores.items() if len(v) == n}
         best = max(sorted(full), key=lambda k: np.mean(full[k]) if all(map(math.isfinite, full[k])) else -1.0)
         self.fold_scores = list(full[best])
-        self.candidate.query_expansion = best
+        self.candidate.query_expansion, self.candidate.database_augmentation = best
 
     @property
     def fold_seconds(self) -> float:
@@ -168,7 +168,8 @@ def run_search(
                 t_fold = time.monotonic()
                 _, net, embed_rate, by_k = fold_score(cand, feats, labels, fold, space.training, batch_size=fold_batch,
                                                       seed=seed + f, family=fam, option=option,
-                                                      expansions=space.query_expansion)  # fmt: skip
+                                                      expansions=space.query_expansion,
+                                                      augmentations=space.database_augmentation)  # fmt: skip
                 if fam.is_scratch:
                     pace.record(cand, len(fold[0]), time.monotonic() - t_fold)
                 if fam.ensembles and net is not None:

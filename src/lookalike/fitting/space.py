@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from lookalike.config import StrictModel, read_yaml, validate
 from lookalike.errors import ConfigError
@@ -170,14 +170,17 @@ class SearchSpace(StrictModel):
     #: neighbours of query expansion scored on every fold of every trial (cheap: a second search of the
     #: validation embeddings); each trial keeps the one with the best mean (0 = none, preferred on ties)
     query_expansion: list[int] = Field(default_factory=lambda: [0, 2, 5, 10, 20], min_length=1)
+    #: neighbours of database-side augmentation scored with each of them (the references mixed too; every pair
+    #: of the two lists is scored on every fold)
+    database_augmentation: list[int] = Field(default_factory=lambda: [0, 5, 20], min_length=1)
     training: TrainingSpace
 
-    @field_validator("query_expansion")
+    @field_validator("query_expansion", "database_augmentation")
     @classmethod
-    def _expansions(cls, v: list[int]) -> list[int]:
+    def _expansions(cls, v: list[int], info: ValidationInfo) -> list[int]:
         for k in v:
             if not 0 <= k <= MAX_EXPANSION:
-                raise ValueError(f"query_expansion values must be in [0, {MAX_EXPANSION}] (0 = none); got {k}")
+                raise ValueError(f"{info.field_name} values must be in [0, {MAX_EXPANSION}] (0 = none); got {k}")
         return sorted(set(v))
 
     @model_validator(mode="after")
@@ -298,6 +301,8 @@ class Candidate:
     trainable_blocks: int | None = None
     #: neighbours of query expansion (set by the search from the folds; 0 = none)
     query_expansion: int = 0
+    #: neighbours of database-side augmentation (set by the search from the folds; 0 = none)
+    database_augmentation: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -314,6 +319,8 @@ class Candidate:
             parts.append(f"trainable_blocks={self.trainable_blocks}")
         if self.query_expansion:
             parts.append(f"query_expansion={self.query_expansion}")
+        if self.database_augmentation:
+            parts.append(f"database_augmentation={self.database_augmentation}")
         return " ".join(parts)
 
     def train_config(
@@ -340,7 +347,8 @@ class Candidate:
                      "m_per_class": t.m_per_class, "cache_dir": cache_dir},
             "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option),
                       "head": head.model_dump(exclude_defaults=True), "distance": self.distance,
-                      "backbone": "frozen", "query_expansion": self.query_expansion},
+                      "backbone": "frozen", "query_expansion": self.query_expansion,
+                      "database_augmentation": self.database_augmentation},
             "loss": {"name": loss.name, "miner": loss.miner, "params": dict(loss.params)},
             "optim": {"lr_head": self.lr_head or 1e-3, "warmup_epochs": t.warmup_epochs},
             "trainer": {"max_epochs": self.epochs, "progress_bar": False},
@@ -365,6 +373,7 @@ class Candidate:
             "model": {"encoder": fam.encoder, "encoder_kwargs": fam.kwargs(option), "head": {"type": "none"},
                       "distance": self.distance, "backbone": "finetune", "freeze_bn": fam.is_finetune,
                       "query_expansion": self.query_expansion,
+                      "database_augmentation": self.database_augmentation,
                       **({"trainable_blocks": self.trainable_blocks} if fam.is_finetune else {})},
             "loss": {"name": self.loss.name, "miner": self.loss.miner, "params": dict(self.loss.params)},
             "optim": {"lr_backbone": self.lr_head, "lr_head": self.lr_head, "weight_decay": sc.weight_decay,

@@ -31,7 +31,7 @@ from lookalike.gallery.results import (
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
 from lookalike.models.distances import Distance
-from lookalike.models.expansion import expand_queries, expansion_depth
+from lookalike.models.expansion import augment_references, expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
 from lookalike.names import normalize_name
 
@@ -61,6 +61,7 @@ class Gallery:
         self.model = model
         self._lock = threading.RLock()
         self._cache: tuple[int, Any] | None = None
+        self._mixed_cache: tuple[np.ndarray, int, np.ndarray] | None = None
         self._meta: tuple[dict[str, Any], GalleryMeta] | None = None  # (stored record, its parse)
         self._record: ModelRecord = self.meta.model
         self.distance: Distance = self._record.distance.build()
@@ -318,8 +319,10 @@ class Gallery:
         q = self._check_vectors(vectors, "queries")
         meta = self.meta
         threshold, scoring = meta.threshold, meta.scoring
-        if meta.model.query_expansion:
-            per_query = self._expanded_matches(q, int(k), scoring, meta.model.query_expansion)
+        if meta.model.query_expansion or meta.model.database_augmentation:
+            per_query = self._expanded_matches(
+                q, int(k), scoring, meta.model.query_expansion, meta.model.database_augmentation
+            )
         elif scoring != "max":
             per_query = self._exact_matches(q, int(k), scoring)
         else:  # max-scoring is the store's nearest-identity search; q is already checked (and stricter)
@@ -345,28 +348,54 @@ class Gallery:
         scores = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, sc.check_scoring(scoring))
         return sc.top_k(scores, names, k)
 
-    def _expanded_matches(self, q: np.ndarray, k: int, scoring: str, n_expand: int) -> list[list[Match]]:
-        """Query expansion (:mod:`lookalike.models.expansion`): each query is mixed half and half with the mean of
-        its ``n_expand`` nearest gallery items (at most half the median items per identity) and the identities are
-        ranked by that expanded query; each match keeps its plain score (the query's own, which the threshold was
-        calibrated on: calibration scores pairs)."""
+    def _expanded_matches(
+        self, q: np.ndarray, k: int, scoring: str, n_expand: int, n_augment: int = 0
+    ) -> list[list[Match]]:  # fmt: skip
+        """Query expansion and database-side augmentation (:mod:`lookalike.models.expansion`): each query is mixed
+        half and half with the mean of its ``n_expand`` nearest gallery items, each gallery item with the mean of its
+        ``n_augment`` nearest others (both at most half the median items per identity), and the identities are
+        ranked by the mixed query against the mixed items; each match keeps its plain score (the query's own
+        against the stored items, which the threshold was calibrated on: calibration scores pairs)."""
         vectors, codes, names, rows = self._table()
-        n_expand = expansion_depth(n_expand, np.bincount(codes, minlength=len(names)))
-        if not names or not n_expand:
+        counts = np.bincount(codes, minlength=len(names))
+        n_expand, n_augment = expansion_depth(n_expand, counts), expansion_depth(n_augment, counts)
+        if not names or not (n_expand or n_augment):
             return self._exact_matches(q, k, scoring) if names else [[] for _ in range(len(q))]
-        hits = self.store.search(q, n_expand)
-        nb = np.full((len(q), n_expand), -1, np.int64)
-        for i, row in enumerate(hits):
-            # an item enrolled by another process since the table was read is not in it: left out (-1)
-            found = [rows[h.id] for h in row if h.id in rows]
-            nb[i, : len(found)] = found
         rule = sc.check_scoring(scoring)
-        expanded = sc.identity_score_matrix(
-            expand_queries(q, vectors, nb, self.distance), vectors, codes, len(names), self.distance, rule
-        )
+        mixed_q = q
+        if n_expand:
+            mixed_q = expand_queries(q, vectors, self._neighbour_rows(q, n_expand, rows), self.distance)
+        ranked = self._mixed_items(vectors, rows, n_augment) if n_augment else vectors
+        expanded = sc.identity_score_matrix(mixed_q, ranked, codes, len(names), self.distance, rule)
         plain = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, rule)
         order = np.argsort(-expanded, axis=1, kind="stable")[:, : min(k, len(names))]
         return [[Match(names[j], float(plain[i, j])) for j in order[i]] for i in range(len(q))]
+
+    def _neighbour_rows(
+        self, q: np.ndarray, n: int, rows: dict[int, int], own: np.ndarray | None = None
+    ) -> np.ndarray:  # fmt: skip
+        """(len(q), n) table rows of each query's ``n`` nearest stored items (-1 where fewer); ``own``: each query's
+        own row, never its neighbour. An item enrolled by another process since the table was read is not in the
+        table: left out."""
+        hits = self.store.search(q, n + int(own is not None))
+        nb = np.full((len(q), n), -1, np.int64)
+        for i, row in enumerate(hits):
+            found = [rows[h.id] for h in row if h.id in rows and (own is None or rows[h.id] != own[i])][:n]
+            nb[i, : len(found)] = found
+        return nb
+
+    def _mixed_items(self, vectors: np.ndarray, rows: dict[int, int], n_augment: int) -> np.ndarray:
+        """The table's ``vectors``, each mixed with its ``n_augment`` nearest other items; computed once per table
+        (per gallery generation: one search of every stored item, the cost of a change to such a gallery)."""
+        with self._lock:
+            cached = self._mixed_cache
+            if cached is not None and cached[0] is vectors and cached[1] == n_augment:
+                return cached[2]
+        own = np.arange(len(vectors))
+        mixed = augment_references(vectors, self._neighbour_rows(vectors, n_augment, rows, own), self.distance)
+        with self._lock:
+            self._mixed_cache = (vectors, n_augment, mixed)
+        return mixed
 
     @staticmethod
     def _decide(matches: list[Match], threshold: float | None) -> Identification:

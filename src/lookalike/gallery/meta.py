@@ -46,6 +46,8 @@ class ModelRecord(BaseModel):
     distance: DistanceRecord
     #: neighbours of query expansion in identify (the model card's ``query_expansion``; 0 = none)
     query_expansion: int = Field(default=0, ge=0)
+    #: neighbours each stored item is mixed with before identify ranks it (the card's; 0 = none)
+    database_augmentation: int = Field(default=0, ge=0)
 
     @classmethod
     def of(cls, model: EmbeddingModel) -> ModelRecord:
@@ -56,6 +58,7 @@ class ModelRecord(BaseModel):
             embedding_size=int(model.embedding_size),
             distance=DistanceRecord.model_validate(model.distance.to_dict()),
             query_expansion=model.query_expansion,
+            database_augmentation=model.database_augmentation,
         )
 
     def describe(self) -> str:

@@ -38,6 +38,8 @@ class ModelCard(StrictModel):
     label_names: list[str] = Field(default_factory=list)
     #: neighbours of query expansion in every search with this model (0 = none; models.expansion)
     query_expansion: int = Field(default=0, ge=0, le=100)
+    #: neighbours each stored item is mixed with before searches rank them (0 = none; models.expansion)
+    database_augmentation: int = Field(default=0, ge=0, le=100)
     fingerprint: str = ""
     lookalike_version: str = __version__
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -48,8 +50,9 @@ def compute_fingerprint(card: ModelCard, tensors: Mapping[str, Any]) -> str:
     """sha256 (hex) over the card's defining fields and every tensor (name, dtype, shape, bytes)."""
     h = hashlib.sha256()
     fields = card.model_dump(exclude=_NOT_FINGERPRINTED)
-    if not fields["query_expansion"]:  # cards from before the field fingerprint as they did
-        del fields["query_expansion"]
+    for name in ("query_expansion", "database_augmentation"):
+        if not fields[name]:  # cards from before the field fingerprint as they did
+            del fields[name]
     h.update(json.dumps(fields, sort_keys=True, default=str).encode())
     for name in sorted(tensors):
         t = tensors[name]

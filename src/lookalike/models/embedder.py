@@ -67,9 +67,11 @@ class EmbeddingModel:
         label_names: Sequence[str] = (),
         extra: dict[str, Any] | None = None,
         query_expansion: int = 0,
+        database_augmentation: int = 0,
     ) -> EmbeddingModel:
         """Wrap a (trained) network; the card is derived from it and fingerprinted. ``query_expansion``: the
-        neighbours every search with this model averages into the query (:mod:`lookalike.models.expansion`)."""
+        neighbours every search with this model averages into the query; ``database_augmentation``: those each
+        searched item is mixed with (:mod:`lookalike.models.expansion`)."""
         enc = network.encoder
         card = ModelCard(
             encoder=enc.spec,
@@ -80,6 +82,7 @@ class EmbeddingModel:
             architecture=network.architecture(),
             label_names=list(label_names),
             query_expansion=check_expansion(query_expansion),
+            database_augmentation=check_expansion(database_augmentation, "database_augmentation"),
             extra=dict(extra or {}),
         )
         card.fingerprint = compute_fingerprint(card, network.state_dict())
@@ -110,6 +113,11 @@ class EmbeddingModel:
     def query_expansion(self) -> int:
         """Neighbours averaged into each query before searching (0 = none)."""
         return self.card.query_expansion
+
+    @property
+    def database_augmentation(self) -> int:
+        """Neighbours each searched item is mixed with before ranking (0 = none)."""
+        return self.card.database_augmentation
 
     @property
     def kind(self) -> str:

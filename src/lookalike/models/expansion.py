@@ -23,6 +23,13 @@ uniform mean the first fell to 93.5 % with 5 and 65.4 % with 10.
 
 A model's card says how many neighbours its searches use (``query_expansion``; 0 = none); ``lookalike fit``
 chooses it on class carve-outs of the training classes, like every other setting.
+
+Database-side augmentation (Arandjelović & Zisserman, "Three things everyone should know to improve object
+retrieval", CVPR 2012; "DBA" in Radenović et al.) does the same to the items searched: each is mixed half and half
+with the mean of its ``database_augmentation`` nearest other items (same depth cap), and queries are ranked
+against those mixed items. A gallery re-mixes its items when its contents change; an evaluation leaves each query
+out of the other items' neighbourhoods (a stored item never has a future query among its neighbours). Rankings
+use the mixed items; every score a threshold is applied to stays the plain pair score.
 """
 
 from __future__ import annotations
@@ -37,10 +44,10 @@ from lookalike.models.distances import Distance
 MAX_EXPANSION = 100
 
 
-def check_expansion(k: int) -> int:
-    """``k`` as an int in [0, MAX_EXPANSION], or :class:`ConfigError` naming the range."""
+def check_expansion(k: int, what: str = "query_expansion") -> int:
+    """``k`` as an int in [0, MAX_EXPANSION], or :class:`ConfigError` naming ``what`` and the range."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) <= MAX_EXPANSION:
-        raise ConfigError(f"query_expansion must be an integer in [0, {MAX_EXPANSION}] (0 = none); got {k!r}")
+        raise ConfigError(f"{what} must be an integer in [0, {MAX_EXPANSION}] (0 = none); got {k!r}")
     return int(k)
 
 
@@ -62,13 +69,45 @@ def expand_queries(
     nb = np.asarray(neighbours, dtype=np.int64).reshape(len(q), -1)
     if not nb.size:
         return q.copy()
+    sums, counts = neighbour_sums(references, nb)
+    return mix(q, sums, counts, distance)
+
+
+def neighbour_sums(references: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``neighbours`` ((n, k) row numbers into ``references``, -1 ignored): the sum of the references
+    it names ((n, d) float32) and how many it names ((n,) int64), one column at a time (no (n, k, d) temporary)."""
     r = np.asarray(references, dtype=np.float32)
-    valid = nb >= 0
-    picked = r[np.where(valid, nb, 0)] * valid[..., None]
-    counts = valid.sum(1, keepdims=True)
-    means = picked.sum(1) / np.maximum(counts, 1)
-    mixed = np.where(counts > 0, (q + means) / 2, q)
+    nb = np.asarray(neighbours, dtype=np.int64)
+    sums = np.zeros((len(nb), r.shape[1]), np.float32)
+    counts = np.zeros(len(nb), np.int64)
+    for col in nb.T:
+        ok = col >= 0
+        sums[ok] += r[col[ok]]
+        counts += ok
+    return sums, counts
+
+
+def mix(points: np.ndarray, sums: np.ndarray, counts: np.ndarray, distance: Distance) -> np.ndarray:
+    """``points`` mixed half and half with ``sums / counts`` (left as they are where ``counts`` is 0), brought back
+    into ``distance``'s space."""
+    p = np.asarray(points, dtype=np.float32)
+    c = np.asarray(counts).reshape(-1)
+    mixed = np.asarray(sums, dtype=np.float32) / np.maximum(c, 1).astype(np.float32)[:, None]  # a new array
+    mixed += p
+    mixed *= 0.5
+    alone = c <= 0
+    if alone.any():
+        mixed[alone] = p[alone]
     return distance.mean_point(torch.from_numpy(mixed)).numpy().astype(np.float32, copy=False)
 
 
-__all__ = ["MAX_EXPANSION", "check_expansion", "expand_queries", "expansion_depth"]
+def augment_references(references: np.ndarray, neighbours: np.ndarray, distance: Distance) -> np.ndarray:
+    """Database-side augmentation: each reference mixed (half the weight) with the mean of the other references
+    its row of ``neighbours`` names ((n, k) row numbers into ``references``, never its own; -1 entries ignored)."""
+    return expand_queries(references, references, neighbours, distance)
+
+
+__all__ = [
+    "MAX_EXPANSION", "augment_references", "check_expansion", "expand_queries", "expansion_depth", "mix",
+    "neighbour_sums",
+]  # fmt: skip

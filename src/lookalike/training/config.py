@@ -85,6 +85,8 @@ class ModelConfig(StrictModel):
     #: neighbours of query expansion in every search with the exported model (0 = none;
     #: :mod:`lookalike.models.expansion`); ``lookalike fit`` chooses it on the training classes' carve-outs
     query_expansion: int = Field(default=0, ge=0, le=100)
+    #: neighbours each searched item is mixed with (database-side augmentation; 0 = none), chosen like it
+    database_augmentation: int = Field(default=0, ge=0, le=100)
 
     @model_validator(mode="before")
     @classmethod
