@@ -46,7 +46,8 @@ def demo(
         ]
         if r.heldout_map_at_r_plain is not None:
             lines.append(
-                f"  (the model searches with query expansion; the plain search: MAP@R {r.heldout_map_at_r_plain:.3f})"
+                f"  (the model mixes queries and searched items with their neighbours; the plain search: MAP@R "
+                f"{r.heldout_map_at_r_plain:.3f})"
             )
     lines += [
         f"gallery: enrolled {', '.join(r.enrolled)} with {r.shots} examples each; "

@@ -172,7 +172,7 @@ class SearchSpace(StrictModel):
     query_expansion: list[int] = Field(default_factory=lambda: [0, 2, 5, 10, 20], min_length=1)
     #: neighbours of database-side augmentation scored with each of them (the references mixed too; every pair
     #: of the two lists is scored on every fold)
-    database_augmentation: list[int] = Field(default_factory=lambda: [0, 5, 20], min_length=1)
+    database_augmentation: list[int] = Field(default_factory=lambda: [0, 5, 20, 50], min_length=1)
     training: TrainingSpace
 
     @field_validator("query_expansion", "database_augmentation")
