@@ -120,3 +120,14 @@ def test_evaluate_reports_the_plain_figures_and_names_both_settings() -> None:
     assert r.retrieval.map_at_r == pytest.approx(retrieval_metrics(x, y, database_augmentation=3)[0].map_at_r)
     head = evaluate_embeddings(x, y, query_expansion=2, database_augmentation=3, clustering=False).headline()
     assert "MAP@R, no expansion (model: 2, database 3)" in head
+
+
+def test_the_grid_equals_one_search_per_pair() -> None:
+    from lookalike.evaluation.retrieval import expansion_grid
+
+    x, y = _data(5, n_classes=4, per_class=12)
+    grid = expansion_grid(x, y, expansions=[0, 2, 5], augmentations=[0, 3, 5], ks=(1, 5))
+    assert set(grid) == {(e, a) for e in (0, 2, 5) for a in (0, 3, 5)}
+    for (e, a), got in grid.items():
+        want, _ = retrieval_metrics(x, y, ks=(1, 5), query_expansion=e, database_augmentation=a)
+        assert got == want
