@@ -20,6 +20,7 @@ from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelM
 from lookalike.gallery import scoring as sc
 from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
 from lookalike.gallery.meta import GalleryMeta, ModelRecord
+from lookalike.gallery.mixing import ItemMixer
 from lookalike.gallery.results import (
     CalibrationReport,
     FaceIdentification,
@@ -31,7 +32,7 @@ from lookalike.gallery.results import (
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
 from lookalike.models.distances import Distance
-from lookalike.models.expansion import augment_references, expand_queries, expansion_depth
+from lookalike.models.expansion import expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
 from lookalike.names import normalize_name
 
@@ -61,10 +62,10 @@ class Gallery:
         self.model = model
         self._lock = threading.RLock()
         self._cache: tuple[int, Any] | None = None
-        self._mixed_cache: tuple[np.ndarray, int, np.ndarray] | None = None
         self._meta: tuple[dict[str, Any], GalleryMeta] | None = None  # (stored record, its parse)
         self._record: ModelRecord = self.meta.model
         self.distance: Distance = self._record.distance.build()
+        self._mixer = ItemMixer(self.distance)
         self._dim = self._record.embedding_size
 
     @property
@@ -371,31 +372,20 @@ class Gallery:
         order = np.argsort(-expanded, axis=1, kind="stable")[:, : min(k, len(names))]
         return [[Match(names[j], float(plain[i, j])) for j in order[i]] for i in range(len(q))]
 
-    def _neighbour_rows(
-        self, q: np.ndarray, n: int, rows: dict[int, int], own: np.ndarray | None = None
-    ) -> np.ndarray:  # fmt: skip
-        """(len(q), n) table rows of each query's ``n`` nearest stored items (-1 where fewer); ``own``: each query's
-        own row, never its neighbour. An item enrolled by another process since the table was read is not in the
-        table: left out."""
-        hits = self.store.search(q, n + int(own is not None))
+    def _neighbour_rows(self, q: np.ndarray, n: int, rows: dict[int, int]) -> np.ndarray:
+        """(len(q), n) table rows of each query's ``n`` nearest stored items (-1 where fewer). An item enrolled by
+        another process since the table was read is not in the table: left out."""
         nb = np.full((len(q), n), -1, np.int64)
-        for i, row in enumerate(hits):
-            found = [rows[h.id] for h in row if h.id in rows and (own is None or rows[h.id] != own[i])][:n]
+        for i, row in enumerate(self.store.search(q, n)):
+            found = [rows[h.id] for h in row if h.id in rows]
             nb[i, : len(found)] = found
         return nb
 
     def _mixed_items(self, vectors: np.ndarray, rows: dict[int, int], n_augment: int) -> np.ndarray:
-        """The table's ``vectors``, each mixed with its ``n_augment`` nearest other items; computed once per table
-        (per gallery generation: one search of every stored item, the cost of a change to such a gallery)."""
+        """The table's ``vectors``, each mixed with its ``n_augment`` nearest other items; updated from the
+        gallery's changes since the last table (:mod:`lookalike.gallery.mixing`)."""
         with self._lock:
-            cached = self._mixed_cache
-            if cached is not None and cached[0] is vectors and cached[1] == n_augment:
-                return cached[2]
-        own = np.arange(len(vectors))
-        mixed = augment_references(vectors, self._neighbour_rows(vectors, n_augment, rows, own), self.distance)
-        with self._lock:
-            self._mixed_cache = (vectors, n_augment, mixed)
-        return mixed
+            return self._mixer.mixed(vectors, np.fromiter(rows, np.int64, len(rows)), n_augment, self.store.search)
 
     @staticmethod
     def _decide(matches: list[Match], threshold: float | None) -> Identification:
