@@ -131,3 +131,10 @@ def test_the_grid_equals_one_search_per_pair() -> None:
     for (e, a), got in grid.items():
         want, _ = retrieval_metrics(x, y, ks=(1, 5), query_expansion=e, database_augmentation=a)
         assert got == want
+
+
+def test_a_small_memory_budget_re_mixes_per_block_with_the_same_result() -> None:
+    x, y = _data(6, n_classes=4, per_class=12)
+    roomy, _ = retrieval_metrics(x, y, query_expansion=2, database_augmentation=4)
+    tight, _ = retrieval_metrics(x, y, query_expansion=2, database_augmentation=4, max_memory_mb=0.001)
+    assert tight == roomy

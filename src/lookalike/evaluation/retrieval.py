@@ -19,7 +19,7 @@ in as distractors. Values equal PML's ``AccuracyCalculator`` (tests check 1e-6).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from lookalike.models.expansion import expand_queries, expansion_depth, mix, nei
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 _ROWS = 16_384  # queries per vectorised step (bounds the (rows, k) temporaries)
+_PAIRS = 4_096  # re-mixed (query, reference) pairs per vectorised step (bounds the (pairs, d) temporaries)
 
 
 @dataclass(frozen=True)
@@ -230,14 +231,27 @@ def expansion_grid(
 
 @dataclass(frozen=True)
 class _Mixed:
-    """References mixed with their nearest others (database-side augmentation; ``None`` = as they are); for a
-    leave-one-out search also each (query ``i``, reference ``j``) pair where ``i`` is one of ``j``'s neighbours,
-    with ``j`` re-mixed without ``i``."""
+    """References mixed with their nearest others (database-side augmentation; ``points`` ``None`` = as they
+    are); for a leave-one-out search also each (query ``i``, reference ``j``) pair where ``i`` is one of ``j``'s
+    neighbours, whose ``j`` is scored re-mixed without ``i`` (:meth:`remixed`)."""
 
     points: np.ndarray | None = None
-    pair_query: np.ndarray | None = None
-    pair_reference: np.ndarray | None = None
-    remixed: np.ndarray | None = None
+    pair_query: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    pair_reference: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    #: what re-mixing needs: the references, their neighbour sums and counts, the neighbour table and its width
+    parts: tuple[Any, ...] = ()
+    #: every pair's re-mixed reference, when they fit in the memory budget (else computed per block)
+    kept: np.ndarray | None = None
+
+    def remixed(self, s: int, e: int, dist: Distance) -> np.ndarray:
+        """Pairs ``s:e``'s re-mixed references: without the query, with the next neighbour where there is one."""
+        if self.kept is not None:
+            return self.kept[s:e]
+        r, sums, counts, nbrs, cols = self.parts
+        js, is_ = self.pair_reference[s:e], self.pair_query[s:e]
+        deeper = nbrs.shape[1] > cols
+        part = sums[js] - r[is_] + (r[nbrs[js, cols]] if deeper else 0)
+        return mix(r[js], part, counts[js] - 1 + int(deeper), dist)
 
 
 @dataclass(frozen=True)
@@ -263,18 +277,14 @@ class _Search:
         points = mix(r, sums, counts, self.dist)
         if not loo:
             return _Mixed(points)
-        # the pairs where query i is one of reference j's first `cols` neighbours: j re-mixed without i (and with
-        # its next neighbour instead, where the search went one deeper)
-        j_of = np.repeat(np.arange(n), cols)
-        i_of = nbrs[:, :cols].reshape(-1)
-        deeper = width > cols
-        remixed = np.empty((len(i_of), r.shape[1]), np.float32)
-        step = max(1, _ROWS // 4)
-        for s in range(0, len(i_of), step):
-            js, is_ = j_of[s : s + step], i_of[s : s + step]
-            part = sums[js] - r[is_] + (r[nbrs[js, cols]] if deeper else 0)
-            remixed[s : s + step] = mix(r[js], part, counts[js] - 1 + int(deeper), self.dist)
-        return _Mixed(points, i_of, j_of, remixed)
+        # the pairs where query i is one of reference j's first `cols` neighbours
+        base = _Mixed(points, nbrs[:, :cols].reshape(-1), np.repeat(np.arange(n), cols), (r, sums, counts, nbrs, cols))
+        if len(base.pair_query) * r.shape[1] * 4 > self.max_memory_mb * 2**20:
+            return base  # re-mixed per block at each scoring instead of kept
+        kept = np.empty((len(base.pair_query), r.shape[1]), np.float32)
+        for s in range(0, len(kept), _PAIRS):
+            kept[s : s + _PAIRS] = base.remixed(s, s + _PAIRS, self.dist)
+        return replace(base, kept=kept)
 
     def expanded(
         self, q: np.ndarray, r: np.ndarray | None, first: KNNResult, k: int, n_expand: int, mixed: _Mixed
@@ -307,14 +317,12 @@ class _Search:
     def _augmented(self, qx: np.ndarray, k: int, mixed: _Mixed) -> KNNResult:
         """Leave-one-out: ``qx[i]`` (query ``i``, expanded or not) against the mixed references, where a reference
         that had ``i`` among its neighbours is scored re-mixed without it, and ``i`` itself is left out."""
-        assert mixed.points is not None and mixed.pair_query is not None and mixed.pair_reference is not None
-        assert mixed.remixed is not None
+        assert mixed.points is not None
         n, i_of, j_of = len(qx), mixed.pair_query, mixed.pair_reference
         fixed = np.empty(len(i_of), np.float32)
-        step = max(1, _ROWS // 4)
-        for s in range(0, len(i_of), step):
-            fixed[s : s + step] = self.dist.pair_scores(
-                torch.from_numpy(qx[i_of[s : s + step]]), torch.from_numpy(mixed.remixed[s : s + step])
+        for s in range(0, len(i_of), _PAIRS):
+            fixed[s : s + _PAIRS] = self.dist.pair_scores(
+                torch.from_numpy(qx[i_of[s : s + _PAIRS]]), torch.from_numpy(mixed.remixed(s, s + _PAIRS, self.dist))
             ).numpy()
         per_query = np.bincount(i_of, minlength=n)
         extra = int(per_query.max(initial=0))
