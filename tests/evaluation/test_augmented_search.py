@@ -88,12 +88,12 @@ def test_a_reference_is_scored_re_mixed_without_the_query() -> None:
 
 @pytest.mark.parametrize("distance", ["euclidean", {"name": "hyperbolic", "c": 0.1}])
 def test_other_distances_stay_finite_and_leave_the_query_out(distance: object) -> None:
+    import torch
+
     from lookalike.models.distances import get_distance
 
     x, y = _data(2)
     dist = get_distance(distance)  # type: ignore[arg-type]
-    import torch
-
     e = dist.embed(torch.from_numpy(x * 0.5)).numpy()
     got, knn = retrieval_metrics(e, y, distance=dist, query_expansion=2, database_augmentation=3)
     assert np.isfinite(got.map_at_r) and np.isfinite(knn.scores).all()

@@ -198,7 +198,7 @@ def _expanded_candidates(
     against the augmented gallery."""
     p, g = as_matrix(probes, "probes").numpy(), as_matrix(gallery, "gallery").numpy()
     counts = np.unique(g_labels, return_counts=True)[1]
-    depth, db_depth = expansion_depth(n_expand, counts), min(expansion_depth(n_augment, counts), len(g) - 1)
+    depth, db_depth = expansion_depth(n_expand, counts), expansion_depth(n_augment, counts)
     if not depth and not db_depth:
         knn = exact_knn(p, g, k=1, distance=dist, device=device)
         return g_labels[knn.indices[:, 0]], knn.scores[:, 0]

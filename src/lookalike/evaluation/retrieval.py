@@ -176,29 +176,35 @@ def retrieval_metrics(
     references (same cap); in a leave-one-out search a query is never among the neighbours a reference is mixed
     with (each such reference is re-mixed without it), as a gallery's items never include a future query.
     """
-    ks = tuple(sorted({int(k) for k in ks}))
-    if not ks or ks[0] < 1:
-        raise DataError(f"ks must be positive integers such as (1, 5, 10); got {ks}")
     exclude_self = references is None
-    n_q = len(queries)
-    q_labels = _check(query_labels, n_q, "query labels")
+    q_labels = _check(query_labels, len(queries), "query labels")
     r_labels = q_labels if references is None else _check(reference_labels, len(references), "reference labels")
-    r_all = relevant_counts(q_labels, r_labels, exclude_self=exclude_self)
-    known = q_labels != UNKNOWN_LABEL
-    available = len(r_labels) - int(exclude_self)
-    k = min(available, max([int(r_all[known].max(initial=0)), *ks]))
-    if k < 1:
-        raise DataError("retrieval needs at least two items (or one query and one reference)")
+    k, ks = _search_depth(q_labels, r_labels, exclude_self, ks)
     knn = exact_knn(queries, references, k=k, distance=distance, max_memory_mb=max_memory_mb, device=device)
     counts = np.unique(r_labels[r_labels != UNKNOWN_LABEL], return_counts=True)[1]
     depth, db_depth = expansion_depth(query_expansion, counts), expansion_depth(database_augmentation, counts)
     if depth or db_depth:
         search = _Search(get_distance(distance), max_memory_mb, device)
+        q = as_matrix(queries, "queries").numpy()
         r = None if references is None else as_matrix(references, "references").numpy()
-        mixed = search.mixed(as_matrix(queries, "queries").numpy() if r is None else r, db_depth, r is None)
-        knn = search.expanded(as_matrix(queries, "queries").numpy(), r, knn, k, depth, mixed)
-    ks_ok = tuple(kk for kk in ks if kk <= k)
-    return metrics_from_neighbours(knn.labels(r_labels), q_labels, r_labels, exclude_self=exclude_self, ks=ks_ok), knn
+        knn = search.expanded(q, r, knn, k, depth, search.mixed(q if r is None else r, db_depth, r is None))
+    return metrics_from_neighbours(knn.labels(r_labels), q_labels, r_labels, exclude_self=exclude_self, ks=ks), knn
+
+
+def _search_depth(
+    q_labels: np.ndarray, r_labels: np.ndarray, exclude_self: bool, ks: Sequence[int]
+) -> tuple[int, tuple[int, ...]]:  # fmt: skip
+    """How many neighbours the metrics need (the largest R of a known query, or the largest K), and the Ks
+    that many neighbours can serve."""
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise DataError(f"ks must be positive integers such as (1, 5, 10); got {ks}")
+    r_all = relevant_counts(q_labels, r_labels, exclude_self=exclude_self)
+    available = len(r_labels) - int(exclude_self)
+    k = min(available, max([int(r_all[q_labels != UNKNOWN_LABEL].max(initial=0)), *ks]))
+    if k < 1:
+        raise DataError("retrieval needs at least two items (or one query and one reference)")
+    return k, tuple(kk for kk in ks if kk <= k)
 
 
 def expansion_grid(
@@ -210,11 +216,7 @@ def expansion_grid(
     database-side augmentation, sharing the searches: each augmentation's mixed references are computed once."""
     x = as_matrix(embeddings, "embeddings").numpy()
     y = _check(labels, len(x), "labels")
-    ks = tuple(sorted({int(k) for k in ks}))
-    r_all = relevant_counts(y, y, exclude_self=True)
-    k = min(len(y) - 1, max([int(r_all[y != UNKNOWN_LABEL].max(initial=0)), *ks]))
-    if k < 1:
-        raise DataError("retrieval needs at least two items")
+    k, ks = _search_depth(y, y, True, ks)
     search = _Search(get_distance(distance), max_memory_mb, device)
     first = search.knn(x, None, k)
     counts = np.unique(y[y != UNKNOWN_LABEL], return_counts=True)[1]
@@ -223,9 +225,7 @@ def expansion_grid(
         mixed = search.mixed(x, expansion_depth(a, counts), True)
         for e in sorted({int(e) for e in expansions}):
             knn = search.expanded(x, None, first, k, expansion_depth(e, counts), mixed)
-            out[e, a] = metrics_from_neighbours(
-                knn.labels(y), y, y, exclude_self=True, ks=tuple(kk for kk in ks if kk <= k)
-            )
+            out[e, a] = metrics_from_neighbours(knn.labels(y), y, y, exclude_self=True, ks=ks)
     return out
 
 

@@ -385,6 +385,9 @@ class Gallery:
         """The table's ``vectors``, each mixed with its ``n_augment`` nearest other items; updated from the
         gallery's changes since the last table (:mod:`lookalike.gallery.mixing`)."""
         with self._lock:
+            hit = self._mixer.cached(vectors, n_augment)  # the identify hot path: no per-call work once mixed
+            if hit is not None:
+                return hit
             return self._mixer.mixed(vectors, np.fromiter(rows, np.int64, len(rows)), n_augment, self.store.search)
 
     @staticmethod

@@ -49,11 +49,17 @@ class ItemMixer:
         #: rows searched again by the last update (the whole table after a full search): what tests check
         self.last_searched = 0
 
+    def cached(self, vectors: np.ndarray, k: int) -> np.ndarray | None:
+        """The mixed items of this very table (the same array) with ``k`` neighbours, if they were computed."""
+        old = self._state
+        return old.mixed if old is not None and old.vectors is vectors and old.k == k else None
+
     def mixed(self, vectors: np.ndarray, ids: np.ndarray, k: int, search: Search) -> np.ndarray:
         """``vectors`` (with item ``ids``) each mixed with its ``k`` nearest other items."""
+        hit = self.cached(vectors, k)
+        if hit is not None:
+            return hit
         old = self._state
-        if old is not None and old.vectors is vectors and old.k == k:
-            return old.mixed
         ids = np.asarray(ids, np.int64)
         state = self._update(old, vectors, ids, search) if old is not None and old.k == k else None
         self._state = state if state is not None else self._full(vectors, ids, k, search)
