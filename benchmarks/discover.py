@@ -11,15 +11,18 @@ ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
 2. Choosing the grouping parameters, on TRAINING classes only, by class carve-outs that mirror deployment:
    per seeded trial, 8 training classes are set aside (3 enrolled with ``--shots`` items, 5 the unknown
    stream); the whitening head is refitted (the recipe's shrinkage) on the other training classes; the accept
-   threshold is calibrated at ``--far`` on those fitted classes (the deployed threshold, too, comes from
-   classes the head was fitted on: the protocol's validation classes); the stream items that come out unknown
-   are grouped with every candidate (linkage, scale, min_size) and scored by BCubed F1 over the whole stream.
-   The set-aside classes are unseen by that head, as the held-out classes are by the real one. The candidate
-   with the best mean F1 over both datasets' trials is chosen (one setting for every dataset).
+   threshold is calibrated at ``--far`` on pairs of classes unseen by the head that scores them (3 carve-outs
+   of those fitted classes, each scored by a head fitted without it: what ``lookalike fit`` writes to
+   calibration.npz; a recipe with no head is calibrated on the fitted classes themselves, unseen by anything);
+   the stream items that come out unknown are grouped with every candidate (linkage, scale, min_size, pool
+   mixing) and scored by BCubed F1 over the whole stream. The set-aside classes are unseen by that head, as the
+   held-out classes are by the real one. The candidate with the best mean F1 over both datasets' trials is
+   chosen (one setting for every dataset).
 3. Held-out run (never used in 2): a real Gallery; the first 5 held-out classes (ORL s31-s35, FL27 Pepsi ...)
-   are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on the protocol's
-   validation classes (a recipe with no head has fitted nothing on the training classes: it is calibrated on
-   all of them, for enough impostor pairs), the pool is enabled, every item of the other 5 held-out classes is
+   are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on unseen-class pairs of
+   the training classes (3 carve-outs, each scored by a whitening head fitted on the other training classes;
+   a recipe with no head has fitted nothing on the training classes: it is calibrated on all of them), the
+   pool is enabled, every item of the other 5 held-out classes is
    identified (those that come out unknown are kept), ``Gallery.discover`` proposes groups, and BCubed is
    computed over the whole stream (items accepted as known, or in no proposal, count as singletons).
    ``proposals.json`` / ``proposals.html`` go to runs/<name>/discover/.
@@ -44,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 N_NEW = 5
 N_ENROLLED_SIM = 3
+#: pool mixing depths searched (``GroupingParams.mix``: each unknown mixed with its k nearest other unknowns)
+MIXES = (0, 2, 3, 5)
 
 
 def load() -> str:
@@ -77,11 +82,33 @@ def training_features(model: Any, datasets: dict[str, Any]) -> tuple[np.ndarray,
 def candidates() -> list[Any]:
     from lookalike.models.grouping import GroupingParams
 
-    scales = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0)
+    scales = (0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0, 2.4, 2.8)
+    grid = itertools.product(("average", "complete", "single"), scales, (2, 3), MIXES)
     return [
-        GroupingParams(linkage=linkage, scale=scale, min_size=min_size)  # type: ignore[arg-type]
-        for linkage, scale, min_size in itertools.product(("average", "complete", "single"), scales, (2, 3))
+        GroupingParams(linkage=linkage, scale=scale, min_size=min_size, mix=mix)  # type: ignore[arg-type]
+        for linkage, scale, min_size, mix in grid
     ]
+
+
+def unseen_pairs(f: np.ndarray, y: np.ndarray, rows: np.ndarray, shrink: float, dist: Any, seed: int) -> Any:
+    """Pair scores of classes unseen by the head that scores them: ``rows``' classes in 3 carve-outs (as ``lookalike
+    fit`` makes, :func:`lookalike.data.splits.class_folds`), each scored by a whitening head fitted on the others
+    (what ``fit`` writes to calibration.npz for a whitening head). A threshold calibrated on the head's own
+    classes is far too lenient for new ones: their impostors score higher (docs/benchmarks.md, "Discovery")."""
+    import torch
+
+    from lookalike.data.splits import class_folds
+    from lookalike.models.pair_scoring import PairScores, pair_scores
+    from lookalike.training.whitening import fit_whitening
+
+    genuine, impostor = [], []
+    for tr, va in class_folds(y[rows], folds=3, fraction=0.25, seed=seed):
+        w, b = fit_whitening(f[rows[tr]], y[rows[tr]], shrink=shrink)
+        x = dist.embed(torch.from_numpy(f[rows[va]] @ w.T + b)).numpy()
+        ps = pair_scores(x, y[rows[va]], dist)
+        genuine.append(ps.genuine)
+        impostor.append(ps.impostor)
+    return PairScores(np.concatenate(genuine), np.concatenate(impostor))
 
 
 def simulate(
@@ -92,7 +119,7 @@ def simulate(
 
     from lookalike.evaluation.discovery import UNGROUPED, discovery_from_groups
     from lookalike.evaluation.knn import exact_knn
-    from lookalike.gallery.calibration import calibrate_embeddings
+    from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
     from lookalike.models.grouping import group_embeddings
     from lookalike.training.whitening import fit_whitening
 
@@ -111,9 +138,11 @@ def simulate(
         else:
             w, b = fit_whitening(f[fit_rows], y[fit_rows], shrink=shrink)
             x = dist.embed(torch.from_numpy(f @ w.T + b)).numpy()
-        # calibrated on the classes the head was fitted on, as the deployed threshold is (its validation classes
-        # are among the head's training classes); all of them, since a fifth of 9 FL27 brands is too few pairs
-        threshold = calibrate_embeddings(x[fit_rows], y[fit_rows], dist, target_far=far).threshold
+        if shrink is None:  # nothing fitted: every remaining class is as unseen as the stream
+            threshold = calibrate_embeddings(x[fit_rows], y[fit_rows], dist, target_far=far).threshold
+        else:  # as deployed: on pairs of classes unseen by the head scoring them (carve-outs of the fitted classes)
+            pairs = unseen_pairs(f, y, fit_rows, shrink, dist, seed=t)
+            threshold = choose_threshold(pairs.genuine, pairs.impostor, target_far=far).threshold
         enrolled = np.concatenate([rng.choice(np.nonzero(y == c)[0], shots, replace=False) for c in enrolled_c])
         stream = np.nonzero(np.isin(y, new_c))[0]
         # the known/unknown decision does not depend on the grouping: take it once per trial
@@ -129,9 +158,15 @@ def simulate(
 
 
 def held_out(
-    name: str, model: Any, emb: dict[str, Any], calibration: tuple[np.ndarray, np.ndarray, str], far: float,
-    shots: int, params: Any,
-) -> str:  # fmt: skip
+    name: str,
+    model: Any,
+    emb: dict[str, Any],
+    calibration: tuple[str, Any],
+    far: float,
+    shots: int,
+    params: Any,
+) -> str:
+    """``calibration``: (what, labelled embeddings (x, y)) or (what, unseen-class PairScores)."""
     from lookalike.evaluation.discovery import UNGROUPED, discovery_from_groups
     from lookalike.gallery import Gallery
     from lookalike.gallery.discover import keep_unknowns
@@ -139,14 +174,17 @@ def held_out(
 
     test = emb["datasets"]["test"]
     x, y = emb["test"], test.labels
-    cal_x, cal_y, cal_what = calibration
+    cal_what, cal = calibration
     names = test.class_names
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / name, model) as g:
         for c in range(N_NEW):
             rows = rng.choice(np.nonzero(y == c)[0], shots, replace=False)
             g.enroll_vectors(names[c], x[rows], [{"source": str(test.items[r])} for r in rows])
-        report = g.calibrate(cal_x, cal_y, target_far=far)
+        if isinstance(cal, tuple):
+            report = g.calibrate(cal[0], cal[1], target_far=far)
+        else:
+            report = g.calibrate_scores(cal.genuine, cal.impostor, target_far=far)
         stream = np.nonzero(y >= N_NEW)[0]
         with g.unknown_pool() as pool:
             pool.configure(enabled=True)
@@ -212,10 +250,12 @@ def main() -> None:
         print(f"{name}: model {folder} ({model.fingerprint[:12]}); {len(np.unique(y))} training classes "
               f"({len(y)} items); {refit}")  # fmt: skip
         sims.append(simulate(f, y, model, shrink, args.far, args.shots, args.trials))
+        calibration: tuple[str, Any]
         if shrink is None:  # nothing was fitted on the training classes: all of them are unseen, use them all
-            calibration = (model.distance.embed(torch.from_numpy(f)).numpy(), y, "all training classes")
-        else:  # the head was fitted on train; its validation classes are the ones it has not seen
-            calibration = (emb["val"], emb["datasets"]["val"].labels, "validation classes")
+            calibration = ("all training classes", (model.distance.embed(torch.from_numpy(f)).numpy(), y))
+        else:  # the head was fitted on every training class: score each carve-out by a head fitted without it
+            pairs = unseen_pairs(f, y, np.arange(len(y)), shrink, model.distance, seed=0)
+            calibration = ("training classes, each carve-out scored by a head fitted without it", pairs)
         prepared[name] = (model, emb, calibration)
     cands = candidates()
     score = np.mean([s[:, :, 0].mean(axis=0) for s in sims], axis=0)

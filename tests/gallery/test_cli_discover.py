@@ -34,8 +34,9 @@ def test_discover_accept_then_identify(tmp_path: Path, faces: Path, tiny_model: 
     run("gallery", "create", g, "--model", tiny_model, "--threshold", "0.9")
     run("gallery", "enroll", g, "alice", *map(str, sorted((faces / "c0").glob("*.png"))))
     assert "disabled, 0 kept" in run("discover", "pool", g)
-    text = run("discover", g, str(faces / "c2"), "--out", str(out))
+    text = run("discover", g, str(faces / "c2"), "--out", str(out), "--mix", "2", "--linkage", "average")
     found = json.loads((out / "proposals.json").read_text())
+    assert found["params"]["mix"] == 2 and found["params"]["linkage"] == "average"
     assert "proposal(s)" in text and (out / "proposals.html").is_file()
     best = found["proposals"][0]
     assert best["size"] >= 2 and best["nearest_identity"] == "alice"

@@ -71,3 +71,13 @@ def test_purge_empties_the_pool(client):
     assert client.post("/v1/discover/purge", headers=WRITE).json() == {"purged": 5}
     assert client.get("/v1/discover/proposals", headers=WRITE).json() == {"proposals": [], "pool_size": 0}
     assert client.get("/v1/discover/pool", headers=WRITE).json()["max_age_days"] is None
+
+
+def test_grouping_parameters_are_validated_at_the_boundary(client):
+    client.put("/v1/discover/pool", json={"enabled": True}, headers=WRITE)
+    _identify(client, STRANGERS)
+    r = client.post("/v1/discover", json={"mix": -1}, headers=WRITE)
+    assert r.status_code == 422 and "mix" in r.text
+    with_mix = client.post("/v1/discover", json={"mix": 2, "min_size": 1}, headers=WRITE)
+    assert with_mix.status_code == 200 and with_mix.json()["pool_size"] == 5
+    assert sum(p["size"] for p in with_mix.json()["proposals"]) == 5  # min_size 1: every unknown in a proposal

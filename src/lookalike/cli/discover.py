@@ -59,9 +59,10 @@ def run(
     files: list[Path] = typer.Argument(None, help="probe files or folders: those that come out unknown join the pool"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for proposals.json and proposals.html"),
     method: str = typer.Option("agglomerative", help="agglomerative or hdbscan (scikit-learn)"),
-    linkage: str = typer.Option("complete", help="agglomerative linkage: complete, average or single"),
+    linkage: str = typer.Option(None, help="agglomerative linkage: complete, average or single"),
     scale: float = typer.Option(None, help="clustering threshold as a multiple of the accept threshold's distance"),
     min_size: int = typer.Option(None, "--min-size", help="drop proposals with fewer items"),
+    mix: int = typer.Option(None, "--mix", help="mix each unknown with its K nearest other unknowns first (0: none)"),
     pool: str = typer.Option(None, "--pool", help=_POOL_HELP),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
@@ -75,9 +76,10 @@ def run(
     defaults = GroupingParams()
     params = GroupingParams(
         method=method,  # type: ignore[arg-type]
-        linkage=linkage,  # type: ignore[arg-type]
+        linkage=defaults.linkage if linkage is None else linkage,  # type: ignore[arg-type]
         scale=defaults.scale if scale is None else scale,
         min_size=defaults.min_size if min_size is None else min_size,
+        mix=defaults.mix if mix is None else mix,
     )
     with _open(location, model, name, need_model=bool(files)) as g, g.unknown_pool(pool) as p:
         items = _items(g, _files(files)) if files else None

@@ -5,8 +5,13 @@ The clustering is scikit-learn's (``AgglomerativeClustering`` on a precomputed d
 clustering threshold. For a distance whose similarity has a top value ``s_top`` (cosine: 1, euclidean and
 hyperbolic: 0, minus the distance), the clustering distance is ``s_top - s`` and two groups merge while their
 linkage distance is below ``scale * (s_top - accept_threshold)``: with ``scale = 1`` and complete linkage, two
-groups join when every pair across them clears the threshold that accepts a probe as a known identity. The
-default (complete linkage, ``scale`` 1.2) was chosen on carve-outs of training classes (benchmarks/discover.py).
+groups join when every pair across them clears the threshold that accepts a probe as a known identity.
+
+``mix = k`` first mixes each unknown half and half with the mean of its ``k`` nearest other unknowns (the
+database-side augmentation of :mod:`lookalike.models.expansion`, inside the pool: no labels) and clusters the
+mixed points: an item's neighbourhood pulls it towards the rest of its class, which joins crops of one brand
+that the plain distance keeps apart. Cohesion and medoids are still reported in the plain similarity. The
+defaults were chosen on carve-outs of training classes (benchmarks/discover.py, docs/benchmarks.md "Discovery").
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 
 from lookalike.errors import ConfigError, DataError
 from lookalike.models.distances import Distance, get_distance
+from lookalike.models.expansion import augment_references, check_expansion
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +38,15 @@ class GroupingParams:
     """How unknowns are grouped. Defaults chosen on training classes only (docs/benchmarks.md, "Discovery").
 
     ``scale`` multiplies the accept threshold's distance ``s_top - threshold`` into the clustering threshold
-    (agglomerative) or HDBSCAN's ``cluster_selection_epsilon``; ``min_size`` drops smaller groups.
+    (agglomerative) or HDBSCAN's ``cluster_selection_epsilon``; ``min_size`` drops smaller groups; ``mix``: how
+    many nearest other unknowns each is mixed with before clustering (0 = none; module docstring).
     """
 
     method: Method = "agglomerative"
-    linkage: Linkage = "complete"
-    scale: float = 1.2
+    linkage: Linkage = "single"
+    scale: float = 0.8
     min_size: int = 2
+    mix: int = 3
 
     def __post_init__(self) -> None:
         if self.method not in ("agglomerative", "hdbscan"):
@@ -49,9 +57,11 @@ class GroupingParams:
             raise ConfigError(f"scale must be > 0, got {self.scale}")
         if int(self.min_size) < 1:
             raise ConfigError(f"min_size must be at least 1, got {self.min_size}")
+        check_expansion(self.mix, "mix (nearest unknowns each is mixed with)")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "linkage": self.linkage, "scale": self.scale, "min_size": int(self.min_size)}
+        return {"method": self.method, "linkage": self.linkage, "scale": self.scale, "min_size": int(self.min_size),
+                "mix": int(self.mix)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def group_embeddings(
     sims = similarity_matrix(x, dist)
     s_top = top_score(dist, sims)
     cut = float(p.scale) * max(s_top - float(threshold), 0.0)
-    labels = _cluster(sims, s_top, cut, p) if n > 1 else np.zeros(1, np.int64)
+    labels = _cluster(_mixed_similarities(x, sims, dist, p.mix), s_top, cut, p) if n > 1 else np.zeros(1, np.int64)
     groups = []
     for label in np.unique(labels[labels >= 0]):
         rows = np.nonzero(labels == label)[0]
@@ -115,6 +125,17 @@ def group_embeddings(
         groups.append(Group(tuple(int(r) for r in rows), medoid, cohesion))
     groups.sort(key=lambda g: (-len(g.members), -g.cohesion, g.members[0]))
     return groups
+
+
+def _mixed_similarities(x: np.ndarray, sims: np.ndarray, dist: Distance, k: int) -> np.ndarray:
+    """The similarities of the rows of ``x`` each mixed with its ``k`` nearest other rows (``sims`` when k is 0)."""
+    k = min(int(k), len(x) - 1)
+    if k <= 0:
+        return sims
+    others = sims.copy()
+    np.fill_diagonal(others, -np.inf)
+    nearest = np.argsort(-others, axis=1, kind="stable")[:, :k]
+    return similarity_matrix(augment_references(x, nearest, dist), dist)
 
 
 def _cluster(sims: np.ndarray, s_top: float, cut: float, p: GroupingParams) -> np.ndarray:

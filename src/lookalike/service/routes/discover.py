@@ -46,6 +46,7 @@ class DiscoverIn(_Body):
     linkage: str | None = None
     scale: float | None = Field(default=None, gt=0)
     min_size: int | None = Field(default=None, ge=1)
+    mix: int | None = Field(default=None, ge=0, le=100)
 
 
 class ProposalOut(BaseModel):
