@@ -90,27 +90,6 @@ def candidates() -> list[Any]:
     ]
 
 
-def unseen_pairs(f: np.ndarray, y: np.ndarray, rows: np.ndarray, shrink: float, dist: Any, seed: int) -> Any:
-    """Pair scores of classes unseen by the head that scores them: ``rows``' classes in 3 carve-outs (as ``lookalike
-    fit`` makes, :func:`lookalike.data.splits.class_folds`), each scored by a whitening head fitted on the others
-    (what ``fit`` writes to calibration.npz for a whitening head). A threshold calibrated on the head's own
-    classes is far too lenient for new ones: their impostors score higher (docs/benchmarks.md, "Discovery")."""
-    import torch
-
-    from lookalike.data.splits import class_folds
-    from lookalike.models.pair_scoring import PairScores, pair_scores
-    from lookalike.training.whitening import fit_whitening
-
-    genuine, impostor = [], []
-    for tr, va in class_folds(y[rows], folds=3, fraction=0.25, seed=seed):
-        w, b = fit_whitening(f[rows[tr]], y[rows[tr]], shrink=shrink)
-        x = dist.embed(torch.from_numpy(f[rows[va]] @ w.T + b)).numpy()
-        ps = pair_scores(x, y[rows[va]], dist)
-        genuine.append(ps.genuine)
-        impostor.append(ps.impostor)
-    return PairScores(np.concatenate(genuine), np.concatenate(impostor))
-
-
 def simulate(
     f: np.ndarray, y: np.ndarray, model: Any, shrink: float | None, far: float, shots: int, trials: int
 ) -> np.ndarray:
@@ -121,6 +100,7 @@ def simulate(
     from lookalike.evaluation.knn import exact_knn
     from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
     from lookalike.models.grouping import group_embeddings
+    from lookalike.training.calibration import whitening_unseen_pairs
     from lookalike.training.whitening import fit_whitening
 
     cands = candidates()
@@ -141,7 +121,8 @@ def simulate(
         if shrink is None:  # nothing fitted: every remaining class is as unseen as the stream
             threshold = calibrate_embeddings(x[fit_rows], y[fit_rows], dist, target_far=far).threshold
         else:  # as deployed: on pairs of classes unseen by the head scoring them (carve-outs of the fitted classes)
-            pairs = unseen_pairs(f, y, fit_rows, shrink, dist, seed=t)
+            pairs = whitening_unseen_pairs(f[fit_rows], y[fit_rows], dist, shrink=shrink, seed=t)
+            assert pairs is not None, "a trial keeps at least 5 fitted classes"
             threshold = choose_threshold(pairs.genuine, pairs.impostor, target_far=far).threshold
         enrolled = np.concatenate([rng.choice(np.nonzero(y == c)[0], shots, replace=False) for c in enrolled_c])
         stream = np.nonzero(np.isin(y, new_c))[0]
@@ -232,6 +213,7 @@ def main() -> None:
     from lookalike.data.protocols import load_protocol
     from lookalike.data.roots import config_path
     from lookalike.models import load_model
+    from lookalike.training.calibration import whitening_unseen_pairs
 
     torch.set_num_threads(2)
     prepared, sims = {}, []
@@ -254,7 +236,8 @@ def main() -> None:
         if shrink is None:  # nothing was fitted on the training classes: all of them are unseen, use them all
             calibration = ("all training classes", (model.distance.embed(torch.from_numpy(f)).numpy(), y))
         else:  # the head was fitted on every training class: score each carve-out by a head fitted without it
-            pairs = unseen_pairs(f, y, np.arange(len(y)), shrink, model.distance, seed=0)
+            # (what `lookalike train` writes to runs/NAME/calibration.npz for this recipe)
+            pairs = whitening_unseen_pairs(f, y, model.distance, shrink=shrink, seed=0)
             calibration = ("training classes, each carve-out scored by a head fitted without it", pairs)
         prepared[name] = (model, emb, calibration)
     cands = candidates()

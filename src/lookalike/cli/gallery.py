@@ -355,8 +355,9 @@ def calibrate(
     from_fit: str = typer.Option(
         None,
         "--from-fit",
-        help="instead of --data: the `lookalike fit` folder whose model built this gallery; "
-        "its pair scores of classes the fold models never saw (calibration.npz)",
+        help="instead of --data: the `lookalike fit` folder (or `lookalike train` run of a closed-form whitening "
+        "head) whose model built this gallery; its pair scores of classes unseen by the model scoring them "
+        "(calibration.npz)",
     ),
     split: str = typer.Option("val", help="protocol/manifest split to use (default: the validation classes)"),
     far: float = typer.Option(1e-3, "--far", help="target false-accept rate"),
@@ -371,11 +372,13 @@ def calibrate(
     if not 0 < far < 1:
         raise DataError(f"--far must lie strictly between 0 and 1, got {far}")
     if (data is None) == (from_fit is None):
-        raise DataError("give exactly one of --data (labelled held-out data) and --from-fit (a `lookalike fit` folder)")
+        raise DataError(
+            "give exactly one of --data (labelled held-out data) and --from-fit (a `lookalike fit` or train folder)"
+        )
     _check_location(location, name, exists=True)
     if from_fit is not None:
-        from lookalike.fitting.calibration import read_unseen_pairs
         from lookalike.models.export import read_card
+        from lookalike.training.calibration import read_unseen_pairs
 
         pairs = read_unseen_pairs(from_fit)
         fit_model = read_card(Path(from_fit) / "model").fingerprint

@@ -19,58 +19,18 @@ so these scores are a cross-fitted estimate for it (the figures above are such a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from lookalike.data.splits import class_folds
-from lookalike.errors import DataError
 from lookalike.fitting.features import FeatureBank
 from lookalike.fitting.score import embed_fold
 from lookalike.fitting.search import SearchOutcome
 from lookalike.fitting.space import SearchSpace
-from lookalike.models.pair_scoring import accepts, pair_scores, threshold_at_far
+from lookalike.models.pair_scoring import pair_scores
+from lookalike.training.calibration import FILE, UnseenPairs, read_unseen_pairs
 
 log = logging.getLogger(__name__)
-FILE = "calibration.npz"
-
-
-@dataclass(frozen=True)
-class UnseenPairs:
-    """Pooled pair scores of validation classes, each scored by the fold model that never saw them."""
-
-    genuine: np.ndarray
-    impostor: np.ndarray
-    folds: int
-
-    def operating_points(self, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4)) -> str:
-        """Threshold and FRR at each target FAR the impostor pairs can measure (at least ``3 / FAR`` of them, the
-        rule of three), as one line: ``FAR 0.01: threshold 0.2105, FRR 4.1%; ...``."""
-        parts = []
-        for far in fars:
-            if len(self.impostor) < 3 / far:
-                continue
-            t = threshold_at_far(self.impostor, far)
-            parts.append(f"FAR {far:g}: threshold {t:.4f}, FRR {float((~accepts(self.genuine, t)).mean()):.1%}")
-        return "; ".join(parts) or "too few impostor pairs to measure FAR 0.01"
-
-    def save(self, out_dir: str | Path) -> Path:
-        path = Path(out_dir) / FILE
-        np.savez_compressed(path, genuine=self.genuine, impostor=self.impostor, folds=np.int64(self.folds))
-        return path
-
-
-def read_unseen_pairs(fit_dir: str | Path) -> UnseenPairs:
-    """The pair scores ``lookalike fit`` wrote to ``fit_dir``; a clear error when there are none."""
-    path = Path(fit_dir) / FILE
-    if not path.is_file():
-        raise DataError(
-            f"{path} does not exist: give the output folder of `lookalike fit` (it writes {FILE}, except for "
-            "networks trained from scratch without fold networks), or calibrate on labelled data instead"
-        )
-    with np.load(path, allow_pickle=False) as z:
-        return UnseenPairs(np.asarray(z["genuine"]), np.asarray(z["impostor"]), int(z["folds"]))
 
 
 def unseen_pairs(

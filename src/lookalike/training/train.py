@@ -177,6 +177,7 @@ def train(
             query_expansion=cfg.model.query_expansion, database_augmentation=cfg.model.database_augmentation,
         )  # fmt: skip
         model_dir = save_model(model, out / "model")
+        _write_unseen_pairs(cfg, dm, built.network.distance, out)
     result = TrainResult(
         model_dir, out, best_score, best_epoch, int(trainer.current_epoch), time.perf_counter() - start, resumed
     )
@@ -285,6 +286,26 @@ def _join_members(network: Any, members: Sequence[Any]) -> Any:
     encoder = ConvNetEncoder.combine([network.encoder, *(m.encoder for m in members)])
     head = Head(in_dim=encoder.feature_dim, type="none")
     return EmbeddingNet(encoder=encoder, head=head, distance=network.distance).eval()
+
+
+def _write_unseen_pairs(cfg: TrainConfig, dm: Any, distance: Any, out: Path) -> None:
+    """``out/calibration.npz`` for a closed-form whitening head (pairs of class carve-outs, each scored by the
+    whitening refitted without it: :mod:`lookalike.training.calibration`); any earlier run's file is removed
+    otherwise (a trained head or network is not what those pairs describe)."""
+    from lookalike.training.calibration import FILE, whitening_unseen_pairs
+
+    stale = out / FILE
+    if stale.is_file():
+        stale.unlink()
+    if cfg.model.head.init != "whiten" or cfg.trainer.max_epochs != 0 or cfg.trainer.ensemble is not None:
+        return
+    pairs = whitening_unseen_pairs(
+        dm.train_set.features[0].numpy(), dm.train_set.labels.numpy(), distance,
+        shrink=cfg.model.head.whiten_shrink, dim=cfg.model.head.embedding_size, seed=cfg.seed,
+    )  # fmt: skip
+    if pairs is not None:
+        path = pairs.save(out)
+        log.info("unseen-class pair scores for calibration: %s (%s)", path, pairs.operating_points())
 
 
 def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> None:
