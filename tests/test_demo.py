@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.demo import MARKER, run_demo
+from lookalike.demo import DRAWS, MARKER, run_demo
 from lookalike.errors import DataError
 
 SPACE = """
@@ -26,6 +26,12 @@ def test_demo_runs_end_to_end_on_digits(tmp_path: Path) -> None:
     assert r.heldout_map_at_r > 0.4 and r.pixels_map_at_r > 0.4
     assert r.known_probes > 300 and r.unknown_probes > 150
     assert 0 < r.identified <= r.known_probes and 0 <= r.rejected <= r.unknown_probes
+    # the open-set check repeated over enrollment draws; draw 0 is the written gallery's own split (vector path:
+    # the same decisions up to embedding round-off, so within 2 probes of the image path's counts)
+    assert len(r.draws) == DRAWS and all(0 <= i <= 1 and 0 <= j <= 1 for i, j in r.draws)
+    assert abs(r.draws[0][0] * r.known_probes - r.identified) <= 2
+    assert abs(r.draws[0][1] * r.unknown_probes - r.rejected) <= 2
+    assert len({i for i, _ in r.draws}) > 1  # different draws enroll different examples
     assert (r.model_dir / "model.safetensors").is_file() and (r.model_dir / "lookalike.json").is_file()
     assert r.report.is_file() and (r.report.parent / "metrics.json").is_file()
     assert (r.out_dir / "fit" / "recipe.yaml").is_file() and (r.out_dir / "protocol.yaml").is_file()

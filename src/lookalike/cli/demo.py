@@ -30,6 +30,8 @@ def demo(
 
       lookalike demo --data ../shared/data/orl_faces --out /tmp/orl-demo
     """
+    import numpy as np
+
     from lookalike.demo import run_demo
 
     typer.echo("lookalike demo: data -> fit -> evaluate held-out classes -> gallery -> identify")
@@ -59,6 +61,13 @@ def demo(
             f"never-enrolled {', '.join(r.never_enrolled)} rejected as unknown: {r.rejected}/{r.unknown_probes} = "
             f"{r.rejection_rate:.1%}"
         )
+    if r.draws:
+        ident, rej = np.array(r.draws).T
+        line = (f"over {len(r.draws)} enrollment draws (seeds 0-{len(r.draws) - 1}, same threshold): identified "
+                f"mean {ident.mean():.1%} ({ident.min():.1%}-{ident.max():.1%})")  # fmt: skip
+        if not np.isnan(rej).all():
+            line += f", rejected mean {rej.mean():.1%} ({rej.min():.1%}-{rej.max():.1%})"
+        lines.append(line)
     lines += [*(f"note: {n}" for n in r.notes), f"report: {r.report}", f"model: {r.model_dir}",
               f"gallery: {r.gallery_dir}", f"wall time: {r.wall_seconds:.0f} s"]  # fmt: skip
     typer.echo("\n".join(lines))
