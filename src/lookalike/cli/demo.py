@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from lookalike.cli.app import app, on_bad, skip_bad_option
+from lookalike.demo import FIT_BUDGET_MIN
 
 
 @app.command("demo")
@@ -19,7 +20,9 @@ def demo(
     out: Path = typer.Option(Path("lookalike-demo"), "--out", help="Output folder (model, gallery, report)."),
     shots: int = typer.Option(5, "--shots", min=1, help="Examples enrolled per held-out class."),
     far: float = typer.Option(1e-3, "--far", min=1e-6, max=0.5, help="Target false-accept rate for the threshold."),
-    budget: float = typer.Option(2.5, "--budget", help="Minutes lookalike fit may use to choose and train the model."),
+    budget: float = typer.Option(
+        FIT_BUDGET_MIN, "--budget", help="Minutes lookalike fit may use to choose and train the model."
+    ),
     skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Fit, evaluate on held-out classes, enroll some of them into a gallery, identify the rest.
