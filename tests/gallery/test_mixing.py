@@ -88,3 +88,28 @@ def test_a_gallery_updates_its_mixed_items_on_enrollment(tmp_path: Path) -> None
         np.testing.assert_allclose(g._mixed_items(vectors, rows, 3), fresh, atol=1e-6)
     with Gallery.open(tmp_path / "g") as reopened:  # a new handle mixes from scratch: the same answers
         assert reopened.identify_vectors(x[62:64], k=3) == answer
+
+
+def test_warm_mixes_ahead_of_the_first_identify_and_changes_no_answer(tmp_path: Path) -> None:
+    from lookalike.gallery import Gallery
+    from lookalike.models import EmbeddingModel
+
+    dist = get_distance("cosine")
+    x = _points(64, 3, dist)
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(8).network, database_augmentation=3)
+    with Gallery.create(tmp_path / "g", model, threshold=0.5) as g:
+        assert g.warm() == 0  # empty: nothing to mix
+        for i in range(10):
+            g.enroll_vectors(f"id{i}", x[i * 6 : i * 6 + 6])
+    with Gallery.open(tmp_path / "g") as cold:
+        answer = cold.identify_vectors(x[60:64], k=3)
+    with Gallery.open(tmp_path / "g") as g:
+        assert g.warm() == 60 and g._mixer.last_searched == 60
+        vectors, _, _, _ = g._table()
+        assert g._mixer.cached(vectors, 3) is not None  # the first identify finds the items mixed
+        assert g.identify_vectors(x[60:64], k=3) == answer
+        assert g._mixer.last_searched == 60  # and searched nothing more
+    plain = EmbeddingModel.for_vectors(8)
+    with Gallery.create(tmp_path / "p", plain, threshold=0.5) as g:
+        g.enroll_vectors("a", x[:6])
+        assert g.warm() == 0  # no database-side augmentation: nothing to do

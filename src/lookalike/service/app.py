@@ -120,6 +120,11 @@ def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("serving gallery %s (%s model)", _gallery_location(gallery, settings), state.model_kind)
+        if hasattr(gallery, "warm"):  # mixing a large gallery's items takes seconds: before the first request
+            t0 = time.perf_counter()
+            mixed = await state.call(gallery.warm)
+            if mixed:
+                log.info("mixed %d gallery items with their neighbours in %.1f s", mixed, time.perf_counter() - t0)
         yield
         await state.close()
 
