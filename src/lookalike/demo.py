@@ -102,12 +102,13 @@ def _draws(model: Any, known: Any, unknown: Any, shots: int, threshold: float) -
             for c, name in enumerate(known.class_names):
                 g.enroll_vectors(name, xk[enrolled[known.labels[enrolled] == c]])
             g.set_threshold(threshold)
-            found = g.identify_vectors(xk[queries], k=3)
-            identified = np.mean([r.identity == known.label_name(int(i)) for r, i in zip(found, queries, strict=True)])
+            found = g.identify_vectors(xk[queries], k=3) if len(queries) else []
+            hits = [r.identity == known.label_name(int(i)) for r, i in zip(found, queries, strict=True)]
+            identified = float(np.mean(hits)) if hits else float("nan")  # every item enrolled: nothing to identify
             rejected = float("nan")
             if xu is not None:
                 rejected = float(np.mean([r.decision == "unknown" for r in g.identify_vectors(xu, k=3)]))
-        out.append((float(identified), rejected))
+        out.append((identified, rejected))
     return out
 
 

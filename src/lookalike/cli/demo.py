@@ -64,11 +64,11 @@ def demo(
             f"never-enrolled {', '.join(r.never_enrolled)} rejected as unknown: {r.rejected}/{r.unknown_probes} = "
             f"{r.rejection_rate:.1%}"
         )
-    if r.draws:
-        ident, rej = np.array(r.draws).T
+    ident, rej = np.array(r.draws, dtype=float).reshape(-1, 2).T
+    if len(ident) and not np.isnan(ident).any():
         line = (f"over {len(r.draws)} enrollment draws (seeds 0-{len(r.draws) - 1}, same threshold): identified "
                 f"mean {ident.mean():.1%} ({ident.min():.1%}-{ident.max():.1%})")  # fmt: skip
-        if not np.isnan(rej).all():
+        if not np.isnan(rej).any():
             line += f", rejected mean {rej.mean():.1%} ({rej.min():.1%}-{rej.max():.1%})"
         lines.append(line)
     lines += [*(f"note: {n}" for n in r.notes), f"report: {r.report}", f"model: {r.model_dir}",
