@@ -70,9 +70,36 @@ def test_train_writes_unseen_pairs_for_a_whitening_head_and_drops_stale_ones(tmp
     with Gallery.create(tmp_path / "g", load_model(result.model_dir)) as g:
         report = g.calibrate_scores(pairs.genuine, pairs.impostor, target_far=0.01)
         assert g.threshold == pytest.approx(report.threshold)
+        # calibrating on the very classes the head was fitted on is flagged; on classes it never saw, not
+        from lookalike.data.protocols import load_protocol
+        from lookalike.gallery.calibration import CalibrationWarning
+
+        protocol = load_protocol(load_train_config(make_tiny_config(tmp_path, **whiten)).data.protocol)
+        train_set, test_set = protocol.dataset("train"), protocol.dataset("test")
+        with pytest.warns(CalibrationWarning, match="were training classes of this model"):
+            seen = g.calibrate(train_set.subset(np.arange(0, len(train_set), 4)), target_far=0.01)
+        assert seen.warning is not None and "--from-fit" in seen.warning
+        unseen = g.calibrate(test_set, target_far=0.01)
+        assert unseen.warning is None or "training classes" not in unseen.warning
     # a run whose network trains (not the closed-form head) leaves no pairs behind in the same folder
     trained = make_tiny_config(tmp_path, **{"trainer.max_epochs": 1, "trainer.limit_train_batches": 2})
     cfg = load_train_config(trained)
     assert cfg.output_dir == load_train_config(make_tiny_config(tmp_path, **whiten)).output_dir
     train(cfg)
     assert not (Path(cfg.output_dir) / FILE).exists()
+
+
+def test_only_a_model_that_learned_from_its_classes_flags_them() -> None:
+    from types import SimpleNamespace
+
+    from lookalike.gallery.gallery import _fitted_on
+
+    def model(head: str, backbone: str = "frozen", names: tuple[str, ...] = ("a", "b")) -> SimpleNamespace:
+        cfg = {"model": {"head": {"type": head}, "backbone": backbone}}
+        return SimpleNamespace(card=SimpleNamespace(label_names=list(names), extra={"train_config": cfg}))
+
+    assert _fitted_on(model("linear"), ["a", "c"]) == ["a"]
+    assert _fitted_on(model("none", "finetune"), ["b"]) == ["b"]
+    assert _fitted_on(model("none"), ["a", "b"]) == []  # a frozen backbone used as it is learned nothing
+    assert _fitted_on(model("linear", names=()), ["a"]) == []  # no record of its classes
+    assert _fitted_on(None, ["a"]) == []

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from lookalike.errors import DataError, EmbeddingSizeError, GalleryError, ModelMismatchError, NotFoundError
 from lookalike.gallery import scoring as sc
-from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
+from lookalike.gallery.calibration import CalibrationWarning, calibrate_embeddings, choose_threshold
 from lookalike.gallery.meta import GalleryMeta, ModelRecord
 from lookalike.gallery.mixing import ItemMixer
 from lookalike.gallery.results import (
@@ -47,6 +49,17 @@ log = logging.getLogger(__name__)
 
 #: warn when the gallery holds this many times more identities than when it was calibrated
 GROWTH_WARNING_FACTOR = 2.0
+
+
+def _fitted_on(model: Any, class_names: Sequence[str]) -> list[str]:
+    """The ``class_names`` ``model`` learned from: its card's training classes when training fitted anything (a
+    head, or a backbone that trained); none for a model used as it is (e.g. a frozen backbone with no head)."""
+    card = getattr(model, "card", None)
+    trained = set(getattr(card, "label_names", None) or ())
+    cfg = (getattr(card, "extra", None) or {}).get("train_config") or {}
+    m = cfg.get("model") or {}
+    learned = (m.get("head") or {}).get("type", "none") != "none" or m.get("backbone", "frozen") != "frozen"
+    return [c for c in class_names if c in trained] if trained and learned else []
 
 
 class Gallery:
@@ -455,6 +468,19 @@ class Gallery:
             emb, lab, self.distance, target_far=target_far, confidence=confidence, max_items=max_items,
             gallery_size=self.store.identity_count(),
         )  # fmt: skip
+        names = [] if isinstance(data, np.ndarray) else list(data.class_names)
+        seen = _fitted_on(self.model, names)
+        if seen:
+            note = (
+                f"{len(seen)} of the {len(names)} calibration classes were training classes of this "
+                f"model ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): what it learned pushed their "
+                "impostor pairs apart, so this threshold lets new classes' strangers through (docs/gallery.md, "
+                "'Calibration'). Calibrate on classes the model never saw, or with the unseen-class pairs of "
+                "`lookalike fit` or a whitening `lookalike train` run (`lookalike calibrate --from-fit DIR`)"
+            )
+            warnings.warn(note, CalibrationWarning, stacklevel=2)
+            log.warning(note)
+            report = replace(report, warning=f"{report.warning} {note}" if report.warning else note)
         return self._keep_calibration(report)
 
     def calibrate_scores(
