@@ -236,7 +236,7 @@ def main() -> None:
         if shrink is None:  # nothing was fitted on the training classes: all of them are unseen, use them all
             calibration = ("all training classes", (model.distance.embed(torch.from_numpy(f)).numpy(), y))
         else:  # the head was fitted on every training class: score each carve-out by a head fitted without it
-            # (what `lookalike train` writes to runs/NAME/calibration.npz for this recipe)
+            # (the procedure `lookalike train` uses for runs/NAME/calibration.npz; its class numbering may differ)
             pairs = whitening_unseen_pairs(f, y, model.distance, shrink=shrink, seed=0)
             calibration = ("training classes, each carve-out scored by a head fitted without it", pairs)
         prepared[name] = (model, emb, calibration)
