@@ -8,6 +8,7 @@ import pytest
 from lookalike.errors import DataError
 from lookalike.evaluation.discovery import bcubed, discovery_from_groups, stream_discovery
 from lookalike.evaluation.evaluate import evaluate_embeddings
+from lookalike.models.grouping import GroupingParams
 
 
 def test_bcubed_by_hand() -> None:
@@ -40,7 +41,8 @@ def test_stream_discovery_keeps_known_looking_items_out() -> None:
     stream = np.array([[0, 0, 1, 0], [0, 0.05, 1, 0], [0, 0, 0, 1], [0, 0, 0.05, 1], [1, 0, 0, 0]], np.float32)
     stream /= np.linalg.norm(stream, axis=1, keepdims=True)
     labels = np.array([2, 2, 3, 3, 3])
-    m = stream_discovery(stream, labels, np.eye(4, dtype=np.float32)[:1], threshold=0.9)
+    pairs = GroupingParams(min_size=2)  # the default drops groups of 2
+    m = stream_discovery(stream, labels, np.eye(4, dtype=np.float32)[:1], threshold=0.9, params=pairs)
     assert m.num_proposals == 2 and m.num_grouped == 4
     # item 4 is a singleton of class 3 (size 3): recall 1/3, others recall 1 (class 2) or 2/3 (class 3)
     assert m.bcubed_precision == pytest.approx(1.0)

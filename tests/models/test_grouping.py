@@ -54,7 +54,7 @@ def test_cohesion_and_medoid_stay_in_the_plain_similarity() -> None:
 
 def test_a_mix_deeper_than_the_pool_is_capped() -> None:
     # more neighbours than other unknowns: every one of them, no error
-    two = group_embeddings(X[:2], distance="cosine", threshold=THRESHOLD, params=GroupingParams(mix=50))
+    two = group_embeddings(X[:2], distance="cosine", threshold=THRESHOLD, params=GroupingParams(mix=50, min_size=2))
     assert [set(g.members) for g in two] == [{0, 1}]
     one = group_embeddings(X[:1], distance="cosine", threshold=THRESHOLD, params=GroupingParams(mix=5, min_size=1))
     assert [g.members for g in one] == [(0,)]

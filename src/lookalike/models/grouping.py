@@ -45,8 +45,8 @@ class GroupingParams:
     method: Method = "agglomerative"
     linkage: Linkage = "single"
     scale: float = 0.8
-    min_size: int = 2
-    mix: int = 3
+    min_size: int = 3
+    mix: int = 5
 
     def __post_init__(self) -> None:
         if self.method not in ("agglomerative", "hdbscan"):
