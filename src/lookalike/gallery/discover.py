@@ -10,6 +10,7 @@ them; each is audited in the pool (who: ``actor``; what: the proposal, identity,
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,7 +141,8 @@ def discover(
         groups = group_embeddings(x, distance=gallery.distance, threshold=t, params=p)
         medoids = np.stack([x[g.medoid] for g in groups]) if groups else np.zeros((0, x.shape[1]), np.float32)
         nearest = gallery.identify_vectors(medoids, k=1) if groups and len(gallery.identities()) else []
-        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        # the time for people, a random part so that two runs within a second never share an id
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(2)
         for rank, g in enumerate(groups):
             match = nearest[rank].matches[0] if nearest and nearest[rank].matches else None
             proposals.append(
@@ -160,12 +162,19 @@ def discover(
     return DiscoveryResult(proposals, len(unknowns), float(t), p)
 
 
-def _enroll(gallery: Gallery, pool: UnknownPool, proposal_id: str, identity: str) -> tuple[dict[str, Any], list[int]]:
-    prop = pool.proposal(proposal_id)
-    unknowns = pool.unknowns([int(i) for i in prop["unknown_ids"]])
-    metas = [{"discovered": proposal_id, **({"source": u.source} if u.source else {})} for u in unknowns]
-    ids = gallery.enroll_vectors(identity, np.stack([u.vector for u in unknowns]), metas)
-    return prop, [int(i) for i in ids]
+def _enroll(gallery: Gallery, pool: UnknownPool, proposal_id: str, identity: str, action: str, actor: str) -> list[int]:
+    """Claim the proposal, enroll its unknowns under ``identity``, close it as ``action``; the item ids."""
+    prop, token = pool.claim(proposal_id)  # a second reviewer of the same proposal is refused from here on
+    try:
+        unknowns = pool.unknowns([int(i) for i in prop["unknown_ids"]])
+        metas = [{"discovered": proposal_id, **({"source": u.source} if u.source else {})} for u in unknowns]
+        ids = [int(i) for i in gallery.enroll_vectors(identity, np.stack([u.vector for u in unknowns]), metas)]
+    except BaseException:
+        pool.release(proposal_id, token)
+        raise
+    pool.close_proposal(proposal_id, token=token, status=action, identity=identity,
+                        details={"item_ids": ids, "actor": actor})  # fmt: skip
+    return ids
 
 
 def _check_name(identity: str) -> str:
@@ -181,9 +190,7 @@ def accept(gallery: Gallery, pool: UnknownPool, proposal_id: str, identity: str,
         raise GalleryError(
             f"identity {name!r} is already enrolled; merge the proposal into it (`discover merge`) or choose a new name"
         )
-    pool.proposal(proposal_id)  # fail before writing anything when it is not open
-    _, ids = _enroll(gallery, pool, proposal_id, name)
-    pool.close_proposal(proposal_id, status="accepted", identity=name, details={"item_ids": ids, "actor": actor})
+    ids = _enroll(gallery, pool, proposal_id, name, "accepted", actor)
     log.info("discovery: proposal %s accepted as %r (%d items) by %s", proposal_id, name, len(ids), actor)
     return ReviewResult("accepted", proposal_id, name, ids)
 
@@ -196,19 +203,16 @@ def merge(gallery: Gallery, pool: UnknownPool, proposal_id: str, identity: str, 
         raise NotFoundError(
             f"no identity {name!r} to merge into; enrolled: {sorted(known)[:20] or 'none'} (use accept for a new one)"
         )
-    pool.proposal(proposal_id)
-    _, ids = _enroll(gallery, pool, proposal_id, name)
-    pool.close_proposal(proposal_id, status="merged", identity=name, details={"item_ids": ids, "actor": actor})
+    ids = _enroll(gallery, pool, proposal_id, name, "merged", actor)
     log.info("discovery: proposal %s merged into %r (%d items) by %s", proposal_id, name, len(ids), actor)
     return ReviewResult("merged", proposal_id, name, ids)
 
 
 def reject(pool: UnknownPool, proposal_id: str, *, actor: str = "cli") -> ReviewResult:
     """Drop the proposal's unknowns from the pool; nothing is enrolled."""
-    prop = pool.proposal(proposal_id)
-    pool.close_proposal(
-        proposal_id, status="rejected", identity=None, details={"unknowns": len(prop["unknown_ids"]), "actor": actor}
-    )
+    prop, token = pool.claim(proposal_id)
+    details = {"unknowns": len(prop["unknown_ids"]), "actor": actor}
+    pool.close_proposal(proposal_id, token=token, status="rejected", identity=None, details=details)
     log.info("discovery: proposal %s rejected by %s", proposal_id, actor)
     return ReviewResult("rejected", proposal_id, None, [])
 

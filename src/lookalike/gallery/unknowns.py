@@ -8,11 +8,19 @@ table of every review action (accept / reject / merge / purge). Every write is o
 
 Retention: at most ``max_items`` unknowns (oldest dropped first) and none older than ``max_age_days``;
 applied on every add.
+
+Reviews across processes: a review first *claims* its proposal (one transaction turns it from open into
+``reviewing:TOKEN``), enrolls, then closes it from that claim. A second reviewer of the same proposal — another
+service worker, the CLI beside the service, a double click — finds it claimed and is refused before anything is
+written, so a proposal is enrolled once. A claim left by a process that died mid-review counts as open again
+after :data:`CLAIM_TTL_S` seconds (its items may then be enrolled twice, as after any crash between the gallery's
+commit and the pool's).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -25,6 +33,8 @@ import numpy as np
 from lookalike.errors import DataError, GalleryError, NotFoundError
 
 POOL_NAME = "unknowns.sqlite"
+#: seconds after which a review's claim on a proposal is taken for a dead process's and the proposal is open again
+CLAIM_TTL_S = 600.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS unknowns (
@@ -254,10 +264,14 @@ class UnknownPool:
 
     # -- proposals --------------------------------------------------------------------------------------------
     def replace_proposals(self, proposals: list[dict[str, Any]]) -> None:
-        """Store a discovery run's proposals, replacing the open ones of earlier runs."""
+        """Store a discovery run's proposals, replacing the open ones of earlier runs (a live review's claim
+        stays, so that review can close it)."""
 
         def write(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM proposals WHERE status = 'open'")
+            claimed = db.execute("SELECT id, payload, status FROM proposals WHERE status LIKE 'reviewing:%'")
+            stale = [(r[0],) for r in claimed.fetchall() if self._shown_status(r[1], r[2]) == "open"]
+            db.executemany("DELETE FROM proposals WHERE id = ?", stale)
             db.executemany(
                 "INSERT INTO proposals (id, rank, status, payload) VALUES (?, ?, 'open', ?)",
                 [(p["id"], p["rank"], json.dumps(p)) for p in proposals],
@@ -266,34 +280,89 @@ class UnknownPool:
         self._write(write)
 
     def proposals(self, status: str | None = "open") -> list[dict[str, Any]]:
+        """The proposals with this status (``None``: all), by rank; a stale claim counts as open."""
         with self._lock:
-            if status is None:
-                rows = self.conn.execute("SELECT payload, status FROM proposals ORDER BY rank").fetchall()
-            else:
-                q = "SELECT payload, status FROM proposals WHERE status = ? ORDER BY rank"
-                rows = self.conn.execute(q, (status,)).fetchall()
-        return [{**json.loads(r[0]), "status": r[1]} for r in rows]
+            rows = self.conn.execute("SELECT payload, status FROM proposals ORDER BY rank").fetchall()
+        out = [{**json.loads(r[0]), "status": self._shown_status(r[0], r[1])} for r in rows]
+        return [p for p in out if status is None or p["status"] == status]
+
+    @staticmethod
+    def _shown_status(payload: str, status: str) -> str:
+        """``open`` for a claim older than :data:`CLAIM_TTL_S`; ``reviewing`` for a live claim; else as stored."""
+        if not status.startswith("reviewing:"):
+            return status
+        claimed = float(json.loads(payload).get("claimed_at", 0.0))
+        return "open" if time.time() - claimed > CLAIM_TTL_S else "reviewing"
 
     def proposal(self, proposal_id: str) -> dict[str, Any]:
-        """An open proposal; NotFoundError (listing the open ones) otherwise."""
+        """An open proposal; NotFoundError (listing the open ones) when it was reviewed or never existed,
+        GalleryError when another review holds it right now."""
         with self._lock:
             row = self.conn.execute("SELECT payload, status FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
-        if row is None or row[1] != "open":
+        self._check_open(proposal_id, row)
+        assert row is not None
+        return {**json.loads(row[0]), "status": "open"}
+
+    def _check_open(self, proposal_id: str, row: tuple[str, str] | None) -> None:
+        shown = None if row is None else self._shown_status(row[0], row[1])
+        if shown == "reviewing":
+            raise GalleryError(
+                f"proposal {proposal_id!r} is being reviewed by another request right now; reload the proposals "
+                "in a moment to see how it was decided"
+            )
+        if shown != "open":
             open_ids = [p["id"] for p in self.proposals()]
-            why = "there is no proposal" if row is None else f"the proposal was already {row[1]}"
+            why = "there is no proposal" if row is None else f"the proposal was already {shown}"
             raise NotFoundError(
                 f"proposal {proposal_id!r} is not open for review ({why}); open proposals: {open_ids or 'none'} "
                 "(run discovery to make new ones)"
             )
-        return {**json.loads(row[0]), "status": row[1]}
 
-    def close_proposal(self, proposal_id: str, *, status: str, identity: str | None, details: dict[str, Any]) -> None:
-        """Mark a proposal reviewed, drop its unknowns from the pool and audit the action, in one transaction."""
-        prop = self.proposal(proposal_id)
+    def claim(self, proposal_id: str) -> tuple[dict[str, Any], str]:
+        """Take an open proposal for review, atomically (see the module docstring): (the proposal, a claim token
+        for :meth:`close_proposal` / :meth:`release`). Refused like :meth:`proposal` when it is not open."""
+        token = secrets.token_hex(8)
+
+        def write(db: sqlite3.Connection) -> dict[str, Any]:
+            row = db.execute("SELECT payload, status FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+            self._check_open(proposal_id, row)
+            payload = {**json.loads(row[0]), "claimed_at": time.time()}
+            db.execute(
+                "UPDATE proposals SET status = ?, payload = ? WHERE id = ?",
+                (f"reviewing:{token}", json.dumps(payload), proposal_id),
+            )
+            return payload
+
+        prop = self._write(write)
+        return {**prop, "status": "reviewing"}, token
+
+    def release(self, proposal_id: str, token: str) -> None:
+        """Give a claimed proposal back (the review failed before enrolling); a no-op if the claim is not ours."""
 
         def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE proposals SET status = 'open' WHERE id = ? AND status = ?", (proposal_id, f"reviewing:{token}")
+            )
+
+        self._write(write)
+
+    def close_proposal(
+        self, proposal_id: str, *, token: str, status: str, identity: str | None, details: dict[str, Any]
+    ) -> None:
+        """Mark a proposal claimed with ``token`` reviewed, drop its unknowns from the pool and audit the action,
+        in one transaction. GalleryError if the claim is no longer ours (it went stale and another review took it)."""
+
+        def write(db: sqlite3.Connection) -> None:
+            row = db.execute(
+                "SELECT payload FROM proposals WHERE id = ? AND status = ?", (proposal_id, f"reviewing:{token}")
+            ).fetchone()
+            if row is None:
+                raise GalleryError(
+                    f"proposal {proposal_id!r} was taken over by another review after this one's claim went stale "
+                    f"({CLAIM_TTL_S:.0f} s); check the gallery for a duplicate enrolment"
+                )
             db.execute("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
-            ids = [int(i) for i in prop["unknown_ids"]]
+            ids = [int(i) for i in json.loads(row[0])["unknown_ids"]]
             db.execute(f"DELETE FROM unknowns WHERE id IN ({','.join('?' * len(ids))})", ids)
             self._audit(db, status, proposal_id, identity, details)
 

@@ -1,0 +1,126 @@
+"""Reviews of one proposal by several handles or processes: claimed atomically, enrolled once, never lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _gallery_helpers import clustered
+
+from lookalike.errors import GalleryError, NotFoundError
+from lookalike.gallery import Gallery, unknowns
+from lookalike.gallery import discover as dsc
+from lookalike.models import EmbeddingModel
+
+
+@pytest.fixture
+def folder(tmp_path: Path, model8: EmbeddingModel) -> Path:
+    with Gallery.create(tmp_path / "g", model8, threshold=0.8) as g:
+        x, _ = clustered(2, 3, seed=1)
+        g.enroll_vectors("alice", x[:3])
+        g.enroll_vectors("bob", x[3:])
+    return tmp_path / "g"
+
+
+def _propose(g: Gallery, seed: int = 11) -> str:
+    x, _ = clustered(1, 4, spread=0.05, seed=seed)
+    return g.discover(x).proposals[0].id
+
+
+def test_a_claimed_proposal_refuses_a_second_reviewer_and_writes_nothing(folder: Path, model8: EmbeddingModel) -> None:
+    a, b = Gallery.open(folder, model8), Gallery.open(folder, model8)
+    with a, b, a.unknown_pool() as pa, b.unknown_pool() as pb:
+        pid = _propose(a)
+        _, token = pa.claim(pid)  # reviewer A is between its claim and its enrolment
+        assert [p["id"] for p in pb.proposals()] == [] and pb.proposals("reviewing")[0]["id"] == pid
+        with pytest.raises(GalleryError, match="being reviewed by another request"):
+            dsc.accept(b, pb, pid, "carol")
+        with pytest.raises(GalleryError, match="being reviewed"):
+            dsc.reject(pb, pid)
+        assert "carol" not in b.identities() and pb.count() == 4
+        pa.release(pid, token)  # A gives up: open again, and B's review goes through
+        assert dsc.accept(b, pb, pid, "carol").item_ids
+        with pytest.raises(NotFoundError, match="already accepted"):
+            dsc.accept(a, pa, pid, "carol2")
+    with Gallery.open(folder) as g:
+        assert g.identities()["carol"] == 4 and "carol2" not in g.identities()
+
+
+def test_a_failed_enrolment_gives_the_proposal_back(
+    folder: Path, model8: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Gallery.open(folder, model8) as g, g.unknown_pool() as pool:
+        pid = _propose(g)
+
+        def broken(*_a: object, **_k: object) -> None:
+            raise GalleryError("disk full (simulated)")
+
+        monkeypatch.setattr(g, "enroll_vectors", broken)
+        with pytest.raises(GalleryError, match="simulated"):
+            dsc.accept(g, pool, pid, "carol")
+        assert [p["id"] for p in pool.proposals()] == [pid] and pool.count() == 4
+        monkeypatch.undo()
+        assert len(dsc.accept(g, pool, pid, "carol").item_ids) == 4
+
+
+def test_a_stale_claim_is_open_again_and_its_late_close_is_refused(
+    folder: Path, model8: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Gallery.open(folder, model8) as g, g.unknown_pool() as pool:
+        pid = _propose(g)
+        _, dead = pool.claim(pid)  # a process that died mid-review
+        monkeypatch.setattr(unknowns, "CLAIM_TTL_S", -1.0)
+        assert [p["id"] for p in pool.proposals()] == [pid]
+        dsc.reject(pool, pid)
+        with pytest.raises(GalleryError, match="taken over by another review"):
+            pool.close_proposal(pid, token=dead, status="accepted", identity="x", details={})
+        assert [e.action for e in pool.audit()] == ["rejected"]
+
+
+def test_a_new_discovery_keeps_a_live_claim_and_ids_never_repeat(folder: Path, model8: EmbeddingModel) -> None:
+    with Gallery.open(folder, model8) as g, g.unknown_pool() as pool:
+        pid = _propose(g)
+        dsc.accept(g, pool, pid, "carol")
+        # within the same second: ids must differ from the accepted proposal's (an IntegrityError before)
+        second = _propose(g, seed=12)
+        assert second != pid
+        _, token = pool.claim(second)
+        third = [p.id for p in g.discover().proposals]
+        assert second not in third
+        pool.close_proposal(second, token=token, status="rejected", identity=None, details={})  # still closable
+        assert [e.action for e in pool.audit()] == ["accepted", "rejected"]
+
+
+@pytest.mark.parametrize("actions", [("accept", "accept"), ("accept", "reject")])
+def test_processes_racing_to_review_one_proposal_enroll_it_at_most_once(
+    folder: Path, model8: EmbeddingModel, actions: tuple
+) -> None:
+    with Gallery.open(folder, model8) as g:
+        pid = _propose(g)
+    script = str(Path(__file__).with_name("_review_racer.py"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(folder), pid, action, f"r{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i, action in enumerate(actions)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:  # as close together as two processes can be started
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert sorted(o.split()[0] for o in outs) == ["ok", "refused"], outs
+    refused = next(o for o in outs if o.startswith("refused"))
+    assert refused.split()[1] in ("404", "409"), refused  # already reviewed, or being reviewed
+    with Gallery.open(folder) as g, g.unknown_pool() as pool:
+        enrolled = g.identities().get("carol", 0)
+        assert len(pool.audit()) == 1 and pool.count() == 0
+        winner = pool.audit()[0].action
+    assert enrolled == (4 if winner == "accepted" else 0)
