@@ -80,3 +80,39 @@ def test_to_dict_round_trips_with_mix() -> None:
     p = GroupingParams(linkage="single", scale=0.8, min_size=3, mix=2)
     assert p.to_dict()["mix"] == 2
     assert GroupingParams(**p.to_dict()) == p
+
+
+def _blobs(seed: int, n: int, d: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(1, n // 10), d))
+    x = centres[rng.integers(0, len(centres), n)] + rng.uniform(0.1, 0.6) * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+@pytest.mark.parametrize("mix", [0, 3])
+def test_single_linkage_without_the_matrix_gives_the_matrix_path_s_groups(distance: str, mix: int) -> None:
+    from lookalike.models.distances import get_distance
+    from lookalike.models.grouping import _group_dense, _group_single
+
+    dist = get_distance(distance)
+    for seed in range(8):
+        x = _blobs(seed, 40 + 30 * seed)
+        threshold = 0.6 if distance == "cosine" else -0.8
+        p = GroupingParams(linkage="single", scale=0.7 + 0.1 * seed, mix=mix, min_size=1 + seed % 3)
+        dense, light = _group_dense(x, dist, threshold, p), _group_single(x, dist, threshold, p)
+        assert [g.members for g in dense] == [g.members for g in light]  # same groups, same ranking
+        assert [g.cohesion for g in dense] == pytest.approx([g.cohesion for g in light], abs=1e-3)
+
+
+def test_a_pool_too_large_for_the_matrix_is_refused_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.errors import DataError
+    from lookalike.models import grouping
+
+    monkeypatch.setattr(grouping, "DENSE_LIMIT", 50)
+    x = _blobs(0, 60)
+    with pytest.raises(DataError, match=r"average linkage .* needs a 60 x 60 matrix.*use single linkage"):
+        group_embeddings(x, distance="cosine", threshold=0.6, params=GroupingParams(linkage="average"))
+    with pytest.raises(DataError, match="hyperbolic space"):
+        group_embeddings(x * 0.5, distance="hyperbolic", threshold=-1.0, params=GroupingParams())
+    assert group_embeddings(x, distance="cosine", threshold=0.6)  # single linkage: no limit
