@@ -74,7 +74,7 @@ def test_a_stale_claim_is_open_again_and_its_late_close_is_refused(
         monkeypatch.setattr(unknowns, "CLAIM_TTL_S", -1.0)
         assert [p["id"] for p in pool.proposals()] == [pid]
         dsc.reject(pool, pid)
-        with pytest.raises(GalleryError, match="taken over by another review"):
+        with pytest.raises(GalleryError, match="no longer held by this review"):
             pool.close_proposal(pid, token=dead, status="accepted", identity="x", details={})
         assert [e.action for e in pool.audit()] == ["rejected"]
 

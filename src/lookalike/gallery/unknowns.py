@@ -358,8 +358,9 @@ class UnknownPool:
             ).fetchone()
             if row is None:
                 raise GalleryError(
-                    f"proposal {proposal_id!r} was taken over by another review after this one's claim went stale "
-                    f"({CLAIM_TTL_S:.0f} s); check the gallery for a duplicate enrolment"
+                    f"proposal {proposal_id!r} is no longer held by this review: its claim went stale after "
+                    f"{CLAIM_TTL_S:.0f} s and another review or a new discovery run took the proposal over; what "
+                    "this review enrolled stays enrolled: check the identity for a duplicate enrolment"
                 )
             db.execute("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
             ids = [int(i) for i in json.loads(row[0])["unknown_ids"]]
