@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _gallery_helpers import clustered
 
-from lookalike.errors import GalleryError, NotFoundError
+from lookalike.errors import DataError, GalleryError, NotFoundError
 from lookalike.gallery import Gallery, unknowns
 from lookalike.gallery import discover as dsc
 from lookalike.models import EmbeddingModel
@@ -124,3 +124,13 @@ def test_processes_racing_to_review_one_proposal_enroll_it_at_most_once(
         assert len(pool.audit()) == 1 and pool.count() == 0
         winner = pool.audit()[0].action
     assert enrolled == (4 if winner == "accepted" else 0)
+
+
+def test_a_retention_beyond_what_discovery_can_group_is_refused_and_keeps_the_settings(
+    folder: Path, model8: EmbeddingModel
+) -> None:
+    with Gallery.open(folder, model8) as g, g.unknown_pool() as pool:
+        before = pool.configure(enabled=True, max_items=500)
+        with pytest.raises(DataError, match=r"at most 100,000, got 1,000,000: discovery groups the whole pool"):
+            pool.configure(max_items=1_000_000)
+        assert pool.settings() == before

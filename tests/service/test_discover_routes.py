@@ -36,6 +36,9 @@ def test_unknowns_are_kept_only_when_enabled(client):
     assert r.json() == {"enabled": True, "max_items": 100, "max_age_days": 30.0, "count": 0}
     assert _identify(client, [[1, 0, 0, 0], *STRANGERS]) == ["known"] + ["unknown"] * 5
     assert client.get("/v1/discover/pool", headers=WRITE).json()["count"] == 5  # the known probe is not kept
+    r = client.put("/v1/discover/pool", json={"max_items": 10**9}, headers=WRITE)
+    assert r.status_code == 422 and "max_items" in r.text
+    assert client.get("/v1/discover/pool", headers=WRITE).json()["max_items"] == 100
 
 
 def test_propose_accept_then_identify_as_the_new_identity(client, vector_gallery):

@@ -33,6 +33,9 @@ import numpy as np
 from lookalike.errors import DataError, GalleryError, NotFoundError
 
 POOL_NAME = "unknowns.sqlite"
+#: the largest retention a pool accepts: discovery groups the whole pool, in time that grows with its square
+#: (20,000 unknowns: 18 s on 2 cores, docs/benchmarks.md "Grouping cost")
+MAX_POOL_ITEMS = 100_000
 #: seconds after which a review's claim on a proposal is taken for a dead process's and the proposal is open again
 CLAIM_TTL_S = 600.0
 _SCHEMA = """
@@ -165,6 +168,12 @@ class UnknownPool:
         """Change the settings (``max_age_days=None``: no age limit); applies the retention at once."""
         if max_items is not None and int(max_items) < 1:
             raise DataError(f"max_items must be at least 1, got {max_items}; use purge to empty the pool")
+        if max_items is not None and int(max_items) > MAX_POOL_ITEMS:
+            raise DataError(
+                f"max_items must be at most {MAX_POOL_ITEMS:,}, got {int(max_items):,}: discovery groups the whole "
+                "pool, in time that grows with its square (20,000 unknowns: 18 s on 2 cores); review proposals "
+                "more often, or shorten max_age_days"
+            )
         if isinstance(max_age_days, (int, float)) and not max_age_days > 0:
             raise DataError(f"max_age_days must be > 0 (or None for no age limit), got {max_age_days}")
         new: dict[str, Any] = {"enabled": enabled, "max_items": None if max_items is None else int(max_items)}

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.errors import GalleryError, NotFoundError
+from lookalike.gallery.unknowns import MAX_POOL_ITEMS
 from lookalike.service.auth import Scope, require
 from lookalike.service.routes import get_state
 from lookalike.service.state import ServiceState
@@ -28,7 +29,7 @@ class PoolSettingsIn(_Body):
     """Keep unknown probes or not, and how many / how long (``max_age_days: null`` = no age limit)."""
 
     enabled: bool | None = None
-    max_items: int | None = Field(default=None, ge=1)
+    max_items: int | None = Field(default=None, ge=1, le=MAX_POOL_ITEMS)
     max_age_days: float | None = Field(default=None, gt=0, description="days; null: no limit; omitted: unchanged")
 
 
