@@ -17,7 +17,7 @@ Memory. Single linkage (the default) in the cosine or euclidean space never buil
 go to scikit-learn's single-linkage path with the euclidean metric (a minimum spanning tree computed row by row,
 memory O(N)) at the cut translated into euclidean terms (cosine: ``1 - s = |a - b|^2 / 2`` on the unit sphere),
 and the neighbours for ``mix`` and each group's cohesion and medoid are computed in blocks of rows. The same
-partition as the precomputed-matrix path, which measured 4.3 GB and 18 s for 10,000 unknowns (2026-12-03).
+partition as the precomputed-matrix path, which took 4.3 GB and 17 s for 10,000 unknowns (2026-12-03).
 Average and complete linkage, HDBSCAN and the dot / hyperbolic spaces still need the matrix; above
 :data:`DENSE_LIMIT` items they are refused with the way out, rather than exhausting the machine's memory.
 """
@@ -38,7 +38,7 @@ from lookalike.models.expansion import augment_references, check_expansion
 log = logging.getLogger(__name__)
 
 #: the most items grouped through an N x N similarity matrix (average / complete linkage, HDBSCAN, dot and
-#: hyperbolic spaces); 10,000 took 4.3 GB and 18 s on the 2-core machine
+#: hyperbolic spaces); 10,000 took 4.3 GB and 17 s on the 2-core machine (benchmarks/bench_grouping.py)
 DENSE_LIMIT = 10_000
 #: rows per block of the matrix-free path
 _BLOCK = 1024
