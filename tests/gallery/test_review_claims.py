@@ -134,3 +134,21 @@ def test_a_retention_beyond_what_discovery_can_group_is_refused_and_keeps_the_se
         with pytest.raises(DataError, match=r"at most 100,000, got 1,000,000: discovery groups the whole pool"):
             pool.configure(max_items=1_000_000)
         assert pool.settings() == before
+
+
+def test_two_proposals_accepted_under_one_new_name_enroll_only_the_first(
+    folder: Path, model8: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = Gallery.open(folder, model8), Gallery.open(folder, model8)
+    with a, b, a.unknown_pool() as pa, b.unknown_pool() as pb:
+        x, _ = clustered(2, 4, spread=0.05, seed=21)
+        first, second = (p.id for p in a.discover(x).proposals)
+        seen_before = b.identities()  # b's name check ran before a enrolled "carol" (the race)
+        dsc.accept(a, pa, first, "carol")
+        monkeypatch.setattr(b, "identities", lambda: seen_before)
+        with pytest.raises(GalleryError, match="'carol' is already enrolled"):
+            dsc.accept(b, pb, second, "carol")  # refused by the store, inside its write
+        monkeypatch.undo()
+        assert b.identities()["carol"] == 4  # only the first proposal's items
+        assert [p["id"] for p in pb.proposals()] == [second]  # given back, still open for another name
+        assert len(dsc.accept(b, pb, second, "dora").item_ids) == 4

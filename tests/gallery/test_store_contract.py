@@ -159,6 +159,23 @@ def test_reopen_keeps_everything(location: str, store_options: dict) -> None:
     again.close()
 
 
+def test_a_new_identity_only_add_refuses_a_taken_name_seen_from_another_handle(
+    location: str, store_options: dict
+) -> None:
+    x, _ = clustered(2, 2)
+    one = make(location, store_options)
+    two = open_store(location, **store_options)
+    assert len(one.add("carol", x[:2], [{}, {}], new=True)) == 2
+    with pytest.raises(GalleryError, match="'carol' is already enrolled"):
+        two.add("carol", x[2:], [{}, {}], new=True)  # the other handle's commit is checked in the write
+    assert two.identities() == {"carol": 2}
+    two.add("carol", x[2:], [{}, {}])  # a plain add still adds to it
+    one.remove_identity("carol")
+    assert len(two.add("carol", x[:1], [{}], new=True)) == 1  # a name with no items left is free again
+    one.close()
+    two.close()
+
+
 def test_two_handles_see_each_others_writes(location: str, store_options: dict) -> None:
     x, _ = clustered(2, 2)
     one = make(location, store_options)

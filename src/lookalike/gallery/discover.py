@@ -168,7 +168,9 @@ def _enroll(gallery: Gallery, pool: UnknownPool, proposal_id: str, identity: str
     try:
         unknowns = pool.unknowns([int(i) for i in prop["unknown_ids"]])
         metas = [{"discovered": proposal_id, **({"source": u.source} if u.source else {})} for u in unknowns]
-        ids = [int(i) for i in gallery.enroll_vectors(identity, np.stack([u.vector for u in unknowns]), metas)]
+        vectors = np.stack([u.vector for u in unknowns])
+        # accept creates the identity: atomically new, or two reviews could both "create" the same name
+        ids = [int(i) for i in gallery.enroll_vectors(identity, vectors, metas, new_identity=action == "accepted")]
     except BaseException:
         pool.release(proposal_id, token)
         raise

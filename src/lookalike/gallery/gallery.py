@@ -238,11 +238,19 @@ class Gallery:
         return self.enroll_vectors(identity, vectors, metas)
 
     def enroll_vectors(
-        self, identity: str, vectors: Any, metadata: dict[str, Any] | list[dict[str, Any]] | None = None
+        self,
+        identity: str,
+        vectors: Any,
+        metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+        *,
+        new_identity: bool = False,
     ) -> list[int]:
-        """Store already-embedded ``vectors`` (in the model's distance space) under ``identity``."""
+        """Store already-embedded ``vectors`` (in the model's distance space) under ``identity``.
+
+        ``new_identity``: refuse (:class:`GalleryError`, nothing stored) when ``identity`` already has items, checked
+        atomically with the write, so two processes cannot both create the same new identity."""
         v = self._check_vectors(vectors, "vectors")
-        ids = self.store.add(identity, v, self._metadata(metadata, len(v)))
+        ids = self.store.add(identity, v, self._metadata(metadata, len(v)), new=new_identity)
         warning = self._size_warning()
         if warning:
             log.warning(warning)

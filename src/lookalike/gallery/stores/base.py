@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from lookalike.errors import EmbeddingSizeError, NotFoundError
+from lookalike.errors import EmbeddingSizeError, GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
 from lookalike.models.distances import Distance
 
@@ -83,6 +83,14 @@ class VectorTable:
     vectors: np.ndarray
 
 
+def taken_name_error(identity: str) -> GalleryError:
+    """The refusal of :meth:`VectorStore.add` with ``new=True`` for a name that already has items."""
+    return GalleryError(
+        f"identity {identity!r} is already enrolled (perhaps by another request a moment ago); merge into it or "
+        "choose a new name"
+    )
+
+
 class VectorStore(ABC):
     """Abstract store; see the module docstring. Implementations are thread-safe within a process."""
 
@@ -116,8 +124,13 @@ class VectorStore(ABC):
 
     # -- writes -----------------------------------------------------------------------------------------------
     @abstractmethod
-    def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
-        """Durably store ``vectors`` (n, dim) under ``identity``; returns the new item ids, in order."""
+    def add(
+        self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]], *, new: bool = False
+    ) -> list[int]:
+        """Durably store ``vectors`` (n, dim) under ``identity``; returns the new item ids, in order.
+
+        ``new``: only as a new identity — :class:`GalleryError`, nothing stored, when ``identity`` already has
+        items, checked inside the write's own transaction (another process's enrolment of the name is seen)."""
 
     @abstractmethod
     def remove_identity(self, identity: str) -> list[int]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from lookalike.errors import GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord
-from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
+from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable, taken_name_error
 from lookalike.models.distances import Distance, get_distance
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
@@ -179,7 +179,9 @@ class PgVectorStore(VectorStore):
         self._write(apply)
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
+    def add(
+        self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]], *, new: bool = False
+    ) -> list[int]:
         identity, v, meta_json = self._check_add(identity, vectors, metadata)
         if len(v) == 0:
             return []
@@ -188,8 +190,15 @@ class PgVectorStore(VectorStore):
             "SELECT %s, m::jsonb, e::vector FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(m, e, o) "
             "ORDER BY o RETURNING id"
         )
-        rows = self._write(lambda: self.conn.execute(sql, (identity, meta_json, [_vec(x) for x in v])).fetchall())
-        return sorted(int(r[0]) for r in rows)
+
+        def apply() -> list[Any]:
+            # every write holds the generation row's lock (_write): this check sees any earlier committed add
+            taken = f"SELECT 1 FROM {self.name}_items WHERE identity=%s LIMIT 1"
+            if new and self.conn.execute(taken, (identity,)).fetchone():
+                raise taken_name_error(identity)
+            return self.conn.execute(sql, (identity, meta_json, [_vec(x) for x in v])).fetchall()
+
+        return sorted(int(r[0]) for r in self._write(apply))
 
     def remove_identity(self, identity: str) -> list[int]:
         def apply() -> list[int]:

@@ -38,7 +38,7 @@ import numpy as np
 from lookalike.errors import ConfigError, GalleryError, NotFoundError
 from lookalike.gallery.results import ItemRecord, Match
 from lookalike.gallery.stores._mirror import IndexMirror
-from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable
+from lookalike.gallery.stores.base import Hit, VectorStore, VectorTable, taken_name_error
 from lookalike.models.distances import Distance, get_distance
 
 log = logging.getLogger(__name__)
@@ -283,13 +283,18 @@ class SQLiteStore(VectorStore):
             self._meta = {}
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def add(self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]]) -> list[int]:
+    def add(
+        self, identity: str, vectors: np.ndarray, metadata: list[dict[str, Any]], *, new: bool = False
+    ) -> list[int]:
         identity, v, meta_json = self._check_add(identity, vectors, metadata)
         if len(v) == 0:
             return []
 
         def apply(gen: int) -> tuple[int, np.ndarray]:
             c = self.conn
+            taken = "SELECT 1 FROM items JOIN identities USING (code) WHERE identities.name=? LIMIT 1"
+            if new and c.execute(taken, (identity,)).fetchone():
+                raise taken_name_error(identity)
             c.execute("INSERT OR IGNORE INTO identities(name) VALUES (?)", (identity,))
             code = c.execute("SELECT code FROM identities WHERE name=?", (identity,)).fetchone()[0]
             seq = c.execute("SELECT seq FROM sqlite_sequence WHERE name='items'").fetchone()
