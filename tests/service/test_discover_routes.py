@@ -84,3 +84,15 @@ def test_grouping_parameters_are_validated_at_the_boundary(client):
     with_mix = client.post("/v1/discover", json={"mix": 2, "min_size": 1}, headers=WRITE)
     assert with_mix.status_code == 200 and with_mix.json()["pool_size"] == 5
     assert sum(p["size"] for p in with_mix.json()["proposals"]) == 5  # min_size 1: every unknown in a proposal
+
+
+def test_odd_ids_in_urls_are_clear_4xx_never_a_500(client):
+    client.put("/v1/discover/pool", json={"enabled": True}, headers=WRITE)
+    for bad in ("99999999999999999999999", "0", "-1", "abc"):  # the first overflowed SQLite's integer: a 500
+        r = client.get(f"/v1/discover/unknowns/{bad}/thumbnail", headers=WRITE)
+        assert r.status_code == 422 and "unknown_id" in r.text, (bad, r.status_code)
+    assert client.get("/v1/discover/unknowns/7/thumbnail", headers=WRITE).status_code == 404
+    for pid in ("x" * 5000, "' OR 1=1 --"):
+        r = client.post(f"/v1/discover/proposals/{pid}/reject", headers=WRITE)
+        assert r.status_code == 404 and "not open for review" in r.json()["error"]["message"]
+

@@ -263,6 +263,9 @@ class UnknownPool:
         return [Unknown(r[0], r[1], r[2], np.frombuffer(r[3], np.float32).copy(), bool(r[4]), r[5], r[6]) for r in rows]
 
     def thumbnail(self, unknown_id: int) -> bytes | None:
+        """The kept JPEG of an unknown; None when there is none (or no such id: any int, however large)."""
+        if not 0 < int(unknown_id) < 2**63:
+            return None
         with self._lock:
             row = self.conn.execute("SELECT thumbnail FROM unknowns WHERE id = ?", (int(unknown_id),)).fetchone()
         return None if row is None or row[0] is None else bytes(row[0])

@@ -12,6 +12,8 @@ from lookalike.service.state import ServiceState
 
 #: an item id in a URL: a positive 64-bit integer (larger ones are a clear 422, not an overflow deep inside)
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an item id, as enroll returned it")]
+#: a kept unknown's id in a URL (the same bounds)
+UnknownId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a kept unknown's id, as a proposal lists it")]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -51,4 +53,4 @@ def body_doc(
     }
 
 
-__all__ = ["FILES_DOC", "SKIP_NO_FACE_DOC", "ItemId", "body_doc", "get_state", "thumbnail_url"]
+__all__ = ["FILES_DOC", "SKIP_NO_FACE_DOC", "ItemId", "UnknownId", "body_doc", "get_state", "thumbnail_url"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lookalike.errors import GalleryError, NotFoundError
 from lookalike.gallery.unknowns import MAX_POOL_ITEMS
 from lookalike.service.auth import Scope, require
-from lookalike.service.routes import get_state
+from lookalike.service.routes import UnknownId, get_state
 from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1/discover", tags=["discovery"], dependencies=[Depends(require(Scope.write))])
@@ -178,7 +178,7 @@ async def list_proposals(state: ServiceState = Depends(get_state)) -> ProposalsO
 
 
 @router.get("/unknowns/{unknown_id}/thumbnail", response_class=Response, summary="A kept unknown probe's thumbnail")
-async def unknown_thumbnail(unknown_id: int, state: ServiceState = Depends(get_state)) -> Response:
+async def unknown_thumbnail(unknown_id: UnknownId, state: ServiceState = Depends(get_state)) -> Response:
     jpeg = await state.call(_pool(state).thumbnail, unknown_id)
     if jpeg is None:
         raise NotFoundError(f"no thumbnail for unknown {unknown_id}: it is not kept, or was not an image")
