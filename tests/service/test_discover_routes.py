@@ -95,4 +95,3 @@ def test_odd_ids_in_urls_are_clear_4xx_never_a_500(client):
     for pid in ("x" * 5000, "' OR 1=1 --"):
         r = client.post(f"/v1/discover/proposals/{pid}/reject", headers=WRITE)
         assert r.status_code == 404 and "not open for review" in r.json()["error"]["message"]
-
