@@ -8,6 +8,9 @@ requests answered per second. Every request must answer 200. The client runs on 
 CPU from the server: the ratio is a lower bound. Both sides use ``BENCH_THREADS`` (1) torch threads.
 
     python benchmarks/bench_service.py [--model timm:tf_efficientnet_lite0] [--batch-sizes 1 8 32] [--requests 192]
+    python benchmarks/bench_service.py --batch-sizes 8 --workers 1 2     # one worker process against two
+
+``--workers`` runs the service with each number of worker processes (``lookalike serve --workers N``) in turn.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import os
 import socket
 import subprocess
@@ -75,8 +79,11 @@ async def _drive(url: str, pngs: list[bytes], total: int, concurrency: int) -> d
     return statuses
 
 
-def service_rate(gallery: Path, batch: int, pngs: list[bytes], total: int) -> tuple[float, dict[int, int]]:
-    """Identify requests/s of a served gallery with ``max_batch_size=batch`` and 2·batch requests in flight."""
+def service_rate(
+    gallery: Path, batch: int, pngs: list[bytes], total: int, workers: int = 1
+) -> tuple[float, dict[int, int]]:
+    """Identify requests/s of a served gallery with ``max_batch_size=batch`` and 2·batch requests in flight
+    (``workers`` processes: each has its own micro-batcher)."""
     port = _free_port()
     env = {**os.environ, "LOOKALIKE_SERVICE_API_KEYS": KEY, "OMP_NUM_THREADS": str(THREADS)}
     cmd = [
@@ -89,6 +96,8 @@ def service_rate(gallery: Path, batch: int, pngs: list[bytes], total: int) -> tu
         str(port),
         "--set",
         f"max_batch_size={batch}",
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -114,6 +123,7 @@ def main() -> None:
     parser.add_argument("--model", default="timm:tf_efficientnet_lite0")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=192, help="identify requests per batch size")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker processes of the service")
     args = parser.parse_args()
 
     import torch
@@ -137,12 +147,13 @@ def main() -> None:
             f"torch threads: {torch.get_num_threads()} here, {THREADS} in the server"
         )
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"{'batch':>5} | {'raw embed img/s':>15} | {'service req/s':>13} | {'ratio':>6} | statuses")
-        for b in args.batch_sizes:
+        print(f"{'batch':>5} | workers | {'raw embed img/s':>15} | {'service req/s':>13} | {'ratio':>6} | statuses")
+        for b, w in itertools.product(args.batch_sizes, args.workers):
             before = raw_rate(model, images, b, repeats=2)
-            served, statuses = service_rate(gallery_dir, b, pngs, max(args.requests, 4 * b))
+            served, statuses = service_rate(gallery_dir, b, pngs, max(args.requests, 4 * b), w)
             raw = (before + raw_rate(model, images, b, repeats=2)) / 2  # measured around the service run
-            print(f"{b:>5} | {raw:>15.1f} | {served:>13.1f} | {served / raw:>6.0%} | {statuses}")
+            print(f"{b:>5} | {w:>7} | {raw:>15.1f} | {served:>13.1f} | {served / raw:>6.0%} | {statuses}  "
+                  f"[load average {os.getloadavg()[0]:.2f}]", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,25 +36,46 @@ def serve(
     config: Path = typer.Option(None, "--config", help="YAML file of service settings (limits, batching, keys)."),
     set_: list[str] = typer.Option([], "--set", help="Override a setting, e.g. --set max_upload_bytes=5000000."),
     log_level: str = typer.Option("info", "--uvicorn-log-level", help="uvicorn's log level."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Worker processes (each loads the model; they share the gallery)."
+    ),
 ) -> None:
     """Serve GALLERY over HTTP: /v1 API (enroll, identify, verify, remove, list), web page at /, docs at /docs."""
+    import json
+    import os
+
     import uvicorn
 
     from lookalike.service import create_app, load_settings
+    from lookalike.service.app import SERVE_ARGS_ENV, check_gallery
 
-    settings = load_settings(
-        config,
-        overrides={
-            "gallery": gallery,
-            "model": model,
-            "host": host,
-            "port": port,
-            "read_keys": api_key,
-            "write_keys": write_key,
-            "no_auth": no_auth or None,
-        },
-        dotted=set_,
+    overrides = {
+        "gallery": gallery,
+        "model": model,
+        "host": host,
+        "port": port,
+        "read_keys": api_key,
+        "write_keys": write_key,
+        "no_auth": no_auth or None,
+    }
+    settings = load_settings(config, overrides=overrides, dotted=set_)
+    where = f"http://{settings.host}:{settings.port}/ (API docs at /docs)"
+    if workers == 1:
+        application = create_app(settings)
+        typer.echo(f"lookalike: serving {gallery} on {where}")
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)
+        return
+    check_gallery(settings)  # a bad key, gallery or model: one error here, not one per worker
+    os.environ[SERVE_ARGS_ENV] = json.dumps(
+        {"config": None if config is None else str(config), "overrides": overrides, "dotted": list(set_)}
     )
-    application = create_app(settings)
-    typer.echo(f"lookalike: serving {gallery} on http://{settings.host}:{settings.port}/ (API docs at /docs)")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)
+    typer.echo(f"lookalike: serving {gallery} on {where} with {workers} worker processes")
+    uvicorn.run(
+        "lookalike.service.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        access_log=False,
+    )

@@ -99,6 +99,33 @@ def _unknown_pool(gallery: Any) -> Any:
     return gallery.unknown_pool()
 
 
+#: how ``lookalike serve --workers N`` hands the command's inputs to each worker process (JSON: config, overrides,
+#: dotted settings), so every worker resolves the same settings the command did
+SERVE_ARGS_ENV = "LOOKALIKE_SERVE_ARGS"
+
+
+def check_gallery(settings: ServiceSettings) -> None:
+    """Open and close the gallery ``settings`` name, with its model: the errors a worker would hit, raised once."""
+    settings.check_auth()
+    _open_gallery(settings).close()
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory for several worker processes (``lookalike serve --workers N``): each worker builds
+    its own app and opens the gallery itself from :data:`SERVE_ARGS_ENV`. The gallery's stores and unknown pool
+    are safe across processes (docs/gallery.md, docs/discovery.md)."""
+    import json
+    import os
+
+    from lookalike.service.settings import load_settings
+
+    raw = os.environ.get(SERVE_ARGS_ENV)
+    if not raw:
+        raise ConfigError(f"{SERVE_ARGS_ENV} is not set: this app factory is for `lookalike serve --workers N`")
+    args = json.loads(raw)
+    return create_app(load_settings(args["config"], overrides=args["overrides"], dotted=args["dotted"]))
+
+
 def create_app(settings: ServiceSettings, *, gallery: Any = None) -> FastAPI:
     """Build the service around ``gallery`` (or the one ``settings`` names, opened here and closed on shutdown)."""
     settings.check_auth()
