@@ -93,6 +93,13 @@ def test_several_worker_processes_share_one_gallery(tmp_path):
         for _ in range(20):  # a new connection each time: whichever worker answers has seen the enrolment
             r = httpx.post(f"{url}/v1/identify", json={"vectors": q, "k": 1}, headers=headers, timeout=30)
             assert r.status_code == 200 and r.json()["results"][0]["identity"] == "alice"
+        line = re.compile(
+            r'^lookalike_http_requests_total\{method="POST",route="/v1/identify",status="200"\} (\S+)$', re.M
+        )
+        for _ in range(6):  # whichever worker answers the scrape, it reports both workers' requests
+            text = httpx.get(f"{url}/metrics", timeout=10).text
+            found = line.search(text)
+            assert found and float(found.group(1)) == 20.0, text[:3000]
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -43,11 +43,14 @@ def serve(
     """Serve GALLERY over HTTP: /v1 API (enroll, identify, verify, remove, list), web page at /, docs at /docs."""
     import json
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
     from lookalike.service import create_app, load_settings
     from lookalike.service.app import SERVE_ARGS_ENV, check_gallery
+    from lookalike.service.metrics import MULTIPROC_ENV
 
     overrides = {
         "gallery": gallery,
@@ -69,13 +72,18 @@ def serve(
     os.environ[SERVE_ARGS_ENV] = json.dumps(
         {"config": None if config is None else str(config), "overrides": overrides, "dotted": list(set_)}
     )
+    metrics_dir = tempfile.mkdtemp(prefix="lookalike-metrics-")  # /metrics sums the workers' values from here
+    os.environ[MULTIPROC_ENV] = metrics_dir
     typer.echo(f"lookalike: serving {gallery} on {where} with {workers} worker processes")
-    uvicorn.run(
-        "lookalike.service.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level.lower(),
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "lookalike.service.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,12 +1,30 @@
-"""Prometheus metrics in a registry of the app's own (two apps in one process never collide)."""
+"""Prometheus metrics in a registry of the app's own (two apps in one process never collide).
+
+Under ``lookalike serve --workers N`` the command sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh folder) before the
+workers start: prometheus_client then keeps every worker's values in files there, and ``/metrics`` — whichever
+worker answers — sums them over the workers (prometheus_client's ``MultiProcessCollector``), so counters never
+seem to go back when another worker answers the scrape. The gallery-size gauges report the most recent value.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+#: set by ``lookalike serve --workers N`` for its workers (prometheus_client's own variable)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -46,8 +64,13 @@ class ServiceMetrics:
             "lookalike_identify_decisions", "identify answers by decision", ["decision"], registry=r
         )
         self.enrolled = Counter("lookalike_enrolled_items", "items enrolled through the service", registry=r)
-        self.gallery_items = Gauge("lookalike_gallery_items", "items in the gallery", registry=r)
-        self.gallery_identities = Gauge("lookalike_gallery_identities", "identities in the gallery", registry=r)
+        # every worker sees the same gallery: under several workers, the latest count any of them set
+        self.gallery_items = Gauge(
+            "lookalike_gallery_items", "items in the gallery", registry=r, multiprocess_mode="mostrecent"
+        )
+        self.gallery_identities = Gauge(
+            "lookalike_gallery_identities", "identities in the gallery", registry=r, multiprocess_mode="mostrecent"
+        )
 
     def observe_batch(self, n_queries: int, n_requests: int, seconds: float) -> None:
         """Callback for :class:`~lookalike.service.batching.Batcher`."""
@@ -57,6 +80,10 @@ class ServiceMetrics:
 
     def render(self) -> Response:
         """The text exposition format for ``/metrics``."""
+        if os.environ.get(MULTIPROC_ENV):  # several workers: the sum over all of them
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
