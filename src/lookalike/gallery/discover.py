@@ -134,7 +134,8 @@ def discover(
             "discovery derives its clustering threshold from the gallery's accept threshold, and this gallery has "
             "none; calibrate it first (`lookalike calibrate GALLERY --data PROTOCOL`) or pass a threshold"
         )
-    unknowns = pool.unknowns()
+    busy = pool.under_review()  # a review in another process is enrolling or rejecting these right now
+    unknowns = [u for u in pool.unknowns() if u.id not in busy]
     proposals: list[Proposal] = []
     if unknowns:
         x = np.stack([u.vector for u in unknowns])

@@ -330,6 +330,10 @@ class UnknownPool:
                 "(run discovery to make new ones)"
             )
 
+    def under_review(self) -> set[int]:
+        """Ids of the unknowns held by a live review's claim (discovery leaves them out: they are being decided)."""
+        return {int(i) for p in self.proposals("reviewing") for i in p["unknown_ids"]}
+
     def claim(self, proposal_id: str) -> tuple[dict[str, Any], str]:
         """Take an open proposal for review, atomically (see the module docstring): (the proposal, a claim token
         for :meth:`close_proposal` / :meth:`release`). Refused like :meth:`proposal` when it is not open."""
