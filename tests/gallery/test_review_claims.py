@@ -155,3 +155,33 @@ def test_two_proposals_accepted_under_one_new_name_enroll_only_the_first(
         assert b.identities()["carol"] == 4  # only the first proposal's items
         assert [p["id"] for p in pb.proposals()] == [second]  # given back, still open for another name
         assert len(dsc.accept(b, pb, second, "dora").item_ids) == 4
+
+
+def test_processes_keeping_unknowns_at_once_lose_none_and_retention_keeps_the_newest(tmp_path: Path) -> None:
+    path = tmp_path / "unknowns.sqlite"
+    with unknowns.UnknownPool(path=path, dim=8) as pool:
+        pool.configure(enabled=True, max_items=150, max_age_days=None)
+    script = str(Path(__file__).with_name("_pool_writer.py"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(path), str(seed), "20", "5"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    got = [[int(i) for i in p.communicate(timeout=120)[0].split()] for p in procs]
+    assert all(p.returncode == 0 for p in procs) and [len(g) for g in got] == [100, 100]
+    every = sorted(got[0] + got[1])
+    assert len(set(every)) == 200  # no id handed out twice
+    with unknowns.UnknownPool(path=path, dim=8) as pool:
+        kept = pool.unknowns()
+        assert [u.id for u in kept] == every[-150:]  # exactly the newest 150, from both writers
+        assert {u.source for u in kept} == {"w1", "w2"}
