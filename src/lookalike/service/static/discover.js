@@ -61,6 +61,8 @@ function button(text, cls, onClick) {
 async function review(proposal, action, li) {
   show($("discover-error"), "");
   const name = li.querySelector(".proposal-name").value.trim();
+  const buttons = li.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });  // one review per click: a double click sends one request
   try {
     const path = `/v1/discover/proposals/${encodeURIComponent(proposal.id)}/${action}`;
     const body = await (await jsonPost(path, action === "reject" ? {} : { identity: name })).json();
@@ -71,6 +73,7 @@ async function review(proposal, action, li) {
     await Promise.all([refreshPool(), refreshStatus(), refreshIdentities()]);
   } catch (err) {
     show($("discover-error"), err.message);
+    buttons.forEach((b) => { b.disabled = false; });
   }
 }
 
