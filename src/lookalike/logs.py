@@ -16,6 +16,17 @@ def setup_logging(level: str | int | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
     logger.propagate = False
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger, printed at every `Trainer` without one (every
+    `lookalike train` and fit's final training); its other lines (GPU available, checkpoints) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
 
 
 __all__ = ["setup_logging"]

@@ -108,6 +108,15 @@ def test_nmi_ami_equal_pml() -> None:
     assert ours.ami == pytest.approx(theirs["AMI"], abs=TOL)
 
 
+def test_few_items_per_class_cluster_like_pml_without_faiss_warning(capfd: pytest.CaptureFixture[str]) -> None:
+    x, y = _clustered(80, 16, 8, 1.2, 3)  # about 10 per class: faiss warns below 39 points per centroid
+    ours = clustering_metrics(x, y)
+    assert "WARNING clustering" not in capfd.readouterr().err
+    theirs = _pml(x, y, include=("NMI", "AMI"))
+    assert ours.nmi == pytest.approx(theirs["NMI"], abs=TOL) and ours.ami == pytest.approx(theirs["AMI"], abs=TOL)
+    assert "WARNING clustering" in capfd.readouterr().err  # PML's call: what ours no longer prints
+
+
 @pytest.mark.realdata
 def test_real_face_embeddings_equal_pml(shared_data) -> None:
     """ORL faces (400 images, 40 people) embedded by a deterministic model: 4x-downsampled pixels, centred."""

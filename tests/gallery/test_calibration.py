@@ -25,6 +25,10 @@ def test_threshold_meets_far_exactly_on_hand_made_scores() -> None:
     assert r.far == pytest.approx(1e-3) and r.frr == pytest.approx(0.5)  # 0.5 and 0.9985 rejected
     assert r.n_impostor == 10_000 and r.n_genuine == 4 and r.warning is None
     assert r.frr_ci[0] < 0.5 < r.frr_ci[1]
+    # given pair scores (`calibrate --from-fit`) embed no items: the summary does not claim "0 items of 0 classes"
+    assert r.summary().endswith("on 4 genuine pairs")
+    with_items = choose_threshold(genuine, impostor, target_far=1e-3, n_items=30, n_classes=3)
+    assert with_items.summary().endswith("; 30 items of 3 classes")
 
 
 def test_clopper_pearson_known_values() -> None:

@@ -37,6 +37,14 @@ def test_create_enroll_identify_calibrate_verify_remove(tmp_path: Path, faces: P
     assert "query expansion" not in info  # an untrained spec searches plainly
     out = run("verify", model, str(faces / "c0" / "0.png"), str(faces / "c0" / "1.png"), "--gallery", g)
     assert "SAME" in out or "DIFFERENT" in out
+    # the gallery in MODEL's place: its model and its threshold, the same verdict and score
+    last = run("verify", g, str(faces / "c0" / "0.png"), str(faces / "c0" / "1.png")).splitlines()[-1]
+    assert last == out.splitlines()[-1]
+    assert "threshold 2.0000" in run("verify", g + "/", str(faces / "c0" / "0.png"), str(faces / "c0" / "1.png"),
+                                     "--threshold", "2", "--gallery", g)  # fmt: skip
+    other = CliRunner().invoke(app, ["verify", g, str(faces / "c0" / "0.png"), str(faces / "c0" / "1.png"),
+                                     "--gallery", str(tmp_path)])  # fmt: skip
+    assert other.exit_code != 0 and "give one gallery" in str(other.exception)
     assert "removed 'bob' (3 item(s))" in run("gallery", "remove", g, "bob")
     assert "1 identities, 3 items" in run("gallery", "list", g)
 

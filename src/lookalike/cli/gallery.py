@@ -323,7 +323,9 @@ def _keep_unknowns(g: Any, results: list[Any], vectors: Any, sources: list[str])
 
 @app.command("verify")
 def verify(
-    model: str = typer.Argument(..., help="exported model folder or encoder spec"),
+    model: str = typer.Argument(
+        ..., help="exported model folder, encoder spec, or a gallery (its model and calibrated threshold)"
+    ),
     a: Path = typer.Argument(..., help="first image or text file"),
     b: Path = typer.Argument(..., help="second image or text file"),
     threshold: float = typer.Option(None, help="accept threshold (similarity)"),
@@ -334,12 +336,22 @@ def verify(
     from lookalike.models import load_model
 
     _check_files([a, b])
-    if gallery is not None:
-        _check_location(gallery, None, exists=True)
-    m = load_model(model)
-    if threshold is None and gallery is not None:
-        with Gallery.open(gallery, m) as g:
-            threshold = g.threshold
+    if _is_dsn(model) or (Path(model) / "gallery.sqlite").is_file():  # MODEL is a gallery: its model and threshold
+        if gallery is not None and (gallery if _is_dsn(gallery) else Path(gallery).resolve()) != (
+            model if _is_dsn(model) else Path(model).resolve()
+        ):
+            raise DataError(f"{model} is a gallery and --gallery names another ({gallery}); give one gallery")
+        gallery = model
+        with _open(model) as g:
+            m = g.model
+            threshold = g.threshold if threshold is None else threshold
+    else:
+        if gallery is not None:
+            _check_location(gallery, None, exists=True)
+        m = load_model(model)
+        if threshold is None and gallery is not None:
+            with Gallery.open(gallery, m) as g:
+                threshold = g.threshold
     items = [read_text_item(p) if m.kind == "text" else str(p) for p in (a, b)]
     v = verify_items(m, items[0], items[1], threshold)
     if v.threshold is None:

@@ -36,7 +36,9 @@ def kmeans_labels(embeddings: np.ndarray, n_clusters: int, *, niter: int = 20, s
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if n_clusters < 1 or n_clusters > len(x):
         raise DataError(f"k-means needs 1 <= clusters <= items; got {n_clusters} clusters for {len(x)} items")
-    km = faiss.Kmeans(x.shape[1], int(n_clusters), niter=niter, seed=seed, verbose=False)
+    # min_points_per_centroid=1: a held-out set has few items per class by nature; faiss would print a warning
+    # to stderr for fewer than 39 per cluster (it only warns; the clustering is the same)
+    km = faiss.Kmeans(x.shape[1], int(n_clusters), niter=niter, seed=seed, verbose=False, min_points_per_centroid=1)
     km.train(x)
     _, assign = km.index.search(x, 1)
     return assign[:, 0].astype(np.int64)

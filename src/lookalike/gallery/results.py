@@ -136,8 +136,10 @@ class CalibrationReport:
             f"FAR {self.far:.3g} (target {self.target_far:.3g}, {self.confidence:.0%} CI "
             f"{self.far_ci[0]:.3g}-{self.far_ci[1]:.3g}) on {self.n_impostor:,} impostor pairs; "
             f"FRR {self.frr:.3g} ({self.confidence:.0%} CI {self.frr_ci[0]:.3g}-{self.frr_ci[1]:.3g}) on "
-            f"{self.n_genuine:,} genuine pairs; {self.n_items} items of {self.n_classes} classes"
+            f"{self.n_genuine:,} genuine pairs"
         )
+        if self.n_items:  # 0 when calibrated on given pair scores (`--from-fit`): no items were embedded
+            text += f"; {self.n_items} items of {self.n_classes} classes"
         return text + (f"\nWARNING: {self.warning}" if self.warning else "")
 
 
