@@ -52,7 +52,9 @@ def test_usage_errors_print_usage_and_exit_2(args: list[str], gallery: Path) -> 
     ("args", "message"),
     [
         (["gallery", "enroll", "G", "bob", "missing.png"], "no such file"),
-        (["gallery", "enroll", "G", "bob", "FOLDER"], "is a folder, not a file"),
+        (["gallery", "enroll", "G", "bob", "EMPTY"], "no image or text files in folder"),
+        (["identify", "G", "EMPTY"], "no image or text files in folder"),
+        (["verify", "G", "FOLDER", "FILE"], "is a folder, not a file"),
         (["gallery", "enroll", "G", "two\nlines", "FILE"], "control/invisible character"),
         (["gallery", "enroll", "G", "..", "FILE"], "cannot be an identity name"),
         (["identify", "G", "missing.png"], "no such file"),
@@ -79,7 +81,10 @@ def test_bad_input_is_one_error_line_before_any_model_loads(
     from lookalike.cli.app import main
 
     (tmp_path / "f.png").write_bytes(b"not read")
-    subs = {"G": str(gallery), "FOLDER": str(tmp_path), "FILE": str(tmp_path / "f.png"), "NEW": str(tmp_path / "n")}
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.md").write_text("neither an image nor a .txt item")
+    subs = {"G": str(gallery), "FOLDER": str(tmp_path), "FILE": str(tmp_path / "f.png"), "NEW": str(tmp_path / "n"),
+            "EMPTY": str(tmp_path / "empty")}  # fmt: skip
     args = [subs.get(a, a) if "=" not in a else a.replace("FILE", subs["FILE"]) for a in args]
     monkeypatch.setattr(sys, "argv", ["lookalike", *args])
     with pytest.raises(SystemExit) as stop:

@@ -109,3 +109,29 @@ def test_calibrate_from_a_fit_folder_uses_its_unseen_class_pairs(tmp_path: Path)
     assert "is not the model of this gallery" in str(result.exception) + result.output
     with Gallery.open(tmp_path / "other") as g:
         assert g.threshold is None
+
+
+def test_folders_enroll_and_identify_every_file_under_them(tmp_path: Path, faces: Path) -> None:
+    import shutil
+
+    g = str(tmp_path / "gal")
+    run("gallery", "create", g, "--model", "pixels")
+    alice = tmp_path / "alice"
+    shutil.copytree(faces / "c0", alice / "nested")  # files in sub-folders count too
+    (alice / "notes.md").write_text("not an image: left out")
+    n = len(list((faces / "c0").glob("*.png")))
+    assert f"enrolled {n} item(s) as 'alice'" in run("gallery", "enroll", g, "alice", str(alice))
+    out = run("identify", g, str(faces / "c1"), str(faces / "c0" / "0.png"))
+    lines = [ln for ln in out.splitlines() if "UNCALIBRATED [" in ln]
+    assert len(lines) == len(list((faces / "c1").glob("*.png"))) + 1
+    assert lines[0].startswith(str(sorted((faces / "c1").glob("*.png"))[0]))
+
+
+def test_a_text_gallery_reads_the_txt_files_of_a_folder(tmp_path: Path) -> None:
+    from lookalike.cli.gallery import _expand
+
+    (tmp_path / "b.txt").write_text("two")
+    (tmp_path / "a.TXT").write_text("one")
+    (tmp_path / "c.png").write_bytes(b"")
+    assert [p.name for p in _expand([tmp_path], "text")] == ["a.TXT", "b.txt"]
+    assert [p.name for p in _expand([tmp_path], "image")] == ["c.png"]

@@ -37,22 +37,6 @@ app.add_typer(discover_app, name="discover")
 _POOL_HELP = "unknown pool file (default: unknowns.sqlite inside a folder gallery)"
 
 
-def _files(paths: list[Path]) -> list[Path]:
-    from lookalike.data.images import IMAGE_EXTENSIONS
-    from lookalike.errors import NotFoundError
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
-                raise NotFoundError(f"no image files in folder {p} (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
-            out.extend(found)
-        else:
-            out.append(p)
-    return out
-
-
 @discover_app.command("run")
 def run(
     location: str = typer.Argument(..., help=_STORE_HELP),
@@ -82,7 +66,7 @@ def run(
         mix=defaults.mix if mix is None else mix,
     )
     with _open(location, model, name, need_model=bool(files)) as g, g.unknown_pool(pool) as p:
-        items = _items(g, _files(files)) if files else None
+        items = _items(g, files)[1] if files else None
         result = g.discover(items, pool=p, params=params)
         js, page = write_proposals(result, p, out)
     typer.echo(

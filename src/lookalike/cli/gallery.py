@@ -56,16 +56,48 @@ def _check_location(location: str, name: str | None, *, exists: bool) -> None:
         raise GalleryError(f"{location} is a file; a SQLite gallery is a folder")
 
 
-def _check_files(files: list[Path]) -> None:
-    """Every file exists and is a file (a folder gets its own message) - checked before any model loads."""
+def _check_files(files: list[Path], *, folders: bool = False) -> None:
+    """Every path exists and is a file, or (``folders``) a folder whose files are read once the gallery's model says
+    which kind it takes (:func:`_expand`) - checked before any model loads."""
     from lookalike.errors import NotFoundError
 
-    folders = [f for f in files if f.is_dir()]
-    if folders:
-        raise DataError(f"{folders[0]} is a folder, not a file; give the files in it (e.g. {folders[0]}/*.jpg)")
-    missing = [str(f) for f in files if not f.is_file()]
+    dirs = [f for f in files if f.is_dir()]
+    if dirs and not folders:
+        raise DataError(f"{dirs[0]} is a folder, not a file; give the files in it (e.g. {dirs[0]}/*.jpg)")
+    missing = [str(f) for f in files if not (f.is_file() or f.is_dir())]
     if missing:
         raise NotFoundError(f"no such file(s): {', '.join(missing[:5])}")
+    if dirs:
+        from lookalike.data.images import IMAGE_EXTENSIONS
+
+        for d in dirs:  # one that holds nothing to read is refused before the model loads
+            _files_under(d, IMAGE_EXTENSIONS | TEXT_EXTENSIONS)
+
+
+#: the files a folder given to a text gallery contributes (one item per file)
+TEXT_EXTENSIONS = frozenset({".txt"})
+
+
+def _expand(files: list[Path], kind: str) -> list[Path]:
+    """Files as given, each folder replaced by the image (or, for a text model, .txt) files under it, sorted."""
+    from lookalike.data.images import IMAGE_EXTENSIONS
+
+    exts = TEXT_EXTENSIONS if kind == "text" else IMAGE_EXTENSIONS
+    out: list[Path] = []
+    for p in files:
+        out.extend(_files_under(p, exts) if p.is_dir() else [p])
+    return out
+
+
+def _files_under(folder: Path, exts: frozenset[str]) -> list[Path]:
+    from lookalike.data.images import IMAGE_EXTENSIONS
+    from lookalike.errors import NotFoundError
+
+    found = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in exts)
+    if not found:
+        what = "text" if exts == TEXT_EXTENSIONS else "image" if exts == IMAGE_EXTENSIONS else "image or text"
+        raise NotFoundError(f"no {what} files in folder {folder} (extensions: {', '.join(sorted(exts))})")
+    return found
 
 
 def _check_name(identity: str) -> str:
@@ -108,7 +140,9 @@ def create(
 def enroll(
     location: str = typer.Argument(..., help=_STORE_HELP),
     identity: str = typer.Argument(..., help="who/what the files show"),
-    files: list[Path] = typer.Argument(..., help="image or text files to enroll (text: one item per file)"),
+    files: list[Path] = typer.Argument(
+        ..., help="image or text files to enroll (text: one item per file), or folders of them"
+    ),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     name: str = typer.Option(None, help="pgvector table prefix"),
     skip_no_face: bool = typer.Option(
@@ -123,11 +157,11 @@ def enroll(
 
     identity = _check_name(identity)
     _check_location(location, name, exists=True)
-    _check_files(files)
+    _check_files(files, folders=True)
     g = _open(location, model, name)
     skipped: list[tuple[int, str]] = []
     with g:
-        items = _items(g, files)
+        files, items = _items(g, files)
         if skip_no_face and g.model.is_face_model:
             from lookalike.models.faces.detect import face_options, filter_faces
 
@@ -169,11 +203,12 @@ def read_text_item(path: Path) -> str:
     return text
 
 
-def _items(g: Any, files: list[Path]) -> list[Any]:
-    _check_files(files)
-    if g.model is not None and g.model.kind == "text":
-        return [read_text_item(f) for f in files]
-    return [str(f) for f in files]
+def _items(g: Any, files: list[Path]) -> tuple[list[Path], list[Any]]:
+    """The files (folders expanded) and the items the gallery's model embeds from them."""
+    _check_files(files, folders=True)
+    text = g.model is not None and g.model.kind == "text"
+    files = _expand(files, "text" if text else "image")
+    return files, [read_text_item(f) for f in files] if text else [str(f) for f in files]
 
 
 @gallery_app.command("remove")
@@ -241,7 +276,7 @@ def info(
 @app.command("identify")
 def identify(
     location: str = typer.Argument(..., help=_STORE_HELP),
-    files: list[Path] = typer.Argument(..., help="query image or text files"),
+    files: list[Path] = typer.Argument(..., help="query image or text files, or folders of them"),
     k: int = typer.Option(5, "--k", "-k", help="identities to list per query"),
     model: str = typer.Option(None, "--model", "-m", help="override the model recorded in the gallery"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
@@ -256,9 +291,9 @@ def identify(
     if k < 1:
         raise DataError(f"-k must be at least 1, got {k}")
     _check_location(location, name, exists=True)
-    _check_files(files)
+    _check_files(files, folders=True)
     with _open(location, model, name) as g:
-        items = _items(g, files)
+        files, items = _items(g, files)
         if g.model.is_face_model:
             return _identify_faces(g, files, k, as_json)
         vectors = g.model.embed(items)
