@@ -99,6 +99,10 @@ def test_accept_enrolls_and_audits_then_identifies_as_the_new_identity(gallery: 
         entry = pool.audit()[-1]
         assert (entry.action, entry.proposal, entry.identity) == ("accepted", proposal.id, "carol")
         assert entry.details == {"item_ids": done.item_ids, "actor": "test"}
+        from datetime import datetime
+
+        stamp = entry.to_dict()["at_utc"]  # the time in words beside the epoch seconds
+        assert stamp.endswith("Z") and abs(datetime.fromisoformat(stamp).timestamp() - entry.at) < 1
         with pytest.raises(NotFoundError, match="already accepted"):
             dsc.reject(pool, proposal.id)
     assert gallery.identities()["carol"] == 4

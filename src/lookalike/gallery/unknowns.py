@@ -88,8 +88,11 @@ class AuditEntry:
     details: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        from datetime import datetime, timezone
+
+        utc = datetime.fromtimestamp(self.at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         return {
-            "id": self.id, "at": self.at, "action": self.action, "proposal": self.proposal,
+            "id": self.id, "at": self.at, "at_utc": utc, "action": self.action, "proposal": self.proposal,
             "identity": self.identity, "details": self.details,
         }  # fmt: skip
 
