@@ -26,6 +26,7 @@ def test_create_enroll_identify_calibrate_verify_remove(tmp_path: Path, faces: P
     assert "alice\t3" in run("gallery", "list", g)
     out = run("identify", g, str(faces / "c0" / "3.png"), "--k", "2")
     assert "UNCALIBRATED [alice" in out  # no threshold yet: the nearest identities, no verdict
+    assert f"run `lookalike calibrate {g} --data HELD_OUT_CLASSES --far 1e-3`" in out  # (not a fit model)
     cal = tmp_path / "cal"
     cal.mkdir()
     for c in range(2, 6):
@@ -135,3 +136,13 @@ def test_a_text_gallery_reads_the_txt_files_of_a_folder(tmp_path: Path) -> None:
     (tmp_path / "c.png").write_bytes(b"")
     assert [p.name for p in _expand([tmp_path], "text")] == ["a.TXT", "b.txt"]
     assert [p.name for p in _expand([tmp_path], "image")] == ["c.png"]
+
+
+def test_an_uncalibrated_gallery_of_a_fit_model_is_told_to_calibrate_from_the_fit(tmp_path: Path) -> None:
+    from lookalike.cli.gallery import _how_to_calibrate
+
+    (tmp_path / "fit" / "model").mkdir(parents=True)
+    assert "--data HELD_OUT_CLASSES" in _how_to_calibrate("g", str(tmp_path / "fit" / "model"))
+    (tmp_path / "fit" / "calibration.npz").write_bytes(b"")
+    assert f"--from-fit {tmp_path / 'fit'}" in _how_to_calibrate("g", str(tmp_path / "fit" / "model"))
+    assert "--data" in _how_to_calibrate("g", "pixels") and "--data" in _how_to_calibrate("g", None)

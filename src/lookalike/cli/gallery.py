@@ -294,8 +294,9 @@ def identify(
     _check_files(files, folders=True)
     with _open(location, model, name) as g:
         files, items = _items(g, files)
+        how = _how_to_calibrate(location, g.model_source)
         if g.model.is_face_model:
-            return _identify_faces(g, files, k, as_json)
+            return _identify_faces(g, files, k, as_json, how)
         vectors = g.model.embed(items)
         results = g.identify_vectors(vectors, k=k)
         _keep_unknowns(g, results, vectors, [str(f) for f in files])
@@ -306,14 +307,26 @@ def identify(
         who = f" {r.identity}" if r.identity else ""
         typer.echo(f"{f}: {r.decision.upper()}{who} [{best}]")
     if any(r.decision == "uncalibrated" for r in results):
-        typer.echo(
-            "UNCALIBRATED: the gallery has no threshold, so these are only the nearest identities, not a verdict; "
-            "run `lookalike calibrate` to decide known/unknown",
-            err=True,
-        )
+        _say_uncalibrated(how)
 
 
-def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
+def _how_to_calibrate(location: str, model_source: str | None) -> str:
+    """The calibrate command to suggest: ``--from-fit`` where the gallery's model folder sits in a `lookalike fit`
+    (or whitening `train`) folder holding its unseen-class pair scores, else ``--data``."""
+    if model_source and (Path(model_source).parent / "calibration.npz").is_file():
+        return f"lookalike calibrate {location} --from-fit {Path(model_source).parent} --far 1e-3"
+    return f"lookalike calibrate {location} --data HELD_OUT_CLASSES --far 1e-3"
+
+
+def _say_uncalibrated(how: str) -> None:
+    typer.echo(
+        "UNCALIBRATED: the gallery has no threshold, so these are only the nearest identities, not a verdict; "
+        f"run `{how}` to decide known/unknown",
+        err=True,
+    )
+
+
+def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool, how: str) -> None:
     from lookalike.errors import NoFaceError
 
     rows: list[dict[str, Any]] = []
@@ -343,6 +356,8 @@ def _identify_faces(g: Any, files: list[Path], k: int, as_json: bool) -> None:
         _keep_unknowns(g, list(results), np.stack(vectors), list(sources))
     if as_json:
         _echo(rows, True)
+    if any(r.get("decision") == "uncalibrated" for r in rows):
+        _say_uncalibrated(how)
 
 
 def _keep_unknowns(g: Any, results: list[Any], vectors: Any, sources: list[str]) -> None:
