@@ -120,6 +120,7 @@ def test_folders_enroll_and_identify_every_file_under_them(tmp_path: Path, faces
     alice = tmp_path / "alice"
     shutil.copytree(faces / "c0", alice / "nested")  # files in sub-folders count too
     (alice / "notes.md").write_text("not an image: left out")
+    (alice / "._0.png").write_bytes(b"\x00\x05\x16\x07 macOS metadata, not an image: left out")
     n = len(list((faces / "c0").glob("*.png")))
     assert f"enrolled {n} item(s) as 'alice'" in run("gallery", "enroll", g, "alice", str(alice))
     out = run("identify", g, str(faces / "c1"), str(faces / "c0" / "0.png"))

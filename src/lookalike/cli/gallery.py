@@ -79,7 +79,8 @@ TEXT_EXTENSIONS = frozenset({".txt"})
 
 
 def _expand(files: list[Path], kind: str) -> list[Path]:
-    """Files as given, each folder replaced by the image (or, for a text model, .txt) files under it, sorted."""
+    """Files as given, each folder replaced by the image (or, for a text model, .txt) files under it, sorted (hidden
+    files left out)."""
     from lookalike.data.images import IMAGE_EXTENSIONS
 
     exts = TEXT_EXTENSIONS if kind == "text" else IMAGE_EXTENSIONS
@@ -93,7 +94,10 @@ def _files_under(folder: Path, exts: frozenset[str]) -> list[Path]:
     from lookalike.data.images import IMAGE_EXTENSIONS
     from lookalike.errors import NotFoundError
 
-    found = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in exts)
+    # hidden files left out as datasets leave them out (macOS's "._x.jpg" copies are not images)
+    found = sorted(
+        f for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in exts
+    )
     if not found:
         what = "text" if exts == TEXT_EXTENSIONS else "image" if exts == IMAGE_EXTENSIONS else "image or text"
         raise NotFoundError(f"no {what} files in folder {folder} (extensions: {', '.join(sorted(exts))})")
