@@ -102,7 +102,7 @@ def test_accept_enrolls_and_audits_then_identifies_as_the_new_identity(gallery: 
         from datetime import datetime
 
         stamp = entry.to_dict()["at_utc"]  # the time in words beside the epoch seconds
-        assert stamp.endswith("Z") and abs(datetime.fromisoformat(stamp).timestamp() - entry.at) < 1
+        assert stamp.endswith("Z") and abs(datetime.fromisoformat(stamp[:-1] + "+00:00").timestamp() - entry.at) < 1
         with pytest.raises(NotFoundError, match="already accepted"):
             dsc.reject(pool, proposal.id)
     assert gallery.identities()["carol"] == 4
