@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from lookalike.cli.app import app
-from lookalike.cli.gallery import _STORE_HELP, _items, _open
+from lookalike.cli.gallery import _STORE_HELP, _check_files, _items, _open
 
 
 class _DefaultRun(TyperGroup):
@@ -57,6 +57,7 @@ def run(
     from lookalike.paths import output_folder
 
     output_folder(out)  # before the pool is touched: a bad --out must not leave new proposals unwritten
+    _check_files(files or [], folders=True)
     defaults = GroupingParams()
     params = GroupingParams(
         method=method,  # type: ignore[arg-type]

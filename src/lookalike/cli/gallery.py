@@ -56,6 +56,11 @@ def _check_location(location: str, name: str | None, *, exists: bool) -> None:
         raise GalleryError(f"{location} is a file; a SQLite gallery is a folder")
 
 
+def _where(location: str) -> str:
+    """A gallery location compared by what it names: a DSN as written, a folder by its resolved path."""
+    return location if _is_dsn(location) else str(Path(location).resolve())
+
+
 def _check_files(files: list[Path], *, folders: bool = False) -> None:
     """Every path exists and is a file, or (``folders``) a folder whose files are read once the gallery's model says
     which kind it takes (:func:`_expand`) - checked before any model loads."""
@@ -71,7 +76,7 @@ def _check_files(files: list[Path], *, folders: bool = False) -> None:
         from lookalike.data.images import IMAGE_EXTENSIONS
 
         for d in dirs:  # one that holds nothing to read is refused before the model loads
-            _files_under(d, IMAGE_EXTENSIONS | TEXT_EXTENSIONS)
+            _files_under(d, IMAGE_EXTENSIONS | TEXT_EXTENSIONS, "image or text")
 
 
 #: the files a folder given to a text gallery contributes (one item per file)
@@ -86,12 +91,11 @@ def _expand(files: list[Path], kind: str) -> list[Path]:
     exts = TEXT_EXTENSIONS if kind == "text" else IMAGE_EXTENSIONS
     out: list[Path] = []
     for p in files:
-        out.extend(_files_under(p, exts) if p.is_dir() else [p])
+        out.extend(_files_under(p, exts, kind) if p.is_dir() else [p])
     return out
 
 
-def _files_under(folder: Path, exts: frozenset[str]) -> list[Path]:
-    from lookalike.data.images import IMAGE_EXTENSIONS
+def _files_under(folder: Path, exts: frozenset[str], what: str) -> list[Path]:
     from lookalike.errors import NotFoundError
 
     # hidden files left out as datasets leave them out (macOS's "._x.jpg" copies are not images)
@@ -99,7 +103,6 @@ def _files_under(folder: Path, exts: frozenset[str]) -> list[Path]:
         f for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in exts
     )
     if not found:
-        what = "text" if exts == TEXT_EXTENSIONS else "image" if exts == IMAGE_EXTENSIONS else "image or text"
         raise NotFoundError(f"no {what} files in folder {folder} (extensions: {', '.join(sorted(exts))})")
     return found
 
@@ -208,8 +211,8 @@ def read_text_item(path: Path) -> str:
 
 
 def _items(g: Any, files: list[Path]) -> tuple[list[Path], list[Any]]:
-    """The files (folders expanded) and the items the gallery's model embeds from them."""
-    _check_files(files, folders=True)
+    """The files (folders expanded) and the items the gallery's model embeds from them; the caller has checked the
+    paths (:func:`_check_files` with ``folders=True``) before loading the model."""
     text = g.model is not None and g.model.kind == "text"
     files = _expand(files, "text" if text else "image")
     return files, [read_text_item(f) for f in files] if text else [str(f) for f in files]
@@ -391,9 +394,7 @@ def verify(
 
     _check_files([a, b])
     if _is_dsn(model) or (Path(model) / "gallery.sqlite").is_file():  # MODEL is a gallery: its model and threshold
-        if gallery is not None and (gallery if _is_dsn(gallery) else Path(gallery).resolve()) != (
-            model if _is_dsn(model) else Path(model).resolve()
-        ):
+        if gallery is not None and _where(gallery) != _where(model):
             raise DataError(f"{model} is a gallery and --gallery names another ({gallery}); give one gallery")
         gallery = model
         with _open(model) as g:
