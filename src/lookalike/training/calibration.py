@@ -21,9 +21,11 @@ these scores are a cross-fitted estimate for it.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,11 +42,14 @@ FOLDS, FRACTION = 3, 0.25
 
 @dataclass(frozen=True)
 class UnseenPairs:
-    """Pooled pair scores of carved-out classes, each scored by a model that never saw them."""
+    """Pooled pair scores of carved-out classes, each scored by a model that never saw them; ``grouping``: the
+    discovery grouping chosen for the model on its training classes (``GroupingChoice.to_dict()``,
+    :mod:`lookalike.training.grouping`), when the run chose one."""
 
     genuine: np.ndarray
     impostor: np.ndarray
     folds: int
+    grouping: dict[str, Any] | None = None
 
     def operating_points(self, fars: tuple[float, ...] = (1e-2, 1e-3, 1e-4)) -> str:
         """Threshold and FRR at each target FAR the impostor pairs can measure (at least ``3 / FAR`` of them, the
@@ -59,7 +64,10 @@ class UnseenPairs:
 
     def save(self, out_dir: str | Path) -> Path:
         path = Path(out_dir) / FILE
-        np.savez_compressed(path, genuine=self.genuine, impostor=self.impostor, folds=np.int64(self.folds))
+        arrays: dict[str, Any] = {"genuine": self.genuine, "impostor": self.impostor, "folds": np.int64(self.folds)}
+        if self.grouping is not None:
+            arrays["grouping"] = np.array(json.dumps(self.grouping))
+        np.savez_compressed(path, **arrays)
         return path
 
 
@@ -73,7 +81,8 @@ def read_unseen_pairs(fit_dir: str | Path) -> UnseenPairs:
             "whitening head, or calibrate on labelled data of classes the model was not trained on instead"
         )
     with np.load(path, allow_pickle=False) as z:
-        return UnseenPairs(np.asarray(z["genuine"]), np.asarray(z["impostor"]), int(z["folds"]))
+        grouping = json.loads(str(z["grouping"])) if "grouping" in z.files else None
+        return UnseenPairs(np.asarray(z["genuine"]), np.asarray(z["impostor"]), int(z["folds"]), grouping)
 
 
 def whitening_unseen_pairs(

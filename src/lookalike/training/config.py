@@ -151,6 +151,17 @@ class TrainerConfig(StrictModel):
     ensemble: EnsembleConfig | None = None
 
 
+class DiscoveryConfig(StrictModel):
+    """``discovery``: choose discovery's grouping settings for this model on carve-outs of its training classes
+    (:mod:`lookalike.training.grouping`) and store them in ``calibration.npz``. Only for a model with nothing trained
+    by gradient (a closed-form whitening head, or no head, on a frozen encoder), since each carve-out refits the
+    head without its classes; costs a few refits of the head per trial (FlickrLogos-27: about 2 minutes)."""
+
+    trials: int = Field(default=8, ge=1, le=64, description="seeded draws of enrolled and new training classes")
+    far: float = Field(default=1e-3, gt=0, lt=1, description="target FAR of the accept threshold in each draw")
+    shots: int = Field(default=5, ge=1, description="items enrolled per known class in each draw")
+
+
 class TrainConfig(StrictModel):
     """A whole training run: ``lookalike train CONFIG.yaml --set optim.lr_head=3e-4``."""
 
@@ -161,6 +172,7 @@ class TrainConfig(StrictModel):
     loss: LossConfig = Field(default_factory=LossConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    discovery: DiscoveryConfig | None = None
     output_dir: str = Field(default="runs/{name}", description="logs, checkpoints and the exported model/")
 
     @model_validator(mode="after")
@@ -172,6 +184,14 @@ class TrainConfig(StrictModel):
             )
         if self.model.head.init == "whiten" and (self.model.backbone != "frozen" or self.model.head.type != "linear"):
             raise ValueError("head init 'whiten' needs model.backbone: frozen and head type: linear")
+        closed_form = self.model.head.init == "whiten" or self.model.head.type == "none"
+        trained = self.model.backbone != "frozen" or self.trainer.max_epochs != 0 or self.trainer.ensemble is not None
+        if self.discovery is not None and (trained or not closed_form):
+            raise ValueError(
+                "discovery (choosing the grouping on training carve-outs) needs a model with nothing trained by "
+                "gradient: model.backbone: frozen, trainer.max_epochs: 0, and head init: whiten or type: none; "
+                "remove the discovery section for this recipe"
+            )
         if self.model.head.init == "whiten" and (self.model.head.bn or self.model.head.dropout):
             raise ValueError("head init 'whiten' fits the Linear on the raw features; set head bn: false, dropout: 0")
         if self.trainer.max_epochs == 0 and self.model.head.init != "whiten" and self.model.head.type != "none":

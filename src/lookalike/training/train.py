@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -290,22 +290,40 @@ def _join_members(network: Any, members: Sequence[Any]) -> Any:
 
 def _write_unseen_pairs(cfg: TrainConfig, dm: Any, distance: Any, out: Path) -> None:
     """``out/calibration.npz`` for a closed-form whitening head (pairs of class carve-outs, each scored by the
-    whitening refitted without it: :mod:`lookalike.training.calibration`); any earlier run's file is removed
-    otherwise (a trained head or network is not what those pairs describe)."""
-    from lookalike.training.calibration import FILE, whitening_unseen_pairs
+    whitening refitted without it: :mod:`lookalike.training.calibration`), or, with a ``discovery`` section, for a
+    head-less frozen model too (nothing was fitted: every training pair is unseen); with ``discovery`` it also
+    holds the grouping chosen on training carve-outs (:mod:`lookalike.training.grouping`). Any earlier run's file
+    is removed otherwise (a trained head or network is not what those pairs describe)."""
+    from lookalike.models.pair_scoring import pair_scores
+    from lookalike.training.calibration import FILE, UnseenPairs, whitening_unseen_pairs
+    from lookalike.training.grouping import choose_grouping
 
     stale = out / FILE
     if stale.is_file():
         stale.unlink()
-    if cfg.model.head.init != "whiten" or cfg.trainer.max_epochs != 0 or cfg.trainer.ensemble is not None:
+    whiten = cfg.model.head.init == "whiten" and cfg.trainer.max_epochs == 0 and cfg.trainer.ensemble is None
+    if not (whiten or cfg.discovery is not None):  # the config allows discovery only where nothing is trained
         return
-    pairs = whitening_unseen_pairs(
-        dm.train_set.features[0].numpy(), dm.train_set.labels.numpy(), distance,
-        shrink=cfg.model.head.whiten_shrink, dim=cfg.model.head.embedding_size, seed=cfg.seed,
-    )  # fmt: skip
-    if pairs is not None:
-        path = pairs.save(out)
-        log.info("unseen-class pair scores for calibration: %s (%s)", path, pairs.operating_points())
+    if dm.train_set is None:  # nothing was fitted (no head): the frozen features are cached now
+        dm.setup("fit")
+    feats, labels = dm.train_set.features[0].numpy(), dm.train_set.labels.numpy()
+    shrink, dim = (cfg.model.head.whiten_shrink, cfg.model.head.embedding_size) if whiten else (None, None)
+    if shrink is not None:
+        pairs = whitening_unseen_pairs(feats, labels, distance, shrink=shrink, dim=dim, seed=cfg.seed)
+    else:
+        x = distance.embed(torch.from_numpy(feats)).numpy()
+        scored = pair_scores(x, labels, distance, max_pairs=2_000_000, seed=cfg.seed)
+        pairs = UnseenPairs(scored.genuine.astype("float32"), scored.impostor.astype("float32"), folds=0)
+    if pairs is None:
+        return
+    if cfg.discovery is not None:
+        d = cfg.discovery
+        choice = choose_grouping(
+            feats, labels, distance, shrink=shrink, dim=dim, far=d.far, shots=d.shots, trials=d.trials, seed=cfg.seed
+        )
+        pairs = replace(pairs, grouping=None if choice is None else choice.to_dict())
+    path = pairs.save(out)
+    log.info("unseen-class pair scores for calibration: %s (%s)", path, pairs.operating_points())
 
 
 def _fit_whitened_head(head: Any, dm: Any, shrink: float, dim: int | None) -> None:
