@@ -112,6 +112,43 @@ def test_calibrate_from_a_fit_folder_uses_its_unseen_class_pairs(tmp_path: Path)
         assert g.threshold is None
 
 
+def test_calibrate_from_a_run_that_chose_a_grouping_gives_it_to_discover(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from lookalike.fitting.calibration import UnseenPairs
+    from lookalike.gallery import Gallery
+    from lookalike.models import EmbeddingModel
+    from lookalike.models.export import load_model, save_model
+    from lookalike.models.grouping import GroupingParams
+    from lookalike.training.grouping import GroupingChoice
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    save_model(EmbeddingModel.for_vectors(3), run_dir / "model")
+    chosen = GroupingParams(linkage="average", scale=1.0, min_size=2, mix=0)
+    choice = GroupingChoice(chosen, f1=0.86, proposals=5.2, default_f1=0.82, default_proposals=6.0, trials=8)
+    rng = np.random.default_rng(0)
+    gen, imp = rng.uniform(0.5, 1.0, 300).astype(np.float32), rng.uniform(-0.5, 0.6, 2000).astype(np.float32)
+    UnseenPairs(gen, imp, 3, grouping=choice.to_dict()).save(run_dir)
+    g = str(tmp_path / "g")
+    with Gallery.create(g, load_model(run_dir / "model")) as gal:
+        gal.enroll_vectors("a", np.eye(3, dtype=np.float32))
+    out = run("calibrate", g, "--from-fit", str(run_dir), "--far", "0.01")
+    assert "discovery grouping chosen on 8 carve-outs" in out and "BCubed F1 0.860" in out
+    with Gallery.open(g) as gal:
+        assert gal.grouping == chosen
+    # `discover` keeps the gallery's settings for the options not given
+    near = np.array([[0, 1, 0.02], [0, 1, 0.0], [0.02, 0, 1], [0, 0.01, 1]], dtype=np.float32)
+    with Gallery.open(g) as gal, gal.unknown_pool() as pool:
+        pool.configure(enabled=True)
+        pool.add(near / np.linalg.norm(near, axis=1, keepdims=True))
+    run("discover", g, "--out", str(tmp_path / "found"), "--scale", "0.9")
+    params = json.loads((tmp_path / "found" / "proposals.json").read_text())["params"]
+    assert params == {**chosen.to_dict(), "scale": 0.9}
+
+
 def test_folders_enroll_and_identify_every_file_under_them(tmp_path: Path, faces: Path) -> None:
     import shutil
 

@@ -191,3 +191,24 @@ def test_a_damaged_pool_file_is_a_gallery_error_and_the_gallery_still_works(gall
         pool.configure(enabled=True)
     assert pool_file.read_bytes() == b"not a database" * 50
     assert gallery.identities() == {"alice": 3, "bob": 3}  # the gallery itself opens and answers as before
+
+
+def test_a_calibration_with_a_grouping_choice_sets_discoverys_settings_until_recalibrated(gallery: Gallery) -> None:
+    assert gallery.grouping == GroupingParams()  # nothing stored: the library default
+    chosen = GroupingParams(linkage="average", scale=1.0, min_size=2, mix=8)
+    rng = np.random.default_rng(0)
+    gen, imp = rng.uniform(0.6, 1.0, 200), rng.uniform(-0.5, 0.7, 2000)
+    gallery.calibrate_scores(gen, imp, target_far=0.01, grouping=chosen)
+    assert gallery.grouping == chosen
+    with Gallery.open(gallery.store.location) as again:  # stored in the gallery, not the process
+        assert again.grouping == chosen
+    v = np.repeat(_unit(np.arange(8.0) - 3)[None], 2, axis=0)
+    assert gallery.discover(v).params == chosen  # min_size 2: the pair is a proposal
+    assert len(gallery.discover().proposals) == 1
+    assert gallery.discover(params=GroupingParams(min_size=3)).proposals == []  # given settings still win
+    # a calibration without one, or a threshold set by hand, goes back to the default
+    gallery.calibrate_scores(gen, imp, target_far=0.01)
+    assert gallery.grouping == GroupingParams()
+    gallery.calibrate_scores(gen, imp, target_far=0.01, grouping=chosen)
+    gallery.set_threshold(0.8)
+    assert gallery.grouping == GroupingParams() and gallery.meta.grouping is None

@@ -95,3 +95,18 @@ def test_odd_ids_in_urls_are_clear_4xx_never_a_500(client):
     for pid in ("x" * 5000, "' OR 1=1 --"):
         r = client.post(f"/v1/discover/proposals/{pid}/reject", headers=WRITE)
         assert r.status_code == 404 and "not open for review" in r.json()["error"]["message"]
+
+
+def test_discovery_uses_the_grouping_stored_with_the_calibration(client, vector_gallery):
+    from lookalike.models.grouping import GroupingParams
+
+    client.put("/v1/discover/pool", json={"enabled": True}, headers=WRITE)
+    _identify(client, STRANGERS)
+    assert [p["size"] for p in client.post("/v1/discover", json={}, headers=WRITE).json()["proposals"]] == [3]
+    t = vector_gallery.threshold
+    vector_gallery.calibrate_scores([1.0, 0.99], [t - 1e-3], target_far=0.5, grouping=GroupingParams(min_size=2))
+    assert vector_gallery.threshold == pytest.approx(t, abs=1e-3)
+    assert [p["size"] for p in client.post("/v1/discover", json={}, headers=WRITE).json()["proposals"]] == [3, 2]
+    # a given setting still wins over the stored ones
+    body = client.post("/v1/discover", json={"min_size": 3}, headers=WRITE).json()
+    assert [p["size"] for p in body["proposals"]] == [3]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def run(
     location: str = typer.Argument(..., help=_STORE_HELP),
     files: list[Path] = typer.Argument(None, help="probe files or folders: those that come out unknown join the pool"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for proposals.json and proposals.html"),
-    method: str = typer.Option("agglomerative", help="agglomerative or hdbscan (scikit-learn)"),
+    method: str = typer.Option(None, help="agglomerative or hdbscan; options not given: the gallery's"),
     linkage: str = typer.Option(None, help="agglomerative linkage: complete, average or single"),
     scale: float = typer.Option(None, help="clustering threshold as a multiple of the accept threshold's distance"),
     min_size: int = typer.Option(None, "--min-size", help="drop proposals with fewer items"),
@@ -53,20 +54,14 @@ def run(
 ) -> None:
     """Propose new identities from the kept unknowns (and FILES); writes DIR/proposals.json and .html."""
     from lookalike.gallery.report import write_proposals
-    from lookalike.models.grouping import GroupingParams
     from lookalike.paths import output_folder
 
     output_folder(out)  # before the pool is touched: a bad --out must not leave new proposals unwritten
     _check_files(files or [], folders=True)
-    defaults = GroupingParams()
-    params = GroupingParams(
-        method=method,  # type: ignore[arg-type]
-        linkage=defaults.linkage if linkage is None else linkage,  # type: ignore[arg-type]
-        scale=defaults.scale if scale is None else scale,
-        min_size=defaults.min_size if min_size is None else min_size,
-        mix=defaults.mix if mix is None else mix,
-    )
+    given = {"method": method, "linkage": linkage, "scale": scale, "min_size": min_size, "mix": mix}
     with _open(location, model, name, need_model=bool(files)) as g, g.unknown_pool(pool) as p:
+        # options not given keep the gallery's settings (chosen for its model when calibrated --from-fit)
+        params = replace(g.grouping, **{k: v for k, v in given.items() if v is not None})
         items = _items(g, files)[1] if files else None
         result = g.discover(items, pool=p, params=params)
         js, page = write_proposals(result, p, out)

@@ -446,6 +446,7 @@ def calibrate(
     if from_fit is not None:
         from lookalike.models.export import read_card
         from lookalike.training.calibration import read_unseen_pairs
+        from lookalike.training.grouping import GroupingChoice
 
         pairs = read_unseen_pairs(from_fit)
         fit_model = read_card(Path(from_fit) / "model").fingerprint
@@ -456,8 +457,13 @@ def calibrate(
                     f"({g.meta.model.describe()}): its pair scores say nothing about this model; calibrate with "
                     "--data instead (nothing was changed)"
                 )
-            report = g.calibrate_scores(pairs.genuine, pairs.impostor, target_far=far)
+            grouping = None if pairs.grouping is None else GroupingChoice.from_dict(pairs.grouping)
+            report = g.calibrate_scores(
+                pairs.genuine, pairs.impostor, target_far=far, grouping=None if grouping is None else grouping.params
+            )
         typer.echo(report.summary())
+        if grouping is not None:
+            typer.echo(grouping.summary())
         return
     ds = load_data(data, split=split, on_bad=on_bad(skip_bad))
     with _open(location, model, name) as g:

@@ -127,7 +127,7 @@ def discover(
     gallery: Gallery, pool: UnknownPool, *, params: GroupingParams | None = None, threshold: float | None = None
 ) -> DiscoveryResult:
     """Cluster the pool's unknowns into proposals and store them (replacing earlier open proposals)."""
-    p = params or GroupingParams()
+    p = params or gallery.grouping
     t = gallery.threshold if threshold is None else float(threshold)
     if t is None:
         raise GalleryError(

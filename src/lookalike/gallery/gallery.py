@@ -492,29 +492,44 @@ class Gallery:
         return self._keep_calibration(report)
 
     def calibrate_scores(
-        self, genuine: Any, impostor: Any, *, target_far: float = 1e-3, confidence: float = 0.95
-    ) -> CalibrationReport:
+        self, genuine: Any, impostor: Any, *, target_far: float = 1e-3, confidence: float = 0.95,
+        grouping: GroupingParams | None = None,
+    ) -> CalibrationReport:  # fmt: skip
         """Choose and store the threshold meeting ``target_far`` on given genuine / impostor pair scores (in this
         gallery's model's scoring), e.g. those ``lookalike fit`` wrote for classes its fold models never saw
-        (:func:`lookalike.fitting.calibration.read_unseen_pairs`)."""
+        (:func:`lookalike.fitting.calibration.read_unseen_pairs`). ``grouping``: discovery's settings chosen for
+        the model on the same training classes (``calibration.npz``'s, when its run chose them), stored beside the
+        threshold; ``None`` goes back to the library default."""
         gen, imp = np.asarray(genuine, np.float64).ravel(), np.asarray(impostor, np.float64).ravel()
         if not (np.isfinite(gen).all() and np.isfinite(imp).all()):
             raise DataError("calibration pair scores contain NaN or infinite values; nothing was changed")
         report = choose_threshold(
             gen, imp, target_far=target_far, confidence=confidence, gallery_size=self.store.identity_count()
         )
-        return self._keep_calibration(report)
+        return self._keep_calibration(report, grouping)
 
-    def _keep_calibration(self, report: CalibrationReport) -> CalibrationReport:
-        """Store a calibration's threshold, its report and the gallery size it was made at."""
-        self.store.set_meta(
-            {"threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size}
-        )
+    def _keep_calibration(self, report: CalibrationReport, grouping: GroupingParams | None = None) -> CalibrationReport:
+        """Store a calibration's threshold, its report, the gallery size it was made at and the grouping settings
+        chosen with it (``None``: the library default; a grouping's cut is a multiple of this threshold)."""
+        self.store.set_meta({
+            "threshold": report.threshold, "calibration": report.to_dict(), "calibrated_at_size": report.gallery_size,
+            "grouping": None if grouping is None else grouping.to_dict(),
+        })  # fmt: skip
         return report
 
     def set_threshold(self, threshold: float | None) -> None:
-        """Set (or clear, with ``None``) the accept threshold by hand; forgets the calibration report."""
-        self.store.set_meta({"threshold": threshold, "calibration": None, "calibrated_at_size": None})
+        """Set (or clear, with ``None``) the accept threshold by hand; forgets the calibration report and the
+        grouping settings chosen with it."""
+        self.store.set_meta({"threshold": threshold, "calibration": None, "calibrated_at_size": None, "grouping": None})
+
+    @property
+    def grouping(self) -> GroupingParams:
+        """Discovery's default grouping settings: those stored with the calibration (chosen for this gallery's
+        model on its training classes), else the library's."""
+        from lookalike.models.grouping import GroupingParams
+
+        stored = self.meta.grouping
+        return GroupingParams() if stored is None else GroupingParams(**stored)
 
     def _size_warning(self, n_identities: int | None = None, meta: GalleryMeta | None = None) -> str | None:
         meta = meta or self.meta

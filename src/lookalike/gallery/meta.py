@@ -1,7 +1,8 @@
 """The typed meta record of a gallery: which model built it, how identities are scored, the threshold.
 
 Stores keep it as a key/value table (one JSON value per top-level field: ``model``, ``model_source``,
-``scoring``, ``threshold``, ``calibration``, ``calibrated_at_size``, ``created``, ``lookalike_version``) — the
+``scoring``, ``threshold``, ``calibration``, ``calibrated_at_size``, ``grouping``, ``created``,
+``lookalike_version``) — the
 layout every gallery has used since the first version, so existing galleries open unchanged. Keys this
 version does not know are left alone in the store and ignored here.
 """
@@ -76,6 +77,9 @@ class GalleryMeta(BaseModel):
     threshold: float | None = None
     calibration: dict[str, Any] | None = None
     calibrated_at_size: int | None = None
+    #: discovery's grouping settings chosen for the model on its training classes (``GroupingParams.to_dict()``),
+    #: stored with a calibration from a run that chose them; ``None``: the library default
+    grouping: dict[str, Any] | None = None
     created: str | None = None
     lookalike_version: str | None = None
 

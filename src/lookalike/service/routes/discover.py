@@ -7,6 +7,7 @@ in the pool with the actor ``"service"``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
@@ -41,7 +42,8 @@ class PoolOut(BaseModel):
 
 
 class DiscoverIn(_Body):
-    """Grouping parameters (defaults: the library's, chosen on training classes)."""
+    """Grouping parameters (defaults: the gallery's, chosen for its model when calibrated from a run that chose
+    them, else the library's; both chosen on training classes)."""
 
     method: str | None = None
     linkage: str | None = None
@@ -160,11 +162,9 @@ async def put_pool(body: PoolSettingsIn, state: ServiceState = Depends(get_state
 
 @router.post("", response_model=ProposalsOut, summary="Group the kept unknowns into proposed new identities")
 async def run_discovery(body: DiscoverIn | None = None, state: ServiceState = Depends(get_state)) -> ProposalsOut:
-    from lookalike.models.grouping import GroupingParams
-
     pool = _pool(state)
     given = {k: v for k, v in (body.model_dump() if body else {}).items() if v is not None}
-    params = GroupingParams(**given)
+    params = replace(state.gallery.grouping, **given)
     result = await state.call(state.gallery.discover, pool=pool, params=params)
     props = [_proposal_out(p.to_dict(), pool) for p in result.proposals]
     return ProposalsOut(proposals=props, pool_size=result.pool_size)
