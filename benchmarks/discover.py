@@ -1,33 +1,27 @@
 """Discovery of never-enrolled classes: BCubed F1 and the number of proposals, on ORL and FlickrLogos-27.
 
-    python benchmarks/discover.py [--data orl fl27] [--shots 5] [--far 1e-3] [--trials 12] [--no-heldout]
+    python benchmarks/discover.py [--data orl_dlib fl27] [--shots 5] [--far 1e-3] [--library-default [--trials 8]]
 
-Per dataset, with its recipe's model (runs/<name>/model, from ``lookalike train recipe:<name>``: a frozen
-backbone and a learned-whitening head fitted on all training classes, or no head; ``--data orl_dlib fl27`` uses
-ORL's face recipe, face:dlib as it is, instead of the ImageNet one):
+Per dataset, with its recipe's model and run folder (runs/<name>/, from ``lookalike train recipe:<name>``: a
+frozen backbone with a learned-whitening head fitted on all training classes, or no head; ``--data orl_dlib``
+is ORL's face recipe, face:dlib as it is):
 
-1. Features: the backbone's features of the training classes (train + val splits; cached on disk like
-   training's) and the model's embeddings of the held-out classes (cached in runs/<name>/discover_embeddings.npz).
-2. Choosing the grouping parameters, on TRAINING classes only, by class carve-outs that mirror deployment:
-   per seeded trial, 8 training classes are set aside (3 enrolled with ``--shots`` items, 5 the unknown
-   stream); the whitening head is refitted (the recipe's shrinkage) on the other training classes; the accept
-   threshold is calibrated at ``--far`` on pairs of classes unseen by the head that scores them (3 carve-outs
-   of those fitted classes, each scored by a head fitted without it: what ``lookalike fit`` writes to
-   calibration.npz; a recipe with no head is calibrated on the fitted classes themselves, unseen by anything);
-   the stream items that come out unknown are grouped with every candidate (linkage, scale, min_size, pool
-   mixing) and scored by BCubed F1 over the whole stream. The set-aside classes are unseen by that head, as the
-   held-out classes are by the real one. Chosen (one setting for every dataset), like the target's two parts:
-   among the candidates whose mean number of proposals is within +-1 of the 5 set-aside classes on every
-   dataset, the best mean F1 over both datasets' trials (the best F1 overall if none is within). ``--no-heldout``
-   stops here.
-3. Held-out run (never used in 2): a real Gallery; the first 5 held-out classes (ORL s31-s35, FL27 Pepsi ...)
-   are enrolled with ``--shots`` items each, the threshold is calibrated at ``--far`` on unseen-class pairs of
-   the training classes (3 carve-outs, each scored by a whitening head fitted on the other training classes;
-   a recipe with no head has fitted nothing on the training classes: it is calibrated on all of them), the
-   pool is enabled, every item of the other 5 held-out classes is
-   identified (those that come out unknown are kept), ``Gallery.discover`` proposes groups, and BCubed is
-   computed over the whole stream (items accepted as known, or in no proposal, count as singletons).
-   ``proposals.json`` / ``proposals.html`` go to runs/<name>/discover/.
+1. The grouping settings, chosen on TRAINING classes only by the run itself: the recipe's ``discovery:`` section
+   makes ``lookalike train`` choose them on seeded carve-outs of the training classes
+   (:mod:`lookalike.training.grouping`: per trial 3 training classes enrolled with 5 items, 5 others as the
+   unknown stream, the head refitted on the rest, the accept threshold at FAR 1e-3 on pairs of classes unseen by
+   the head that scores them; the best mean BCubed F1 among the settings whose mean number of proposals is within
+   +-1 of the 5 new classes) and store them in runs/<name>/calibration.npz beside those unseen-class pair scores.
+   The benchmark prints that choice. ``--library-default`` instead chooses ONE setting for every dataset (the
+   library's ``GroupingParams()`` default was chosen so: the same carve-outs, ``--trials`` draws, a 288-setting
+   grid, the best mean F1 over the datasets among the settings within +-1 on every dataset) and uses it.
+2. Held-out run (never used in 1), the product's own path: a real Gallery; the first 5 held-out classes (ORL
+   s31-s35, FL27 Pepsi ...) are enrolled with ``--shots`` items each; the gallery is calibrated from the run's
+   calibration.npz as ``lookalike calibrate GALLERY --from-fit runs/<name>`` does (threshold at ``--far`` on
+   the unseen-class pairs; the grouping settings stored with it); the pool is enabled, every item of the other 5
+   held-out classes is identified (those that come out unknown are kept), ``Gallery.discover`` proposes groups
+   with the gallery's settings, and BCubed is computed over the whole stream (items accepted as known, or in no
+   proposal, count as singletons). ``proposals.json`` / ``proposals.html`` go to runs/<name>/discover/.
 
 HDBSCAN is not among the candidates: scikit-learn 1.9's HDBSCAN fails in its epsilon search on many of these
 pools (lookalike then groups without the epsilon), so its threshold would not be the one derived here.
@@ -92,52 +86,14 @@ def candidates() -> list[Any]:
     ]
 
 
-def simulate(
-    f: np.ndarray, y: np.ndarray, model: Any, shrink: float | None, far: float, shots: int, trials: int
-) -> np.ndarray:
-    """(trials, candidates, 2): BCubed F1 and #proposals of every candidate on carve-outs of the training classes."""
-    import torch
+def simulate(f: np.ndarray, y: np.ndarray, model: Any, shrink: float | None, far: float, shots: int, trials: int):
+    """(trials, candidates, 2): BCubed F1 and #proposals of every candidate of the library-default grid on
+    carve-outs of the training classes (the procedure of :func:`lookalike.training.grouping.carveout_scores`)."""
+    from lookalike.training.grouping import carveout_scores
 
-    from lookalike.evaluation.discovery import UNGROUPED, discovery_from_groups
-    from lookalike.evaluation.knn import exact_knn
-    from lookalike.gallery.calibration import calibrate_embeddings, choose_threshold
-    from lookalike.models.grouping import group_embeddings
-    from lookalike.training.calibration import whitening_unseen_pairs
-    from lookalike.training.whitening import fit_whitening
-
-    cands = candidates()
-    out = np.zeros((trials, len(cands), 2))
-    classes = np.unique(y)
-    dist = model.distance
-    for t in range(trials):
-        rng = np.random.default_rng(1000 + t)
-        order = rng.permutation(classes)
-        enrolled_c, new_c = order[:N_ENROLLED_SIM], order[N_ENROLLED_SIM : N_ENROLLED_SIM + N_NEW]
-        fit_c = order[N_ENROLLED_SIM + N_NEW :]
-        fit_rows = np.nonzero(np.isin(y, fit_c))[0]
-        if shrink is None:  # no head: the features are the embedding
-            x = dist.embed(torch.from_numpy(f)).numpy()
-        else:
-            w, b = fit_whitening(f[fit_rows], y[fit_rows], shrink=shrink)
-            x = dist.embed(torch.from_numpy(f @ w.T + b)).numpy()
-        if shrink is None:  # nothing fitted: every remaining class is as unseen as the stream
-            threshold = calibrate_embeddings(x[fit_rows], y[fit_rows], dist, target_far=far).threshold
-        else:  # as deployed: on pairs of classes unseen by the head scoring them (carve-outs of the fitted classes)
-            pairs = whitening_unseen_pairs(f[fit_rows], y[fit_rows], dist, shrink=shrink, seed=t)
-            assert pairs is not None, "a trial keeps at least 5 fitted classes"
-            threshold = choose_threshold(pairs.genuine, pairs.impostor, target_far=far).threshold
-        enrolled = np.concatenate([rng.choice(np.nonzero(y == c)[0], shots, replace=False) for c in enrolled_c])
-        stream = np.nonzero(np.isin(y, new_c))[0]
-        # the known/unknown decision does not depend on the grouping: take it once per trial
-        best = exact_knn(x[stream], x[enrolled], k=1, distance=dist).scores[:, 0]
-        unknown = np.nonzero(np.asarray(best) < threshold)[0]
-        for j, p in enumerate(cands):
-            labels = np.full(len(stream), UNGROUPED, np.int64)
-            for gi, g in enumerate(group_embeddings(x[stream][unknown], distance=dist, threshold=threshold, params=p)):
-                labels[unknown[list(g.members)]] = gi
-            m = discovery_from_groups(labels, y[stream])
-            out[t, j] = m.bcubed_f1, m.num_proposals
-    return out
+    return carveout_scores(
+        f, y, model.distance, shrink=shrink, far=far, shots=shots, trials=trials, params=candidates()
+    )
 
 
 def choice_scores(sims: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -156,16 +112,8 @@ def choose(score: np.ndarray, count_ok: np.ndarray) -> int:
     return int(np.argmax(np.where(count_ok, score, -np.inf)))
 
 
-def held_out(
-    name: str,
-    model: Any,
-    emb: dict[str, Any],
-    calibration: tuple[str, Any],
-    far: float,
-    shots: int,
-    params: Any,
-) -> str:
-    """``calibration``: (what, labelled embeddings (x, y)) or (what, unseen-class PairScores)."""
+def held_out(name: str, model: Any, emb: dict[str, Any], pairs: Any, far: float, shots: int, params: Any) -> str:
+    """``pairs``: the run's unseen-class pair scores (calibration.npz); ``params``: the grouping stored with them."""
     from lookalike.evaluation.discovery import UNGROUPED, discovery_from_groups
     from lookalike.gallery import Gallery
     from lookalike.gallery.discover import keep_unknowns
@@ -173,23 +121,19 @@ def held_out(
 
     test = emb["datasets"]["test"]
     x, y = emb["test"], test.labels
-    cal_what, cal = calibration
     names = test.class_names
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / name, model) as g:
         for c in range(N_NEW):
             rows = rng.choice(np.nonzero(y == c)[0], shots, replace=False)
             g.enroll_vectors(names[c], x[rows], [{"source": str(test.items[r])} for r in rows])
-        if isinstance(cal, tuple):
-            report = g.calibrate(cal[0], cal[1], target_far=far)
-        else:
-            report = g.calibrate_scores(cal.genuine, cal.impostor, target_far=far)
+        report = g.calibrate_scores(pairs.genuine, pairs.impostor, target_far=far, grouping=params)
         stream = np.nonzero(y >= N_NEW)[0]
         with g.unknown_pool() as pool:
             pool.configure(enabled=True)
             results = g.identify_vectors(x[stream], k=1)
             kept = keep_unknowns(pool, results, x[stream], sources=[str(test.items[r]) for r in stream])
-            found = g.discover(pool=pool, params=params)
+            found = g.discover(pool=pool)  # the gallery's settings, stored by the calibration
             write_proposals(found, pool, ROOT / "runs" / name / "discover")
     row_of_unknown = dict(zip(kept, stream[[i for i, r in enumerate(results) if r.decision == "unknown"]], strict=True))
     labels = np.full(len(y), UNGROUPED, np.int64)
@@ -199,9 +143,9 @@ def held_out(
     within = abs(m.num_proposals - N_NEW) <= 1
     return (
         f"{name}: enrolled {', '.join(names[:N_NEW])} ({shots} each); unknown stream {len(stream)} items of "
-        f"{', '.join(names[N_NEW:])}; threshold {report.threshold:.4f} (FAR {far:g} on {cal_what}, "
+        f"{', '.join(names[N_NEW:])}; threshold {report.threshold:.4f} (FAR {far:g} on the run's unseen-class pairs, "
         f"{report.n_impostor:,} impostor pairs); {len(kept)} came out unknown -> {m.num_proposals} proposals "
-        f"({m.num_grouped} items grouped)\n"
+        f"({m.num_grouped} items grouped) with {params.to_dict()}\n"
         f"{name}: HELD-OUT BCubed P {m.bcubed_precision:.3f} R {m.bcubed_recall:.3f} F1 {m.bcubed_f1:.3f}; "
         f"proposals {m.num_proposals} vs {N_NEW} true new classes ({'within' if within else 'NOT within'} +-1)  "
         f"[{load()}]"
@@ -211,15 +155,14 @@ def held_out(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--data",
-        nargs="+",
-        default=["orl", "fl27"],
-        help="shipped recipe names (recipe:NAME; model in runs/NAME/model), e.g. orl_dlib for ORL's face recipe",
-    )
+        "--data", nargs="+", default=["orl_dlib", "fl27"],
+        help="shipped recipe names (recipe:NAME; run folder runs/NAME), e.g. orl_dlib for ORL's face recipe",
+    )  # fmt: skip
     ap.add_argument("--shots", type=int, default=5, help="items enrolled per known class")
     ap.add_argument("--far", type=float, default=1e-3, help="target false-accept rate of the accept threshold")
-    ap.add_argument("--trials", type=int, default=12, help="draws of training classes for choosing the parameters")
-    ap.add_argument("--no-heldout", action="store_true", help="choose on the training classes only; stop before step 3")
+    ap.add_argument("--library-default", action="store_true", help="choose one setting for every dataset (step 1)")
+    ap.add_argument("--trials", type=int, default=8, help="--library-default: draws of training classes")
+    ap.add_argument("--no-heldout", action="store_true", help="stop before the held-out run (step 2)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # carve-out calibrations rest on few impostor pairs; the held-out run's report is printed instead
@@ -232,10 +175,11 @@ def main() -> None:
     from lookalike.data.protocols import load_protocol
     from lookalike.data.roots import config_path
     from lookalike.models import load_model
-    from lookalike.training.calibration import whitening_unseen_pairs
+    from lookalike.training.calibration import read_unseen_pairs
+    from lookalike.training.grouping import GroupingChoice
 
     torch.set_num_threads(2)
-    prepared, sims = {}, []
+    prepared, sims, chosen = {}, [], {}
     for name in args.data:
         folder = ROOT / "runs" / name / "model"
         if not (folder / "lookalike.json").is_file():
@@ -243,39 +187,39 @@ def main() -> None:
         model = load_model(folder)
         recipe = yaml.safe_load(config_path(f"recipe:{name}", "recipe").read_text())
         protocol = load_protocol(config_path(recipe["data"]["protocol"], "protocol"))
-        head = recipe["model"]["head"]
-        shrink = None if head.get("type") == "none" else float(head["whiten_shrink"])
+        pairs = read_unseen_pairs(folder.parent)
+        if pairs.grouping is None:
+            raise SystemExit(
+                f"{folder.parent}/calibration.npz holds no grouping choice; retrain: lookalike train recipe:{name}"
+            )
+        choice = GroupingChoice.from_dict(pairs.grouping)
+        print(f"{name}: model {folder} ({model.fingerprint[:12]}); {choice.summary()}")
+        chosen[name] = choice.params
         emb = embeddings(name, model, protocol)
-        f, y = training_features(model, emb["datasets"])
-        refit = "no head to refit" if shrink is None else f"carve-outs refit the whitening head with shrink {shrink}"
-        print(f"{name}: model {folder} ({model.fingerprint[:12]}); {len(np.unique(y))} training classes "
-              f"({len(y)} items); {refit}")  # fmt: skip
-        sims.append(simulate(f, y, model, shrink, args.far, args.shots, args.trials))
-        calibration: tuple[str, Any]
-        if shrink is None:  # nothing was fitted on the training classes: all of them are unseen, use them all
-            calibration = ("all training classes", (model.distance.embed(torch.from_numpy(f)).numpy(), y))
-        else:  # the head was fitted on every training class: score each carve-out by a head fitted without it
-            # (the procedure `lookalike train` uses for runs/NAME/calibration.npz; its class numbering may differ)
-            pairs = whitening_unseen_pairs(f, y, model.distance, shrink=shrink, seed=0)
-            calibration = ("training classes, each carve-out scored by a head fitted without it", pairs)
-        prepared[name] = (model, emb, calibration)
-    cands = candidates()
-    score, count_ok = choice_scores(sims)
-    best = choose(score, count_ok)
-    print("grouping parameters on training classes (mean BCubed F1 / mean #proposals over trials, per dataset;")
-    print(f"  * = mean proposals within +-1 of the {N_NEW} set-aside new classes on every dataset):")
-    for j in np.argsort(-score)[:8].tolist() + ([best] if best not in np.argsort(-score)[:8] else []):
-        per = "; ".join(
-            f"{n} {s[:, j, 0].mean():.3f} / {s[:, j, 1].mean():.1f}" for n, s in zip(args.data, sims, strict=True)
-        )
-        print(f"  {'*' if count_ok[j] else ' '} {cands[j].to_dict()}: mean F1 {score[j]:.3f} ({per})")
-    chosen = cands[best]
-    rule = "best F1 among those within +-1" if count_ok.any() else "none within +-1: best F1"
-    print(f"chosen on training classes ({rule}): {chosen.to_dict()}  [{load()}]")
+        if args.library_default:
+            head = recipe["model"]["head"]
+            shrink = None if head.get("type") == "none" else float(head["whiten_shrink"])
+            f, y = training_features(model, emb["datasets"])
+            sims.append(simulate(f, y, model, shrink, args.far, args.shots, args.trials))
+        prepared[name] = (model, emb, pairs)
+    if args.library_default:
+        cands = candidates()
+        score, count_ok = choice_scores(sims)
+        best = choose(score, count_ok)
+        print("one grouping setting for every dataset, on training classes (mean BCubed F1 / mean #proposals over")
+        print(f"  trials, per dataset; * = mean proposals within +-1 of the {N_NEW} new classes on every dataset):")
+        for j in np.argsort(-score)[:8].tolist() + ([best] if best not in np.argsort(-score)[:8] else []):
+            per = "; ".join(
+                f"{n} {s[:, j, 0].mean():.3f} / {s[:, j, 1].mean():.1f}" for n, s in zip(args.data, sims, strict=True)
+            )
+            print(f"  {'*' if count_ok[j] else ' '} {cands[j].to_dict()}: mean F1 {score[j]:.3f} ({per})")
+        rule = "best F1 among those within +-1" if count_ok.any() else "none within +-1: best F1"
+        print(f"chosen on training classes ({rule}): {cands[best].to_dict()}  [{load()}]")
+        chosen = dict.fromkeys(args.data, cands[best])
     if args.no_heldout:
         return
-    for name, (model, emb, calibration) in prepared.items():
-        print(held_out(name, model, emb, calibration, args.far, args.shots, chosen))
+    for name, (model, emb, pairs) in prepared.items():
+        print(held_out(name, model, emb, pairs, args.far, args.shots, chosen[name]))
 
 
 if __name__ == "__main__":
