@@ -212,3 +212,11 @@ def test_a_calibration_with_a_grouping_choice_sets_discoverys_settings_until_rec
     gallery.calibrate_scores(gen, imp, target_far=0.01, grouping=chosen)
     gallery.set_threshold(0.8)
     assert gallery.grouping == GroupingParams() and gallery.meta.grouping is None
+
+
+def test_unreadable_stored_grouping_settings_name_the_fix(gallery: Gallery) -> None:
+    gallery.store.set_meta({"grouping": {"linkage": "zigzag"}})
+    with pytest.raises(GalleryError, match=r"grouping settings are unreadable.*calibrate it again"):
+        gallery.discover()
+    gallery.set_threshold(0.8)  # the way out clears them
+    assert gallery.grouping == GroupingParams()

@@ -118,3 +118,12 @@ def test_discovery_is_refused_for_a_model_trained_by_gradient(tmp_path: Path, ma
 
     with pytest.raises(ConfigError, match="remove the discovery section"):
         load_train_config(make_tiny_config(tmp_path, **{"discovery": {"trials": 2}}))  # a linear head, 1 epoch
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"params": {"linkage": "zigzag"}}', '{"params": {}}', "[1, 2]"])
+def test_an_unreadable_grouping_in_calibration_npz_is_one_clear_error(tmp_path: Path, bad: str) -> None:
+    from lookalike.training.calibration import FILE, read_unseen_pairs
+
+    np.savez(tmp_path / FILE, genuine=np.ones(3), impostor=np.zeros(5), folds=np.int64(3), grouping=np.array(bad))
+    with pytest.raises(DataError, match=r"grouping choice is unreadable.*rerun"):
+        read_unseen_pairs(tmp_path)

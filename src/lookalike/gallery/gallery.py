@@ -529,7 +529,15 @@ class Gallery:
         from lookalike.models.grouping import GroupingParams
 
         stored = self.meta.grouping
-        return GroupingParams() if stored is None else GroupingParams(**stored)
+        if stored is None:
+            return GroupingParams()
+        try:
+            return GroupingParams(**stored)
+        except (TypeError, ValueError) as e:  # ConfigError is a ValueError
+            raise GalleryError(
+                f"the gallery's stored grouping settings are unreadable ({e}); calibrate it again "
+                "(`lookalike calibrate GALLERY --from-fit RUN` or --data)"
+            ) from e
 
     def _size_warning(self, n_identities: int | None = None, meta: GalleryMeta | None = None) -> str | None:
         meta = meta or self.meta

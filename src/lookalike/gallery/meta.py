@@ -2,9 +2,8 @@
 
 Stores keep it as a key/value table (one JSON value per top-level field: ``model``, ``model_source``,
 ``scoring``, ``threshold``, ``calibration``, ``calibrated_at_size``, ``grouping``, ``created``,
-``lookalike_version``) — the
-layout every gallery has used since the first version, so existing galleries open unchanged. Keys this
-version does not know are left alone in the store and ignored here.
+``lookalike_version``) — the layout every gallery has used since the first version, so existing galleries open
+unchanged. Keys this version does not know are left alone in the store and ignored here.
 """
 
 from __future__ import annotations

@@ -80,8 +80,17 @@ def read_unseen_pairs(fit_dir: str | Path) -> UnseenPairs:
             "networks trained from scratch without fold networks) or of `lookalike train` with a closed-form "
             "whitening head, or calibrate on labelled data of classes the model was not trained on instead"
         )
+    from lookalike.training.grouping import GroupingChoice
+
     with np.load(path, allow_pickle=False) as z:
-        grouping = json.loads(str(z["grouping"])) if "grouping" in z.files else None
+        grouping = None
+        if "grouping" in z.files:
+            try:
+                grouping = GroupingChoice.from_dict(json.loads(str(z["grouping"]))).to_dict()
+            except (ValueError, AttributeError) as e:  # DataError is a ValueError; so is bad JSON
+                raise DataError(
+                    f"{path}: its grouping choice is unreadable ({e}); rerun the `lookalike train` that wrote it"
+                ) from e
         return UnseenPairs(np.asarray(z["genuine"]), np.asarray(z["impostor"]), int(z["folds"]), grouping)
 
 

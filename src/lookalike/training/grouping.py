@@ -3,8 +3,9 @@
 The library's :class:`~lookalike.models.grouping.GroupingParams` defaults were chosen once, on ORL and
 FlickrLogos-27 together. How deep the pool mixing should go and which linkage suits depend on the data (how many
 items a class has, how far its variants lie apart): on FlickrLogos-27's training brands (30-75 crops each) mixing
-each unknown with its 20 nearest and average linkage grouped new brands at BCubed F1 0.862 against 0.820 for the
-shared default, while ORL's 10 photos a person need shallow mixing (docs/discovery.md). So a model trained with
+each unknown with its 20 nearest and average linkage grouped new brands at BCubed F1 0.908 against 0.881 for the
+shared default (``lookalike train recipe:fl27``'s 8 draws, 2026-12-03), while ORL's 10 photos a person need
+shallow mixing (docs/discovery.md). So a model trained with
 ``discovery:`` in its recipe (a closed-form whitening head, or no head on a frozen encoder) gets its own choice,
 made the way the defaults were made, on its training classes only:
 
@@ -82,7 +83,11 @@ class GroupingChoice:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GroupingChoice:
-        return cls(params=GroupingParams(**d["params"]), **{k: v for k, v in d.items() if k != "params"})
+        """From :meth:`to_dict`; ``DataError`` naming what is wrong when ``d`` is not one."""
+        try:
+            return cls(params=GroupingParams(**d["params"]), **{k: v for k, v in d.items() if k != "params"})
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"not a grouping choice ({type(e).__name__}: {e}); got {str(d)[:200]}") from e
 
     def summary(self) -> str:
         return (
