@@ -13,6 +13,7 @@ from lookalike.errors import ConfigError, DataError
 from lookalike.models.distances import get_distance
 from lookalike.models.grouping import GroupingParams
 from lookalike.training.grouping import (
+    F1_TIE,
     GroupingChoice,
     candidates,
     carveout_scores,
@@ -44,6 +45,15 @@ def test_pick_asks_for_the_count_first_then_f1_and_keeps_the_first_on_ties() -> 
     assert pick(s) == 2  # 0.95 is off by 4 proposals; 0.85 within +-1, the first of the tie
     off = np.array([[[0.80, 9], [0.90, 12]]], dtype=float)
     assert pick(off) == 1  # none within: the best F1
+
+
+def test_pick_breaks_an_f1_tie_by_the_per_trial_count_error() -> None:
+    # two trials; candidates 0 and 1 tie on F1 (within F1_TIE) and both average 5 proposals, but 0 gets 3 and 7
+    s = np.array([[[0.90, 3], [0.898, 5], [0.70, 5]], [[0.90, 7], [0.898, 5], [0.70, 5]]], dtype=float)
+    assert pick(s) == 1
+    # outside the tie the better F1 wins, whatever its count error
+    s[:, 1, 0] = 0.90 - 2 * F1_TIE
+    assert pick(s) == 0
 
 
 def test_the_choice_groups_new_classes_at_least_as_well_as_the_default() -> None:
