@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import shutil
 import time
 from pathlib import Path
@@ -404,3 +405,77 @@ def test_cli_fit_names_every_output_and_the_calibration_command(space_file: Path
     assert result.exit_code == 0, result.output
     assert "held-out MAP@R" in result.output and "heldout.json" in result.output
     assert f"--from-fit {out}" in result.output and (out / "calibration.npz").is_file()
+    assert "discovery grouping: the library default (8 training classes; a choice needs 13)" in result.output
+
+
+GROUPING_SPACE = """
+modality: small_images
+folds: 2
+families: [{name: pixels, encoder: pixels, options: [{size: 8}]}]
+heads:
+  - {name: whiten, head: {type: linear, init: whiten}, shrink: [0.5, 0.5]}
+distances: [cosine]
+training:
+  losses: [{name: multi_similarity, miner: multi_similarity}]
+  epochs: [2]
+"""
+
+
+def _many_classes(root: Path, per_class: int = 12) -> Path:
+    """17 image classes: sklearn's 10 digits, and 7 more made of digits 0-6 transposed."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.round(d.images * (255 / 16)).astype(np.uint8)
+    for name, c, flip in [*((str(c), c, False) for c in range(10)), *((f"t{c}", c, True) for c in range(7))]:
+        folder = root / name
+        folder.mkdir(parents=True)
+        for j, i in enumerate(np.nonzero(d.target == c)[0][:per_class]):
+            Image.fromarray(images[i].T if flip else images[i]).save(folder / f"{j:03d}.png")
+    return root
+
+
+def test_a_closed_form_choice_also_chooses_discoverys_grouping_for_the_gallery(tmp_path: Path) -> None:
+    from lookalike.training.calibration import read_unseen_pairs as read_train_pairs
+    from lookalike.training.grouping import GroupingChoice
+
+    space = tmp_path / "space.yaml"
+    space.write_text(GROUPING_SPACE, encoding="utf-8")
+    data = _many_classes(tmp_path / "data")
+    result = fit(data, tmp_path / "out", budget=5, seed=0, space=space, max_trials=1, cache_dir=str(tmp_path / "c"),
+                 progress=False)  # fmt: skip
+    recipe = yaml.safe_load(result.recipe_path.read_text())
+    assert recipe["discovery"]["trials"] == 8  # 14 training classes, a budget with room for every trial
+    # `lookalike train` chose it; fit keeps it beside its own pairs, where `calibrate --from-fit` reads it
+    trained = read_train_pairs(result.out_dir / "train").grouping
+    kept = read_unseen_pairs(result.out_dir).grouping
+    assert trained is not None and kept == trained
+    choice = GroupingChoice.from_dict(kept)
+    assert choice.trials == 8 and 0.0 < choice.f1 <= 1.0
+    assert html.escape(choice.summary()) in (result.out_dir / "report.html").read_text()
+
+
+def test_too_few_classes_or_a_small_budget_leave_the_library_grouping(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.fitting.fit import _Costs, _grouping_trials
+    from lookalike.fitting.search import Trial
+    from lookalike.fitting.space import Candidate
+
+    result, _, _ = fitted  # 8 training classes: fewer than a grouping choice needs
+    assert "discovery" not in yaml.safe_load(result.recipe_path.read_text())
+    assert read_unseen_pairs(result.out_dir).grouping is None
+    assert "the library default (8 training classes" in (result.out_dir / "report.html").read_text()
+
+    (tmp_path / "space.yaml").write_text(GROUPING_SPACE, encoding="utf-8")
+    space = load_space(tmp_path / "space.yaml")
+    whiten = Candidate(feature="pixels/0", head=space.heads[0], distance="cosine", shrink=0.5)
+    trial = Trial(number=0, candidate=whiten, params={}, state="complete", fold_scores=[0.9, 0.9], seconds=20.0)
+    costs = _Costs(space, bank=None, n_final=0, n_classes=14, budget_s=600.0)  # type: ignore[arg-type]
+    costs.per_item["pixels"] = 0.0
+    per = costs.grouping_trial(trial)
+    assert per == pytest.approx(4 * 10.0 + 10.0)  # four refits of a 10 s fold, and the groupings
+    assert _grouping_trials(costs, trial, left=1e6)[0] == 8
+    assert _grouping_trials(costs, trial, left=costs.core(trial) + 3.5 * per)[0] == 3  # what the time affords
+    trials, why = _grouping_trials(costs, trial, left=costs.core(trial) + 1.5 * per)
+    assert trials == 0 and why.startswith("the library default (the budget left")
+    assert costs.grouping(trial) == pytest.approx(min(8 * per, 0.25 * 600.0))  # kept back during the search

@@ -62,6 +62,7 @@ def fit(
                     if r.calibration_path is not None
                     else []
                 ),
+                f"discovery grouping: {r.grouping}",
                 f"wall time {r.wall_seconds:.0f} s (budget {r.budget_seconds:.0f} s)",
             ]
         )

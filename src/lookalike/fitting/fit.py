@@ -5,7 +5,10 @@
 3. Search with Optuna within the budget (:mod:`lookalike.fitting.search`); never touches held-out classes.
 4. Write ``recipe.yaml`` and ``calibration.npz`` (pair scores of each carve-out's classes by the fold model that
    never saw them: :mod:`lookalike.fitting.calibration`); train the recipe with ``lookalike train`` (every
-   training class): ``out/model``.
+   training class): ``out/model``. A closed-form choice (whitening or no head on frozen features) with enough
+   training classes also gets discovery's grouping chosen on training carve-outs (the recipe's ``discovery``
+   section, as many trials as the budget affords: :mod:`lookalike.training.grouping`), stored in
+   ``calibration.npz`` for ``lookalike calibrate GALLERY --from-fit OUT``.
 5. Evaluate the model once on the held-out classes: ``heldout.json`` (``lookalike evaluate``'s schema).
 """
 
@@ -16,7 +19,7 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,22 @@ from lookalike.fitting.report import write_fit_report, write_search_csv
 from lookalike.fitting.search import Trial, run_search
 from lookalike.fitting.space import SearchSpace, load_space
 from lookalike.paths import output_folder
+from lookalike.training.config import DiscoveryConfig
+from lookalike.training.grouping import GroupingChoice, min_classes
 
 log = logging.getLogger(__name__)
 #: fixed seconds of the final step besides features: building the model, Lightning set-up, export, metrics
 FINAL_OVERHEAD_S = 10.0
 PROBE_ITEMS = 16
+#: discovery's grouping choice in the final training: its trials (``discovery.trials``' default) and the most of
+#: the budget they may be kept back for (the search's share comes first)
+GROUPING_TRIALS = DiscoveryConfig().trials
+GROUPING_SHARE = 0.25
+#: fewer trials than this would choose on noise: the library default grouping stays
+MIN_GROUPING_TRIALS = 2
+#: seconds of one grouping trial besides the head's four refits: the grid's groupings and the pair scores
+#: (FlickrLogos-27's 5 new brands, about 200 stream items, 240 settings: 9.2 s on 2 CPU cores, 2026-12-07)
+GROUPING_TRIAL_S = 10.0
 
 
 @dataclass
@@ -62,6 +76,8 @@ class FitResult:
     wall_seconds: float
     #: ``calibration.npz``: pair scores of classes unseen by their fold model (:mod:`lookalike.fitting.calibration`)
     calibration_path: Path | None = None
+    #: discovery's grouping for galleries calibrated ``--from-fit``: the choice's summary, or why the default stays
+    grouping: str = ""
 
     @property
     def heldout_map_at_r(self) -> float:
@@ -114,9 +130,14 @@ def _prepare_out(out: Path) -> None:
 class _Costs:
     """Seconds per item of each family's feature extraction, measured on a few items (a probe)."""
 
-    def __init__(self, space: SearchSpace, bank: FeatureBank, n_final: int, n_val: int = 0) -> None:
-        #: items embedded at the end (held-out + a share of training), validation items of one carve-out
+    def __init__(
+        self, space: SearchSpace, bank: FeatureBank, n_final: int, n_val: int = 0, n_classes: int = 0,
+        budget_s: float = 0.0,
+    ) -> None:  # fmt: skip
+        #: items embedded at the end (held-out + a share of training), validation items of one carve-out,
+        #: training classes, the whole budget's seconds
         self.space, self.bank, self.n_final, self.n_val = space, bank, n_final, n_val
+        self.n_classes, self.budget_s = n_classes, budget_s
         self.per_item: dict[str, float] = {}
 
     def probe(self, family_name: str) -> float:
@@ -130,10 +151,31 @@ class _Costs:
     def extraction(self, family_name: str, items: int) -> float:
         return self.probe(family_name) * items
 
+    def grouping_trial(self, best: Trial | None) -> float | None:
+        """Seconds one trial of discovery's grouping choice takes for ``best`` (four refits of its whitening, each
+        about one of its folds, plus :data:`GROUPING_TRIAL_S`), or ``None`` where none can be chosen: a trained
+        candidate, or too few training classes (:func:`lookalike.training.grouping.min_classes`)."""
+        if best is None or not best.candidate.closed_form(self.space):
+            return None
+        head = best.candidate.shrink is not None
+        if self.n_classes < min_classes(head):
+            return None
+        return (4 * best.fold_seconds if head else 0.0) + GROUPING_TRIAL_S
+
+    def grouping(self, best: Trial | None) -> float:
+        """Seconds kept back for the grouping choice: all its trials, at most :data:`GROUPING_SHARE` of the budget."""
+        per = self.grouping_trial(best)
+        return 0.0 if per is None else min(GROUPING_TRIALS * per, GROUPING_SHARE * self.budget_s)
+
     def final(self, best: Trial | None) -> float:
         """Seconds to keep for scoring the carve-outs' pairs once more (``calibration.npz``: each fold's head again,
-        or each kept fold network embedding its validation items), training the chosen recipe and testing it once
-        (an ensemble embeds the held-out items with each fold network too)."""
+        or each kept fold network embedding its validation items), training the chosen recipe (with its grouping
+        choice: :meth:`grouping`) and testing it once (an ensemble embeds the held-out items with each fold network
+        too)."""
+        return self.core(best) + self.grouping(best)
+
+    def core(self, best: Trial | None) -> float:
+        """:meth:`final` without the grouping choice."""
         if best is None:
             return 0.0
         fam, _ = self.space.family(best.candidate.feature)
@@ -178,7 +220,10 @@ def fit(
     bank = FeatureBank(fd.train, cache_dir=cache_dir)
     n_test = _count_test_items(fd)
     # the final training reuses the cached training features; the held-out items are embedded once
-    costs = _Costs(sp, bank, n_final=n_test + len(fd.train) // 10, n_val=int(sp.val_fraction * len(fd.train)))
+    costs = _Costs(
+        sp, bank, n_final=n_test + len(fd.train) // 10, n_val=int(sp.val_fraction * len(fd.train)),
+        n_classes=len(np.unique(fd.train.labels)), budget_s=budget * 60.0,
+    )  # fmt: skip
     deadline = t_start + budget * 60.0
 
     def need(fam: str) -> float:
@@ -210,9 +255,11 @@ def fit(
     log.info("chose %s: validation MAP@R %.3f ± %.3f over %d folds", best.candidate.describe(), best.mean, best.std,
              len(best.fold_scores))  # fmt: skip
 
+    grouping_trials, grouping_note = _grouping_trials(costs, best, deadline - time.monotonic())
     recipe = best.candidate.train_config(
         sp, protocol=str(fd.protocol_path), output_dir=str((out_dir / "train").resolve()), seed=seed,
         batch_size=outcome.batch_size, cache_dir=cache_dir, n_classes=outcome.min_classes,
+        discovery_trials=grouping_trials,
     )  # fmt: skip
     recipe_text = _recipe_header(best, sp, fd.protocol.name) + yaml.safe_dump(recipe, sort_keys=False)
     recipe_path = out_dir / "recipe.yaml"
@@ -224,6 +271,17 @@ def fit(
     bank.seed_training_cache(*sp.family(best.candidate.feature), cache_dir=cache_dir, seed=seed)
     members = best.nets if sp.family(best.candidate.feature)[0].ensembles else None
     model_dir, heldout = train_and_test(recipe_path, fd.protocol_path, out_dir, members=members)
+    if grouping_trials:
+        choice = _trained_grouping(out_dir / "train")
+        if choice is None:
+            grouping_note = "the library default (the training chose none; see its log)"
+        elif pairs is None:
+            grouping_note = f"{choice.summary()}; not kept: no {CALIBRATION_FILE} to keep it in"
+        else:
+            pairs = replace(pairs, grouping=choice.to_dict())
+            calibration_path = pairs.save(out_dir)
+            grouping_note = choice.summary()
+    log.info("fit: discovery grouping: %s", grouping_note)
     wall = time.monotonic() - t_start
     summary = {
         "data": str(data), "protocol": str(fd.protocol_path), "modality": modality, "budget (min)": budget,
@@ -239,6 +297,7 @@ def fit(
             f"{len(pairs.genuine):,} genuine / {len(pairs.impostor):,} impostor over {pairs.folds} carve-outs "
             f"({CALIBRATION_FILE})" if pairs is not None else "not kept"),
         "accept thresholds for new classes (those pairs)": pairs.operating_points() if pairs is not None else "-",
+        "discovery grouping (galleries calibrated --from-fit)": grouping_note,
     }  # fmt: skip
     write_fit_report(out_dir, trials=outcome.trials, folds=sp.folds, summary=summary, recipe_yaml=recipe_text)
     log.info("wrote %s, %s, %s", recipe_path, search_csv, out_dir / "report.html")
@@ -247,8 +306,37 @@ def fit(
         modality=modality, chosen=best.candidate.describe(), params=dict(best.params), val_map_at_r=best.mean,
         val_std=best.std, val_folds=list(best.fold_scores), heldout=heldout, trials=len(outcome.trials),
         budget_seconds=budget * 60.0, search_seconds=outcome.seconds, wall_seconds=wall,
-        calibration_path=calibration_path,
+        calibration_path=calibration_path, grouping=grouping_note,
     )  # fmt: skip
+
+
+def _grouping_trials(costs: _Costs, best: Trial, left: float) -> tuple[int, str]:
+    """How many carve-out trials of discovery's grouping choice the time ``left`` affords after the rest of the
+    final step (at most :data:`GROUPING_TRIALS`; 0 below :data:`MIN_GROUPING_TRIALS`), and why, in words."""
+    per = costs.grouping_trial(best)
+    if per is None:
+        why = ("a trained candidate" if not best.candidate.closed_form(costs.space)
+               else f"{costs.n_classes} training classes; a choice needs "
+                    f"{min_classes(best.candidate.shrink is not None)}")  # fmt: skip
+        return 0, f"the library default ({why})"
+    trials = min(GROUPING_TRIALS, int(max(0.0, left - costs.core(best)) // per))
+    if trials < MIN_GROUPING_TRIALS:
+        return (
+            0,
+            f"the library default (the budget left {max(0.0, left):.0f} s; {MIN_GROUPING_TRIALS} trials need "
+            f"about {costs.core(best) + MIN_GROUPING_TRIALS * per:.0f} s with the final training)",
+        )
+    return trials, f"chosen on {trials} carve-out trials"
+
+
+def _trained_grouping(train_dir: Path) -> GroupingChoice | None:
+    """The grouping ``lookalike train`` chose and stored in ``train_dir``'s ``calibration.npz``, if any."""
+    from lookalike.training.calibration import read_unseen_pairs
+
+    if not (train_dir / CALIBRATION_FILE).is_file():
+        return None
+    g = read_unseen_pairs(train_dir).grouping
+    return None if g is None else GroupingChoice.from_dict(g)
 
 
 def _count_test_items(fd: Any) -> int:

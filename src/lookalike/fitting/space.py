@@ -323,15 +323,25 @@ class Candidate:
             parts.append(f"database_augmentation={self.database_augmentation}")
         return " ".join(parts)
 
+    def closed_form(self, space: SearchSpace) -> bool:
+        """Nothing of it is trained by gradient (a frozen encoder with a whitening head or none): what `lookalike
+        train`'s ``discovery`` section needs, since each of its carve-outs refits the head."""
+        fam, _ = space.family(self.feature)
+        return not fam.is_scratch and not self.head.trained
+
     def train_config(
         self, space: SearchSpace, *, protocol: str, output_dir: str, seed: int, batch_size: int, cache_dir: str,
-        n_classes: int | None = None,
+        n_classes: int | None = None, discovery_trials: int = 0,
     ) -> dict[str, Any]:  # fmt: skip
         """The ``lookalike train`` config (as a dict) that trains this candidate on every training class.
 
         ``batch_size``: of trained heads; a family trained from scratch has its own, with at most ``n_classes``
-        classes per batch (the searched folds' smallest class count, so the recipe trains as the folds did)."""
+        classes per batch (the searched folds' smallest class count, so the recipe trains as the folds did).
+        ``discovery_trials``: a ``discovery`` section with that many carve-out trials (a closed-form candidate only:
+        :meth:`closed_form`), so that training also chooses discovery's grouping (``lookalike.training.grouping``)."""
         fam, option = space.family(self.feature)
+        if discovery_trials and not self.closed_form(space):
+            raise ConfigError(f"{self.describe()}: a trained candidate cannot choose discovery's grouping")
         if fam.is_scratch:
             return self._scratch_config(fam, option, space, protocol=protocol, output_dir=output_dir, seed=seed,
                                         cache_dir=cache_dir, n_classes=n_classes)  # fmt: skip
@@ -352,6 +362,7 @@ class Candidate:
             "loss": {"name": loss.name, "miner": loss.miner, "params": dict(loss.params)},
             "optim": {"lr_head": self.lr_head or 1e-3, "warmup_epochs": t.warmup_epochs},
             "trainer": {"max_epochs": self.epochs, "progress_bar": False},
+            **({"discovery": {"trials": discovery_trials}} if discovery_trials else {}),
             "output_dir": output_dir,
         }  # fmt: skip
 
