@@ -454,6 +454,19 @@ def test_a_closed_form_choice_also_chooses_discoverys_grouping_for_the_gallery(t
     choice = GroupingChoice.from_dict(kept)
     assert choice.trials == 8 and 0.0 < choice.f1 <= 1.0
     assert html.escape(choice.summary()) in (result.out_dir / "report.html").read_text()
+    # a gallery of the fit's model, calibrated from the fit folder, groups its unknowns with the choice
+    from typer.testing import CliRunner
+
+    from lookalike.cli.app import app
+    from lookalike.gallery import Gallery
+    from lookalike.models.export import load_model
+
+    g = str(tmp_path / "gallery")
+    Gallery.create(g, load_model(result.model_dir)).close()
+    out = CliRunner().invoke(app, ["calibrate", g, "--from-fit", str(result.out_dir), "--far", "0.01"])
+    assert out.exit_code == 0, out.output
+    with Gallery.open(g) as gal:
+        assert gal.grouping == choice.params
 
 
 def test_too_few_classes_or_a_small_budget_leave_the_library_grouping(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
