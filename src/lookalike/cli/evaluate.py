@@ -41,6 +41,14 @@ def evaluate(
         max=100,
         help="Neighbours each searched item is mixed with in retrieval and open-set search (default: the model's).",
     ),
+    diffusion: int = typer.Option(
+        None,
+        "--diffusion",
+        min=0,
+        max=100,
+        help="Graph neighbours of diffusion re-ranking in retrieval and open-set search (default: the model's; "
+        "0 = plain; cosine only, instead of the two above).",
+    ),
     skip_bad: bool = skip_bad_option(),
 ) -> None:
     """Evaluate MODEL on DATA: retrieval (MAP@R ...), clustering, verification, open-set and few-shot."""
@@ -73,6 +81,9 @@ def evaluate(
         query_expansion=loaded.query_expansion if query_expansion is None else query_expansion,
         database_augmentation=(
             loaded.database_augmentation if database_augmentation is None else database_augmentation
+        ),
+        diffusion=(  # asking for expansion or augmentation turns the model's diffusion off: it replaces them
+            (0 if query_expansion or database_augmentation else loaded.diffusion) if diffusion is None else diffusion
         ),
     )
     result.info["data_spec"] = data

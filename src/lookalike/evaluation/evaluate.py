@@ -75,6 +75,7 @@ def evaluate_embeddings(
     max_discovery_items: int = 2000,
     query_expansion: int = 0,
     database_augmentation: int = 0,
+    diffusion: int = 0,
 ) -> EvaluationResult:
     """Every metric family for embeddings (already in the distance's space) and labels (-1 = unknown).
 
@@ -87,7 +88,9 @@ def evaluate_embeddings(
     identification search with each query mixed with the mean of its that many nearest references, and
     ``database_augmentation`` with the references mixed with their nearest others, as the gallery does with such a
     model; ``info`` then also holds the retrieval figures of the plain search (``without_query_expansion``: neither
-    mixed). Verification and clustering compare items as they are.
+    mixed). ``diffusion`` (instead of those two): retrieval and open-set identification rank by diffusion over the
+    references' graph of that many nearest others (:mod:`lookalike.models.diffusion`), ``without_query_expansion``
+    holding the plain figures. Verification and clustering compare items as they are.
     """
     dist = get_distance(distance)
     x = as_matrix(embeddings, "embeddings").numpy()
@@ -101,10 +104,10 @@ def evaluate_embeddings(
     t0 = time.perf_counter()
     retrieval, knn = retrieval_metrics(
         x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb, device=device,
-        query_expansion=query_expansion, database_augmentation=database_augmentation,
+        query_expansion=query_expansion, database_augmentation=database_augmentation, diffusion=diffusion,
     )  # fmt: skip
     plain = None
-    if query_expansion or database_augmentation:
+    if query_expansion or database_augmentation or diffusion:
         plain, _ = retrieval_metrics(x[known], y[known], distance=dist, ks=ks, max_memory_mb=max_memory_mb,
                                      device=device)  # fmt: skip
     clus = clustering_metrics(x[known], y[known], seed=1234) if clustering else None
@@ -128,6 +131,7 @@ def evaluate_embeddings(
             device=device,
             query_expansion=query_expansion,
             database_augmentation=database_augmentation,
+            diffusion=diffusion,
         )
     first_shots = int(shots[0]) if len(shots) else 1
     disc = _discovery(x, y, dist, first_shots, seed, discovery_far, max_discovery_items) if discovery else None
@@ -142,6 +146,7 @@ def evaluate_embeddings(
         "metrics_seconds": round(time.perf_counter() - t0, 3),
         "query_expansion": int(query_expansion),
         "database_augmentation": int(database_augmentation),
+        "diffusion": int(diffusion),
     }
     if plain is not None:
         info["without_query_expansion"] = plain.to_dict()
@@ -196,6 +201,7 @@ def evaluate_model(
     embed_s = time.perf_counter() - t0
     kwargs.setdefault("query_expansion", model.query_expansion)
     kwargs.setdefault("database_augmentation", model.database_augmentation)
+    kwargs.setdefault("diffusion", model.diffusion)
     result = evaluate_embeddings(
         emb, dataset.labels, distance=model.distance, class_names=dataset.class_names, **kwargs
     )

@@ -32,6 +32,7 @@ from lookalike.data.types import UNKNOWN_LABEL
 from lookalike.errors import DataError
 from lookalike.evaluation.knn import as_matrix, exact_knn
 from lookalike.evaluation.verification import threshold_at_rate
+from lookalike.models.diffusion import MIN_GRAPH, DiffusionGraph, check_diffusion_distance, diffusion_depth, ranked
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.expansion import augment_references, expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
@@ -164,6 +165,7 @@ def open_set_metrics(
     device: str | None = None,
     query_expansion: int = 0,
     database_augmentation: int = 0,
+    diffusion: int = 0,
 ) -> OpenSetMetrics:
     """Identify every probe against the gallery (nearest enrolled item) and score the open-set decisions.
 
@@ -173,6 +175,9 @@ def open_set_metrics(
     score the probe's own best score against that class (what the threshold applies to); at most half the median
     items per class are averaged (:func:`~lookalike.models.expansion.expansion_depth`). ``database_augmentation``:
     the candidate is ranked against gallery items mixed with their that many nearest other gallery items.
+    ``diffusion`` (instead): the candidate is the gallery item with the probe's highest diffusion score over the
+    gallery's graph of that many nearest others (:mod:`lookalike.models.diffusion`; none below its ``MIN_GRAPH``
+    after the same cap), the score again the probe's plain best against that class.
     """
     g_labels = np.asarray(gallery_labels, dtype=np.int64)
     p_labels = np.asarray(probe_labels, dtype=np.int64)
@@ -181,7 +186,9 @@ def open_set_metrics(
     if (g_labels == UNKNOWN_LABEL).any():
         raise DataError("gallery items must have known labels; enroll only items of named classes")
     known = np.isin(p_labels, g_labels) & (p_labels != UNKNOWN_LABEL)
-    if query_expansion or database_augmentation:
+    if diffusion:
+        top, best = _diffused_candidates(probes, gallery, g_labels, get_distance(distance), diffusion, device)
+    elif query_expansion or database_augmentation:
         top, best = _expanded_candidates(probes, gallery, g_labels, get_distance(distance), query_expansion,
                                          database_augmentation, device)  # fmt: skip
     else:
@@ -208,7 +215,31 @@ def _expanded_candidates(
     if db_depth:
         ranked = augment_references(g, exact_knn(g, None, k=db_depth, distance=dist, device=device).indices, dist)
     top_item = exact_knn(px, ranked, k=1, distance=dist, device=device).indices[:, 0]
-    top = g_labels[top_item]
+    return _with_plain_best(p, g, g_labels, g_labels[top_item], dist)
+
+
+def _diffused_candidates(
+    probes: Any, gallery: Any, g_labels: np.ndarray, dist: Distance, graph: int, device: str | None
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(candidate class, the probe's plain best score against it) per probe, the candidate the gallery item with
+    the highest diffusion score (the nearest where diffusion reaches none or the graph is too small)."""
+    p, g = as_matrix(probes, "probes").numpy(), as_matrix(gallery, "gallery").numpy()
+    depth = min(diffusion_depth(graph, np.unique(g_labels, return_counts=True)[1]), len(g) - 1)
+    nearest = exact_knn(p, g, k=max(1, depth), distance=dist, device=device)
+    if depth < MIN_GRAPH:
+        return g_labels[nearest.indices[:, 0]], nearest.scores[:, 0]
+    check_diffusion_distance(depth, dist.name)
+    own = exact_knn(g, None, k=depth, distance=dist, device=device)
+    net = DiffusionGraph(own.indices, own.scores, depth)
+    top_item = np.array([ranked(net.diffuse(nearest.indices[i], nearest.scores[i]), nearest.indices[i], 1)[0]
+                         for i in range(len(p))], np.int64)  # fmt: skip
+    return _with_plain_best(p, g, g_labels, g_labels[top_item], dist)
+
+
+def _with_plain_best(
+    p: np.ndarray, g: np.ndarray, g_labels: np.ndarray, top: np.ndarray, dist: Distance
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``top`` (a candidate class per probe) and each probe's plain best score against its candidate."""
     best = np.empty(len(p), np.float32)
     for c in np.unique(top):
         rows = np.nonzero(top == c)[0]

@@ -88,6 +88,7 @@ class EvaluationResult:
         if plain:  # the model searches with query expansion: the figures of the plain search beside them
             n, db = self.info.get("query_expansion"), self.info.get("database_augmentation")
             n = f"{n}, database {db}" if db else n
+            n = f"diffusion {self.info['diffusion']}" if self.info.get("diffusion") else n
             out[f"MAP@R, no expansion (model: {n})"] = plain["map_at_r"]
             out[f"Precision@1, no expansion (model: {n})"] = plain["precision_at_1"]
         if self.clustering:

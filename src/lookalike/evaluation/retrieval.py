@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from lookalike.data.types import UNKNOWN_LABEL
-from lookalike.errors import DataError
+from lookalike.errors import ConfigError, DataError
 from lookalike.evaluation.knn import KNNResult, as_matrix, exact_knn
+from lookalike.models.diffusion import DiffusionGraph, check_diffusion_distance, diffusion_depth, leave_one_out, ranked
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.expansion import expand_queries, expansion_depth, mix, neighbour_sums
 
@@ -165,6 +166,7 @@ def retrieval_metrics(
     device: str | None = None,
     query_expansion: int = 0,
     database_augmentation: int = 0,
+    diffusion: int = 0,
 ) -> tuple[RetrievalMetrics, KNNResult]:
     """Search exactly as deep as the metrics need, then compute them.
 
@@ -175,7 +177,13 @@ def retrieval_metrics(
     ``database_augmentation``: the references are ranked as mixed with the mean of their that many nearest other
     references (same cap); in a leave-one-out search a query is never among the neighbours a reference is mixed
     with (each such reference is re-mixed without it), as a gallery's items never include a future query.
+    ``diffusion``: the references ranked by diffusion over their graph of that many nearest others (cosine only;
+    at most half the median items per class, none below :data:`~lookalike.models.diffusion.MIN_GRAPH`:
+    :mod:`lookalike.models.diffusion`); leave-one-out, each query is taken out of the graph it seeds. It replaces
+    query expansion and database-side augmentation (asking for both is a :class:`ConfigError`).
     """
+    if diffusion and (query_expansion or database_augmentation):
+        raise ConfigError("diffusion replaces query expansion and database augmentation: set those to 0")
     exclude_self = references is None
     q_labels = _check(query_labels, len(queries), "query labels")
     r_labels = q_labels if references is None else _check(reference_labels, len(references), "reference labels")
@@ -183,7 +191,15 @@ def retrieval_metrics(
     knn = exact_knn(queries, references, k=k, distance=distance, max_memory_mb=max_memory_mb, device=device)
     counts = np.unique(r_labels[r_labels != UNKNOWN_LABEL], return_counts=True)[1]
     depth, db_depth = expansion_depth(query_expansion, counts), expansion_depth(database_augmentation, counts)
-    if depth or db_depth:
+    graph = diffusion_depth(diffusion, counts)
+    if graph:
+        dist = get_distance(distance)
+        check_diffusion_distance(graph, dist.name)
+        search = _Search(dist, max_memory_mb, device)
+        q = as_matrix(queries, "queries").numpy()
+        r = None if references is None else as_matrix(references, "references").numpy()
+        knn = search.diffused(q, r, knn, graph)
+    elif depth or db_depth:
         search = _Search(get_distance(distance), max_memory_mb, device)
         q = as_matrix(queries, "queries").numpy()
         r = None if references is None else as_matrix(references, "references").numpy()
@@ -229,6 +245,30 @@ def expansion_grid(
     return out
 
 
+def diffusion_grid(
+    embeddings: Any, labels: Any, *, graphs: Sequence[int], ks: Sequence[int] = (1,), max_memory_mb: float = 512.0,
+    device: str | None = None,
+) -> dict[int, RetrievalMetrics]:  # fmt: skip
+    """Leave-one-out retrieval metrics (as :func:`retrieval_metrics` with ``diffusion``) of cosine embeddings
+    for each graph ``k`` in ``graphs`` (0 = plain), sharing the searches; ``k`` that cap to the same depth share
+    one diffusion."""
+    x = as_matrix(embeddings, "embeddings").numpy()
+    y = _check(labels, len(x), "labels")
+    k, ks = _search_depth(y, y, True, ks)
+    search = _Search(get_distance("cosine"), max_memory_mb, device)
+    first = search.knn(x, None, k)
+    counts = np.unique(y[y != UNKNOWN_LABEL], return_counts=True)[1]
+    by_depth: dict[int, RetrievalMetrics] = {}
+    out: dict[int, RetrievalMetrics] = {}
+    for g in sorted({int(g) for g in graphs}):
+        depth = diffusion_depth(g, counts)
+        if depth not in by_depth:
+            knn = search.diffused(x, None, first, depth) if depth else first
+            by_depth[depth] = metrics_from_neighbours(knn.labels(y), y, y, exclude_self=True, ks=ks)
+        out[g] = by_depth[depth]
+    return out
+
+
 @dataclass(frozen=True)
 class _Mixed:
     """References mixed with their nearest others (database-side augmentation; ``points`` ``None`` = as they
@@ -264,6 +304,30 @@ class _Search:
 
     def knn(self, q: np.ndarray, r: np.ndarray | None, k: int) -> KNNResult:
         return exact_knn(q, r, k=k, distance=self.dist, max_memory_mb=self.max_memory_mb, device=self.device)
+
+    def diffused(self, q: np.ndarray, r: np.ndarray | None, first: KNNResult, graph: int) -> KNNResult:
+        """``first``'s depth of references (``r``, or ``q`` itself leaving each query out when ``None``) ranked by
+        diffusion over the references' ``graph``-nearest-neighbour graph, seeded by each query's ``graph`` nearest;
+        the scores are diffusion scores (0 where a reference is reached by no path and ranked in ``first``'s order).
+        """
+        k, n = first.k, len(q)
+        idx = np.empty((n, k), np.int64)
+        sc = np.zeros((n, k), np.float32)
+        if r is None:
+            width = min(graph + 1, n - 1)
+            table = first if first.k >= width else self.knn(q, None, width)
+            rows = leave_one_out(table.indices[:, :width], table.scores[:, :width], min(graph, width))
+        else:
+            g = min(graph, len(r) - 1)
+            own = self.knn(r, None, g) if g >= 1 else None
+            net = DiffusionGraph(own.indices, own.scores, g) if own is not None else None
+            seeds = self.knn(q, r, min(graph, len(r)))
+            rows = (net.diffuse(seeds.indices[i], seeds.scores[i]) if net is not None else np.zeros(len(r))
+                    for i in range(n))  # fmt: skip
+        for i, f in enumerate(rows):
+            idx[i] = ranked(f, first.indices[i], k)
+            sc[i] = np.maximum(f[idx[i]], 0.0)
+        return KNNResult(idx, sc, r is None, self.dist.name)
 
     def mixed(self, r: np.ndarray, n_augment: int, loo: bool) -> _Mixed:
         """``r`` mixed with each row's ``n_augment`` nearest other rows; ``loo``: ``r`` is also the queries."""
@@ -344,6 +408,6 @@ class _Search:
 
 
 __all__ = [
-    "DEFAULT_KS", "RetrievalMetrics", "expansion_grid", "metrics_from_neighbours", "relevant_counts",
+    "DEFAULT_KS", "RetrievalMetrics", "diffusion_grid", "expansion_grid", "metrics_from_neighbours", "relevant_counts",
     "retrieval_metrics",
 ]  # fmt: skip

@@ -40,6 +40,8 @@ class ModelCard(StrictModel):
     query_expansion: int = Field(default=0, ge=0, le=100)
     #: neighbours each stored item is mixed with before searches rank them (0 = none; models.expansion)
     database_augmentation: int = Field(default=0, ge=0, le=100)
+    #: graph neighbours of diffusion re-ranking in every search with this model (0 = none; models.diffusion)
+    diffusion: int = Field(default=0, ge=0, le=100)
     fingerprint: str = ""
     lookalike_version: str = __version__
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -50,7 +52,7 @@ def compute_fingerprint(card: ModelCard, tensors: Mapping[str, Any]) -> str:
     """sha256 (hex) over the card's defining fields and every tensor (name, dtype, shape, bytes)."""
     h = hashlib.sha256()
     fields = card.model_dump(exclude=_NOT_FINGERPRINTED)
-    for name in ("query_expansion", "database_augmentation"):
+    for name in ("query_expansion", "database_augmentation", "diffusion"):
         if not fields[name]:  # cards from before the field fingerprint as they did
             del fields[name]
     h.update(json.dumps(fields, sort_keys=True, default=str).encode())

@@ -11,6 +11,7 @@ import torch
 
 from lookalike.errors import ConfigError, DataError
 from lookalike.models.card import ModelCard, compute_fingerprint
+from lookalike.models.diffusion import check_diffusion, check_diffusion_distance
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.encoders import HFTextEncoder, IdentityEncoder
 from lookalike.models.expansion import check_expansion
@@ -68,11 +69,16 @@ class EmbeddingModel:
         extra: dict[str, Any] | None = None,
         query_expansion: int = 0,
         database_augmentation: int = 0,
+        diffusion: int = 0,
     ) -> EmbeddingModel:
         """Wrap a (trained) network; the card is derived from it and fingerprinted. ``query_expansion``: the
         neighbours every search with this model averages into the query; ``database_augmentation``: those each
-        searched item is mixed with (:mod:`lookalike.models.expansion`)."""
+        searched item is mixed with (:mod:`lookalike.models.expansion`); ``diffusion``: the graph neighbours of
+        diffusion re-ranking (:mod:`lookalike.models.diffusion`; cosine distance only)."""
         enc = network.encoder
+        check_diffusion_distance(check_diffusion(diffusion), network.distance.name)
+        if diffusion and (query_expansion or database_augmentation):
+            raise ConfigError("diffusion replaces query expansion and database augmentation: set those to 0")
         card = ModelCard(
             encoder=enc.spec,
             kind=enc.kind,
@@ -83,6 +89,7 @@ class EmbeddingModel:
             label_names=list(label_names),
             query_expansion=check_expansion(query_expansion),
             database_augmentation=check_expansion(database_augmentation, "database_augmentation"),
+            diffusion=int(diffusion),
             extra=dict(extra or {}),
         )
         card.fingerprint = compute_fingerprint(card, network.state_dict())
@@ -118,6 +125,11 @@ class EmbeddingModel:
     def database_augmentation(self) -> int:
         """Neighbours each searched item is mixed with before ranking (0 = none)."""
         return self.card.database_augmentation
+
+    @property
+    def diffusion(self) -> int:
+        """Graph neighbours of diffusion re-ranking (0 = none; :mod:`lookalike.models.diffusion`)."""
+        return self.card.diffusion
 
     @property
     def kind(self) -> str:

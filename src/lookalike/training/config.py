@@ -87,6 +87,9 @@ class ModelConfig(StrictModel):
     query_expansion: int = Field(default=0, ge=0, le=100)
     #: neighbours each searched item is mixed with (database-side augmentation; 0 = none), chosen like it
     database_augmentation: int = Field(default=0, ge=0, le=100)
+    #: graph neighbours of diffusion re-ranking (0 = none; cosine only; :mod:`lookalike.models.diffusion`), chosen
+    #: like them
+    diffusion: int = Field(default=0, ge=0, le=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -101,6 +104,14 @@ class ModelConfig(StrictModel):
             raise ValueError(
                 f"encoder_kwargs are {self.encoder_kwargs.kind!r} options but encoder {self.encoder!r} is "
                 f"{spec_kind(self.encoder)!r}; drop encoder_kwargs.kind"
+            )
+        name = self.distance if isinstance(self.distance, str) else self.distance.get("name", "")
+        if self.diffusion and name != "cosine":
+            raise ValueError(f"model.diffusion needs distance cosine (got {name!r}): set model.diffusion to 0")
+        if self.diffusion and (self.query_expansion or self.database_augmentation):
+            raise ValueError(
+                "model.diffusion replaces query expansion and database augmentation: set model.query_expansion and "
+                "model.database_augmentation to 0"
             )
         return self
 

@@ -175,6 +175,7 @@ def train(
         model = EmbeddingModel.from_network(
             network, label_names=built.splits.train.class_names, extra=extra,
             query_expansion=cfg.model.query_expansion, database_augmentation=cfg.model.database_augmentation,
+            diffusion=cfg.model.diffusion,
         )  # fmt: skip
         model_dir = save_model(model, out / "model")
         _write_unseen_pairs(cfg, dm, built.network.distance, out)
@@ -212,7 +213,7 @@ RESUMABLE_CHANGES = frozenset(
     {
         "trainer.max_epochs", "trainer.val_every_n_epochs", "trainer.progress_bar", "trainer.threads",
         "trainer.accelerator", "trainer.devices", "data.num_workers", "data.cache_dir", "model.query_expansion",
-        "model.database_augmentation",
+        "model.database_augmentation", "model.diffusion",
     }
 )  # fmt: skip
 
