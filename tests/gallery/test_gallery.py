@@ -245,6 +245,52 @@ def test_database_augmentation_ranks_against_mixed_items_refreshed_after_each_en
         assert reopened.identify_vectors(probe, k=2)[0].identity == "b"
 
 
+def test_diffusion_ranks_identities_by_their_best_diffused_item_and_keeps_plain_scores(tmp_path: Path) -> None:
+    from lookalike.evaluation.openset import open_set_metrics
+    from lookalike.models.diffusion import DiffusionGraph
+
+    # two identities on two parallel circles 12 degrees apart (items 1.8 degrees apart along each); probes between
+    # the circles, nearer b's: what decides is each identity's best diffusion score over the items' graph
+    n = 200
+    t = np.deg2rad(np.arange(n) * 360.0 / n)
+    g = np.deg2rad(12.0)
+    a = np.stack([np.cos(t), np.sin(t), np.zeros(n)], 1).astype(np.float32)
+    b = np.stack([np.cos(t) * np.cos(g), np.sin(t) * np.cos(g), np.full(n, np.sin(g))], 1).astype(np.float32)
+    ps, el = np.deg2rad(np.arange(0, 360, 15) + 0.9), np.deg2rad(np.linspace(4, 8, 24))
+    probes = np.stack([np.cos(ps) * np.cos(el), np.sin(ps) * np.cos(el), np.sin(el)], 1).astype(np.float32)
+    model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(3).network, diffusion=10)
+    with Gallery.create(tmp_path / "g", model, threshold=0.5) as gal:
+        assert gal.info().model["diffusion"] == 10  # recorded at creation
+        gal.enroll("a", a)
+        gal.enroll("b", b)
+        assert gal.warm() == 2 * n
+        got = gal.identify_vectors(probes, k=2)
+    with Gallery.create(tmp_path / "plain", EmbeddingModel.for_vectors(3), threshold=0.5) as ref:
+        ref.enroll("a", a)
+        ref.enroll("b", b)
+        want_plain = ref.identify_vectors(probes, k=2)
+    x = np.concatenate([a, b]).astype(np.float64)
+    s = x @ x.T
+    np.fill_diagonal(s, -np.inf)
+    nb = np.argsort(-s, axis=1)[:, :10]
+    net = DiffusionGraph(nb, np.take_along_axis(s, nb, 1), 10)
+    want = []
+    for probe in probes.astype(np.float64):
+        sp = x @ probe
+        seeds = np.argsort(-sp)[:10]
+        f = net.diffuse(seeds, sp[seeds])
+        want.append("a" if f[:n].max() > f[n:].max() else "b")
+    assert [r.identity for r in got] == want
+    assert want.count("a") and want.count("b")  # both answers occur: the test can tell a wrong ranking
+    for r, r_plain in zip(got, want_plain, strict=True):  # the matches keep their plain scores
+        assert {m.identity: m.score for m in r.matches} == pytest.approx(
+            {m.identity: m.score for m in r_plain.matches}, abs=1e-6
+        )
+    labels = np.repeat([0, 1], n)
+    mirrored = open_set_metrics(x, labels, probes, np.zeros(len(ps), np.int64), diffusion=10)
+    assert mirrored.rank1_accuracy == pytest.approx(want.count("a") / len(want))
+
+
 def test_expansion_ignores_items_another_process_enrolled_after_the_table_was_read(tmp_path: Path) -> None:
     model = EmbeddingModel.from_network(EmbeddingModel.for_vectors(2).network, query_expansion=2)
     x = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.28, 0.96]], np.float32)

@@ -271,6 +271,8 @@ def info(
     )
     expand = i.model.get("query_expansion") or 0
     search = f", query expansion {expand} neighbours" if expand else ""
+    graph = i.model.get("diffusion") or 0
+    search += f", diffusion over {graph} graph neighbours" if graph else ""
     typer.echo(f"embedding:  {i.embedding_size}-d {i.distance['name']}, identity scoring {i.scoring}{search}")
     typer.echo(f"size:       {i.identities} identities, {i.size} items")
     typer.echo(f"threshold:  {i.threshold} (calibrated at {i.calibrated_at_size} identities)")

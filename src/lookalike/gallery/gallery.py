@@ -33,6 +33,7 @@ from lookalike.gallery.results import (
     Verification,
 )
 from lookalike.gallery.stores import STORES, VectorStore, open_store, store_kind_for
+from lookalike.models.diffusion import MIN_GRAPH, DiffusionGraph, diffusion_depth
 from lookalike.models.distances import Distance
 from lookalike.models.expansion import expand_queries, expansion_depth
 from lookalike.models.pair_scoring import accepts
@@ -79,6 +80,7 @@ class Gallery:
         self._record: ModelRecord = self.meta.model
         self.distance: Distance = self._record.distance.build()
         self._mixer = ItemMixer(self.distance)
+        self._diffusion: tuple[np.ndarray, int, DiffusionGraph] | None = None
         self._dim = self._record.embedding_size
 
     @property
@@ -341,7 +343,9 @@ class Gallery:
         q = self._check_vectors(vectors, "queries")
         meta = self.meta
         threshold, scoring = meta.threshold, meta.scoring
-        if meta.model.query_expansion or meta.model.database_augmentation:
+        if meta.model.diffusion:
+            per_query = self._diffused_matches(q, int(k), scoring, meta.model.diffusion)
+        elif meta.model.query_expansion or meta.model.database_augmentation:
             per_query = self._expanded_matches(
                 q, int(k), scoring, meta.model.query_expansion, meta.model.database_augmentation
             )
@@ -356,14 +360,18 @@ class Gallery:
         augmentation, read the item table and mix every item with its nearest others (about 27 s per 100,000
         items on one CPU thread, docs/benchmarks.md), holding this handle's lock meanwhile. The service calls it
         before it accepts requests. Returns how many items were mixed (0 when there is nothing to mix)."""
-        n_augment = self.meta.model.database_augmentation
-        if not n_augment:
+        n_augment, graph = self.meta.model.database_augmentation, self.meta.model.diffusion
+        if not n_augment and not graph:
             return 0
         vectors, codes, names, rows = self._table()
-        depth = expansion_depth(n_augment, np.bincount(codes, minlength=len(names)))
+        counts = np.bincount(codes, minlength=len(names))
+        depth = diffusion_depth(graph, counts) if graph else expansion_depth(n_augment, counts)
         if not depth:
             return 0
-        self._mixed_items(vectors, rows, depth)
+        if graph:
+            self._graph(vectors, rows, depth)
+        else:
+            self._mixed_items(vectors, rows, depth)
         return len(vectors)
 
     def _table(self) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, int]]:
@@ -407,6 +415,45 @@ class Gallery:
         plain = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, rule)
         order = np.argsort(-expanded, axis=1, kind="stable")[:, : min(k, len(names))]
         return [[Match(names[j], float(plain[i, j])) for j in order[i]] for i in range(len(q))]
+
+    def _diffused_matches(self, q: np.ndarray, k: int, scoring: str, graph: int) -> list[list[Match]]:
+        """Diffusion re-ranking (:mod:`lookalike.models.diffusion`): the items' graph of their ``graph`` nearest
+        others (at most half the median items per identity; too few and the plain ranking), each query seeded at
+        its ``graph`` nearest items, and the identities ranked by their best item's diffusion score (those no path
+        reaches after, by their plain score); each match keeps its plain score, which the threshold applies to."""
+        vectors, codes, names, rows = self._table()
+        if not names:
+            return [[] for _ in range(len(q))]
+        depth = min(diffusion_depth(graph, np.bincount(codes, minlength=len(names))), len(vectors) - 1)
+        if depth < MIN_GRAPH:
+            return self._exact_matches(q, k, scoring)
+        net = self._graph(vectors, rows, depth)
+        seeds = self._neighbour_rows(q, depth, rows)
+        plain = sc.identity_score_matrix(q, vectors, codes, len(names), self.distance, sc.check_scoring(scoring))
+        out = []
+        for i in range(len(q)):
+            ok = seeds[i] >= 0
+            seed_scores = np.full(depth, -np.inf)
+            seed_scores[ok] = vectors[seeds[i][ok]] @ q[i]  # cosine (diffusion's only distance): unit vectors
+            f = net.diffuse(seeds[i], seed_scores)
+            best = np.zeros(len(names))
+            np.maximum.at(best, codes, f)
+            order = np.lexsort((-plain[i], -best))[: min(k, len(names))]
+            out.append([Match(names[j], float(plain[i, j])) for j in order])
+        return out
+
+    def _graph(self, vectors: np.ndarray, rows: dict[int, int], depth: int) -> DiffusionGraph:
+        """The items' diffusion graph of ``depth`` nearest others, cached for this very table; the neighbour table
+        is kept up to date from the gallery's changes (:class:`~lookalike.gallery.mixing.ItemMixer`)."""
+        with self._lock:
+            hit = self._diffusion
+            if hit is not None and hit[0] is vectors and hit[1] == depth:
+                return hit[2]
+            ids = np.fromiter(rows, np.int64, len(rows))
+            nb, scores = self._mixer.neighbours(vectors, ids, depth, self.store.search)
+            net = DiffusionGraph(nb, np.where(nb >= 0, scores, 0.0), depth)
+            self._diffusion = (vectors, depth, net)
+            return net
 
     def _neighbour_rows(self, q: np.ndarray, n: int, rows: dict[int, int]) -> np.ndarray:
         """(len(q), n) table rows of each query's ``n`` nearest stored items (-1 where fewer). An item enrolled by

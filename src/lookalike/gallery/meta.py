@@ -48,6 +48,8 @@ class ModelRecord(BaseModel):
     query_expansion: int = Field(default=0, ge=0)
     #: neighbours each stored item is mixed with before identify ranks it (the card's; 0 = none)
     database_augmentation: int = Field(default=0, ge=0)
+    #: graph neighbours of diffusion re-ranking in identify (the card's; 0 = none; models.diffusion)
+    diffusion: int = Field(default=0, ge=0)
 
     @classmethod
     def of(cls, model: EmbeddingModel) -> ModelRecord:
@@ -59,6 +61,7 @@ class ModelRecord(BaseModel):
             distance=DistanceRecord.model_validate(model.distance.to_dict()),
             query_expansion=model.query_expansion,
             database_augmentation=model.database_augmentation,
+            diffusion=model.diffusion,
         )
 
     def describe(self) -> str:

@@ -65,6 +65,17 @@ class ItemMixer:
         self._state = state if state is not None else self._full(vectors, ids, k, search)
         return self._state.mixed
 
+    def neighbours(self, vectors: np.ndarray, ids: np.ndarray, k: int, search: Search) -> tuple[np.ndarray, np.ndarray]:
+        """Each of ``vectors``' ``k`` nearest other items as (n, k) table rows (-1 where fewer) and their scores
+        (-inf there), kept up to date as :meth:`mixed` keeps them (diffusion's graph)."""
+        self.mixed(vectors, ids, k, search)
+        state = self._state
+        assert state is not None
+        order = np.argsort(state.ids, kind="stable")
+        pos = np.clip(np.searchsorted(state.ids[order], state.nb_ids), 0, len(state.ids) - 1)
+        rows = np.where((state.nb_ids >= 0) & (state.ids[order][pos] == state.nb_ids), order[pos], -1)
+        return rows, np.where(rows >= 0, state.nb_scores, -np.inf)
+
     def _full(self, vectors: np.ndarray, ids: np.ndarray, k: int, search: Search) -> _State:
         nb_ids, nb_scores = self._search(vectors, ids, np.arange(len(ids)), k, search)
         self.last_searched = len(ids)
