@@ -181,14 +181,43 @@ def test_a_trial_keeps_the_expansion_with_the_best_mean() -> None:
     from lookalike.training.config import HeadConfig
 
     trial = Trial(0, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
-    trial.add_fold({(0, 0): 0.5, (5, 0): 0.7, (10, 0): 0.6, (0, 5): 0.65})
+    trial.add_fold({(0, 0, 0): 0.5, (5, 0, 0): 0.7, (10, 0, 0): 0.6, (0, 5, 0): 0.65, (0, 0, 30): 0.6})
     assert trial.fold_scores == [0.7] and trial.candidate.query_expansion == 5
-    trial.add_fold({(0, 0): 0.5, (5, 0): 0.4, (10, 0): 0.8, (0, 5): 0.9})  # means 0.5, 0.55, 0.7, 0.775
-    assert trial.fold_scores == [0.65, 0.9]
+    trial.add_fold({(0, 0, 0): 0.5, (5, 0, 0): 0.4, (10, 0, 0): 0.8, (0, 5, 0): 0.9, (0, 0, 30): 0.7})
+    assert trial.fold_scores == [0.65, 0.9]  # means 0.5, 0.55, 0.7, 0.775, 0.65
     assert (trial.candidate.query_expansion, trial.candidate.database_augmentation) == (0, 5)
+    assert trial.candidate.diffusion == 0
+    trial.add_fold({(0, 0, 0): 0.5, (5, 0, 0): 0.4, (10, 0, 0): 0.5, (0, 5, 0): 0.5, (0, 0, 30): 1.0})
+    assert trial.fold_scores == [0.6, 0.7, 1.0]  # diffusion's mean 0.767 beats augmentation's 0.683
+    assert (trial.candidate.query_expansion, trial.candidate.database_augmentation, trial.candidate.diffusion) == (
+        0, 0, 30,
+    )  # fmt: skip
+    assert "diffusion=30" in trial.candidate.describe()
     tie = Trial(1, Candidate("f/0", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine"), {}, "complete")
-    tie.add_fold({(0, 0): 0.5, (5, 0): 0.5, (0, 5): 0.5})
-    assert (tie.candidate.query_expansion, tie.candidate.database_augmentation) == (0, 0)  # a tie: plain search
+    tie.add_fold({(0, 0, 0): 0.5, (5, 0, 0): 0.5, (0, 5, 0): 0.5, (0, 0, 30): 0.5})
+    assert (tie.candidate.query_expansion, tie.candidate.database_augmentation, tie.candidate.diffusion) == (0, 0, 0)
+
+
+def test_the_choice_prefers_the_better_plain_search_among_trials_within_one_standard_error() -> None:
+    from lookalike.fitting.search import Trial, choose
+    from lookalike.fitting.space import Candidate, HeadChoice
+    from lookalike.training.config import HeadConfig
+
+    def trial(number: int, folds: list[tuple[float, float]], needs_nets: bool = False) -> Trial:
+        cand = Candidate(f"f/{number}", HeadChoice(name="none", head=HeadConfig(type="none")), "cosine")
+        t = Trial(number, cand, {}, "complete", needs_nets=needs_nets)
+        for plain, diffused in folds:
+            t.add_fold({(0, 0, 0): plain, (0, 0, 30): diffused})
+        return t
+
+    saturated = trial(0, [(0.85, 0.9996), (0.85, 0.9979), (0.86, 0.9968)])  # mean 0.9981, standard error 0.0008
+    strong = trial(1, [(0.95, 0.9982), (0.94, 0.9944), (0.95, 1.0)])  # mean 0.9975: within it, plain 0.947
+    weak = trial(2, [(0.97, 0.99), (0.97, 0.99), (0.97, 0.99)])  # the best plain search, but 0.008 below
+    best, near = choose([saturated, strong, weak])
+    assert best is strong and {t.number for t in near} == {0, 1}
+    assert choose([saturated, weak])[0] is saturated  # outside one standard error the mean decides
+    lost = trial(3, [(0.99, 0.9996), (0.99, 0.9979), (0.99, 0.9968)], needs_nets=True)  # its fold networks let go
+    assert choose([saturated, lost])[0] is saturated
 
 
 def test_space_query_expansion_values_are_checked(tmp_path: Path) -> None:
@@ -206,7 +235,7 @@ def test_space_query_expansion_values_are_checked(tmp_path: Path) -> None:
 
 def test_budget_is_respected(space_file: Path, tmp_path: Path) -> None:
     data = _digit_folders(tmp_path / "digits", per_class=15)
-    budget_min = 0.2
+    budget_min = 0.35  # 21 s: FINAL_OVERHEAD_S (10 s) and the final training leave room for a few trials
     t0 = time.monotonic()
     result = fit(data, tmp_path / "out", budget=budget_min, space=space_file, cache_dir=str(tmp_path / "c"),
                  progress=False)  # fmt: skip

@@ -21,7 +21,8 @@ def trial_rows(trials: list[Trial], folds: int) -> list[dict[str, Any]]:
         # the expansion the trial kept (its fold scores are that search's), and its plain search's mean
         row["query_expansion"] = t.candidate.query_expansion if t.fold_scores else ""
         row["database_augmentation"] = t.candidate.database_augmentation if t.fold_scores else ""
-        plain = t.expansion_scores.get((0, 0), [])
+        row["diffusion"] = t.candidate.diffusion if t.fold_scores else ""
+        plain = t.expansion_scores.get((0, 0, 0), [])
         row["mean_no_expansion"] = f"{sum(plain) / len(plain):.4f}" if plain else ""
         for f in range(folds):
             row[f"fold_{f + 1}"] = f"{t.fold_scores[f]:.4f}" if f < len(t.fold_scores) else ""

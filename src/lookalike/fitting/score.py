@@ -95,31 +95,37 @@ class FoldResult(NamedTuple):
     net: EmbeddingNet | None = None
     #: seconds per validation item that embedding with ``net`` took (0 for cached features)
     embed_seconds_per_item: float = 0.0
-    #: validation MAP@R per (query expansion, database augmentation) pair of neighbours; (0, 0) is ``score``
-    by_expansion: Mapping[tuple[int, int], float] = MappingProxyType({})
+    #: validation MAP@R per (query expansion, database augmentation, diffusion) neighbours; (0, 0, 0) is ``score``
+    by_expansion: Mapping[tuple[int, int, int], float] = MappingProxyType({})
 
 
 def expansion_scores(
     emb: torch.Tensor, labels: np.ndarray, dist: Distance, expansions: Sequence[int],
-    augmentations: Sequence[int] = (0,),
-) -> dict[tuple[int, int], float]:  # fmt: skip
+    augmentations: Sequence[int] = (0,), diffusions: Sequence[int] = (0,),
+) -> dict[tuple[int, int, int], float]:  # fmt: skip
     """MAP@R of the validation embeddings searched with each pair of query expansion and database-side
-    augmentation ((0, 0) = plain), as evaluate and the gallery search (same depth cap and leave-query-out:
-    :mod:`lookalike.models.expansion`)."""
-    from lookalike.evaluation.retrieval import expansion_grid
+    augmentation, and ranked by each diffusion graph (cosine only) instead: keys ``(expansion, augmentation,
+    diffusion)``, ``(0, 0, 0)`` = plain; as evaluate and the gallery search (same depth caps and leave-query-out:
+    :mod:`lookalike.models.expansion`, :mod:`lookalike.models.diffusion`)."""
+    from lookalike.evaluation.retrieval import diffusion_grid, expansion_grid
 
-    out = {(0, 0): float(map_at_r(emb, torch.from_numpy(labels), dist))}
-    if np.isfinite(out[0, 0]) and (any(expansions) or any(augmentations)):
-        grid = expansion_grid(emb.detach().float().numpy(), labels, distance=dist, expansions=[0, *expansions],
-                              augmentations=[0, *augmentations])  # fmt: skip
-        out.update({key: float(m.map_at_r) for key, m in grid.items() if key != (0, 0)})
+    out = {(0, 0, 0): float(map_at_r(emb, torch.from_numpy(labels), dist))}
+    if not np.isfinite(out[0, 0, 0]):
+        return out
+    x = emb.detach().float().numpy()
+    if any(expansions) or any(augmentations):
+        grid = expansion_grid(x, labels, distance=dist, expansions=[0, *expansions], augmentations=[0, *augmentations])
+        out.update({(e, a, 0): float(m.map_at_r) for (e, a), m in grid.items() if (e, a) != (0, 0)})
+    if any(diffusions) and dist.name == "cosine":
+        graphs = diffusion_grid(x, labels, graphs=[g for g in diffusions if g])
+        out.update({(0, 0, g): float(m.map_at_r) for g, m in graphs.items()})
     return out
 
 
 def fold_score(
     cand: Candidate, feats: np.ndarray, labels: np.ndarray, fold: tuple[np.ndarray, np.ndarray],
     training: TrainingSpace, *, batch_size: int, seed: int, family: Family | None = None, option: int = 0,
-    expansions: Sequence[int] = (0,), augmentations: Sequence[int] = (0,),
+    expansions: Sequence[int] = (0,), augmentations: Sequence[int] = (0,), diffusions: Sequence[int] = (0,),
 ) -> FoldResult:  # fmt: skip
     """MAP@R on the fold's validation classes. With a ``family`` trained on every fold, ``feats`` are its
     prepared inputs (images or texts) and the whole network trains on the fold (:mod:`lookalike.fitting.scratch`)."""
@@ -137,8 +143,8 @@ def fold_score(
     else:
         emb, dist = embed_fold(cand, feats[tr], labels[tr], feats[va], training, batch_size=batch_size, seed=seed)
         rate = 0.0
-    by_k = expansion_scores(emb, labels[va], dist, expansions, augmentations)
-    return FoldResult(by_k[0, 0], net, rate, by_k)
+    by_k = expansion_scores(emb, labels[va], dist, expansions, augmentations, diffusions)
+    return FoldResult(by_k[0, 0, 0], net, rate, by_k)
 
 
 __all__ = ["FoldResult", "batch_size_for", "embed_fold", "expansion_scores", "fold_score"]
