@@ -37,9 +37,10 @@ def test_demo_runs_end_to_end_on_digits(tmp_path: Path) -> None:
     assert (r.out_dir / "fit" / "recipe.yaml").is_file() and (r.out_dir / "protocol.yaml").is_file()
     from lookalike.models import load_model
 
-    # the plain search's figure is there exactly when the chosen model mixes queries or searched items
+    # the plain search's figure is there exactly when the chosen model re-ranks (expansion, augmentation, diffusion)
     chosen = load_model(r.model_dir)
-    assert (r.heldout_map_at_r_plain is not None) == (chosen.query_expansion + chosen.database_augmentation > 0)
+    reranks = chosen.query_expansion + chosen.database_augmentation + chosen.diffusion > 0
+    assert (r.heldout_map_at_r_plain is not None) == reranks
 
 
 def test_demo_refuses_a_foreign_output_folder(tmp_path: Path) -> None:

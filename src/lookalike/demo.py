@@ -66,7 +66,7 @@ class DemoResult:
     rejected: int
     wall_seconds: float
     notes: list[str] = field(default_factory=list)
-    #: the held-out MAP@R of the plain search, when the model searches with query expansion or database augmentation
+    #: the held-out MAP@R of the plain search, when the model re-ranks (query expansion, augmentation or diffusion)
     heldout_map_at_r_plain: float | None = None
     #: False when the data had too few items per class to train on (the pretrained backbone was used)
     trained: bool = True

@@ -51,7 +51,7 @@ def demo(
         ]
         if r.heldout_map_at_r_plain is not None:
             lines.append(
-                f"  (the model mixes queries and searched items with their neighbours; the plain search: MAP@R "
+                f"  (the model re-ranks with the searched items' neighbours; the plain search: MAP@R "
                 f"{r.heldout_map_at_r_plain:.3f})"
             )
     lines += [
