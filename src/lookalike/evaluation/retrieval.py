@@ -26,9 +26,16 @@ import numpy as np
 import torch
 
 from lookalike.data.types import UNKNOWN_LABEL
-from lookalike.errors import ConfigError, DataError
+from lookalike.errors import DataError
 from lookalike.evaluation.knn import KNNResult, as_matrix, exact_knn
-from lookalike.models.diffusion import DiffusionGraph, check_diffusion_distance, diffusion_depth, leave_one_out, ranked
+from lookalike.models.diffusion import (
+    DiffusionGraph,
+    check_diffusion_alone,
+    check_diffusion_distance,
+    diffusion_depth,
+    leave_one_out,
+    ranked,
+)
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.expansion import expand_queries, expansion_depth, mix, neighbour_sums
 
@@ -182,8 +189,7 @@ def retrieval_metrics(
     :mod:`lookalike.models.diffusion`); leave-one-out, each query is taken out of the graph it seeds. It replaces
     query expansion and database-side augmentation (asking for both is a :class:`ConfigError`).
     """
-    if diffusion and (query_expansion or database_augmentation):
-        raise ConfigError("diffusion replaces query expansion and database augmentation: set those to 0")
+    check_diffusion_alone(diffusion, query_expansion, database_augmentation)
     exclude_self = references is None
     q_labels = _check(query_labels, len(queries), "query labels")
     r_labels = q_labels if references is None else _check(reference_labels, len(references), "reference labels")

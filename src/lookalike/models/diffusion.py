@@ -64,6 +64,12 @@ def check_diffusion_distance(k: int, distance: str) -> None:
         )
 
 
+def check_diffusion_alone(k: int, query_expansion: int, database_augmentation: int) -> None:
+    """:class:`ConfigError` when diffusion is asked together with query expansion or database augmentation."""
+    if k and (query_expansion or database_augmentation):
+        raise ConfigError("diffusion replaces query expansion and database augmentation: set those to 0")
+
+
 def diffusion_depth(k: int, items_per_identity: np.ndarray) -> int:
     """The graph's neighbours: ``k``, at most half the median items per identity, 0 when that is below
     ``MIN_GRAPH``."""
@@ -173,6 +179,7 @@ def ranked(f: np.ndarray, plain: np.ndarray, depth: int) -> np.ndarray:
 
 
 __all__ = [
-    "ALPHA", "GAMMA", "MAX_GRAPH", "MIN_GRAPH", "DiffusionGraph", "check_diffusion", "check_diffusion_distance",
+    "ALPHA", "GAMMA", "MAX_GRAPH", "MIN_GRAPH", "DiffusionGraph", "check_diffusion", "check_diffusion_alone",
+    "check_diffusion_distance",
     "diffusion_depth", "leave_one_out", "ranked",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ import torch
 
 from lookalike.errors import ConfigError, DataError
 from lookalike.models.card import ModelCard, compute_fingerprint
-from lookalike.models.diffusion import check_diffusion, check_diffusion_distance
+from lookalike.models.diffusion import check_diffusion, check_diffusion_alone, check_diffusion_distance
 from lookalike.models.distances import Distance, get_distance
 from lookalike.models.encoders import HFTextEncoder, IdentityEncoder
 from lookalike.models.expansion import check_expansion
@@ -77,8 +77,7 @@ class EmbeddingModel:
         diffusion re-ranking (:mod:`lookalike.models.diffusion`; cosine distance only)."""
         enc = network.encoder
         check_diffusion_distance(check_diffusion(diffusion), network.distance.name)
-        if diffusion and (query_expansion or database_augmentation):
-            raise ConfigError("diffusion replaces query expansion and database augmentation: set those to 0")
+        check_diffusion_alone(diffusion, query_expansion, database_augmentation)
         card = ModelCard(
             encoder=enc.spec,
             kind=enc.kind,
